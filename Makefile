@@ -1,0 +1,94 @@
+# instagram-graph: build, test, lint, install.
+#   make                 build the C core for Lua 5.4 (build/lua5.4/instagram/core.so)
+#   make LUA=luajit      build it for LuaJIT / OpenResty (Lua 5.1 API)
+#   make test            install what is missing, then run every check on both runtimes
+#   make demo            install what is missing, start the emulator, run examples/demo.lua
+LUA        ?= lua5.4
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+
+ifeq ($(LUA),luajit)
+  LUA_PC  := luajit
+  LUA_ABI := 5.1
+else
+  LUA_PC  := lua5.4
+  LUA_ABI := 5.4
+endif
+
+LUA_CFLAGS  = $(shell $(PKG_CONFIG) --cflags $(LUA_PC))
+DEP_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libcurl libcrypto)
+DEP_LIBS    = $(shell $(PKG_CONFIG) --libs libcurl libcrypto)
+WARN        = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS     ?= -O2 -g
+ALL_CFLAGS  = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) $(LUA_CFLAGS) $(DEP_CFLAGS)
+LDFLAGS    ?=
+# A Lua C module takes the Lua API from the host process: never link liblua into it.
+SO_LDFLAGS  = -shared $(LDFLAGS)
+
+LMOD_DIR   ?= $(PREFIX)/share/lua/$(LUA_ABI)
+CMOD_DIR   ?= $(PREFIX)/lib/lua/$(LUA_ABI)
+
+SRC     := $(wildcard src/*.c)
+HDR     := $(wildcard src/*.h)
+BUILD   := build/$(LUA)
+OBJ     := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRC))
+SO      := $(BUILD)/instagram/core.so
+LUA_SRC := $(shell find lua -name '*.lua')
+
+.PHONY: all both deps test demo lint install uninstall clean clean-objs emulator-start emulator-stop
+
+all: $(SO)
+
+$(BUILD)/obj/%.o: src/%.c $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(SO): $(OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(SO_LDFLAGS) -o $@ $(OBJ) $(DEP_LIBS)
+
+both:
+	$(MAKE) LUA=lua5.4
+	$(MAKE) LUA=luajit
+
+# Installs the Debian packages that are missing (nothing when all are present).
+deps:
+	@sh .ci/deps
+
+test: deps
+	$(MAKE) both
+	@bash spec/run
+
+demo: deps
+	$(MAKE) LUA=lua5.4
+	@bash examples/run-demo
+
+lint: deps
+	luacheck --no-color lua spec examples emulator
+	$(MAKE) clean-objs LUA=lua5.4
+	$(MAKE) LUA=lua5.4 CFLAGS="-O2 -g -Werror"
+	$(MAKE) clean-objs LUA=luajit
+	$(MAKE) LUA=luajit CFLAGS="-O2 -g -Werror"
+
+emulator-start:
+	@emulator/run start
+
+emulator-stop:
+	@emulator/run stop
+
+install: $(SO)
+	install -d $(DESTDIR)$(CMOD_DIR)/instagram $(DESTDIR)$(LMOD_DIR)
+	install -m 0755 $(SO) $(DESTDIR)$(CMOD_DIR)/instagram/core.so
+	cd lua && find instagram -name '*.lua' -exec install -D -m 0644 {} $(DESTDIR)$(LMOD_DIR)/{} \;
+
+uninstall:
+	rm -f $(DESTDIR)$(CMOD_DIR)/instagram/core.so
+	rm -rf $(DESTDIR)$(LMOD_DIR)/instagram
+
+clean-objs:
+	rm -rf $(BUILD)/obj $(SO)
+
+clean:
+	rm -rf build .emulator

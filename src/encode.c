@@ -1,0 +1,68 @@
+/* encode.c: percent-encoding (RFC 3986) for URLs and form bodies. */
+#include <string.h>
+#include "core.h"
+
+static const char HEX[] = "0123456789ABCDEF";
+
+static int unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* url_encode(s) -> s with every byte outside A-Z a-z 0-9 - . _ ~ written as %XX */
+static int l_url_encode(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (unreserved(c)) luaL_addchar(&b, (char)c);
+    else {
+      luaL_addchar(&b, '%');
+      luaL_addchar(&b, HEX[c >> 4]);
+      luaL_addchar(&b, HEX[c & 15]);
+    }
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+static int hexval(unsigned char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* url_decode(s [, plus_is_space = true]) -> decoded bytes; a '%' not followed by two hex
+ * digits is kept as it is (lenient, like browsers). */
+static int l_url_decode(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  int plus = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '%' && i + 2 < len && hexval((unsigned char)s[i + 1]) >= 0 &&
+        hexval((unsigned char)s[i + 2]) >= 0) {
+      luaL_addchar(&b, (char)(hexval((unsigned char)s[i + 1]) * 16 + hexval((unsigned char)s[i + 2])));
+      i += 2;
+    } else if (c == '+' && plus) {
+      luaL_addchar(&b, ' ');
+    } else {
+      luaL_addchar(&b, (char)c);
+    }
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+static const luaL_Reg encode_funcs[] = {
+  {"url_encode", l_url_encode},
+  {"url_decode", l_url_decode},
+  {NULL, NULL}
+};
+
+void ig_encode_open(lua_State *L) { luaL_setfuncs(L, encode_funcs, 0); }

@@ -1,0 +1,413 @@
+/* session.c: one HTTP(S) session = one libcurl easy handle, reused so connections stay open.
+ *
+ *   local s = core.session{ timeout = 30, connect_timeout = 10, ca_file = nil, http2 = true,
+ *                           user_agent = nil, max_body = 64 MiB }
+ *   local status, headers, body = s:request(method, url [, headers [, body [, timeout]]])
+ *   -- or nil, kind, message  (kind: timeout | connect | tls | network | size | invalid)
+ *   s:close()   -- also __gc and (5.4) __close; idempotent
+ *
+ * Misuse (wrong types, bad option names, a closed session, header injection) raises a Lua error.
+ * No Lua error is ever raised while libcurl is running: callbacks only fill C buffers.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+#include "core.h"
+
+#define IG_DEFAULT_MAX_BODY ((size_t)64 << 20)
+#define IG_MAX_HEADER_BLOCK ((size_t)256 << 10)
+#define IG_MAX_URL ((size_t)64 << 10)
+
+typedef struct {
+  CURL *easy;
+  long timeout_ms, connect_timeout_ms;
+  char *ca_file;
+  char *user_agent;
+  int http2;
+  int busy;    /* a transfer is running */
+  int closing; /* close() was asked for while busy */
+  ig_buf body, head;
+  char errbuf[CURL_ERROR_SIZE];
+} ig_session;
+
+static void session_free(ig_session *s) {
+  if (s->easy) { curl_easy_cleanup(s->easy); s->easy = NULL; }
+  free(s->ca_file); s->ca_file = NULL;
+  free(s->user_agent); s->user_agent = NULL;
+  ig_buf_free(&s->body);
+  ig_buf_free(&s->head);
+}
+
+static ig_session *check_session(lua_State *L) {
+  return (ig_session *)luaL_checkudata(L, 1, IG_SESSION_MT);
+}
+
+static ig_session *check_open(lua_State *L) {
+  ig_session *s = check_session(L);
+  if (!s->easy || s->closing) luaL_error(L, "session is closed");
+  if (s->busy) luaL_error(L, "session is busy: one request at a time per session");
+  return s;
+}
+
+/* ---- options ------------------------------------------------------------------------------- */
+
+static long opt_ms(lua_State *L, int idx, const char *name) {
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    luaL_error(L, "option '%s' must be a number of seconds, got %s", name, luaL_typename(L, idx));
+  lua_Number n = lua_tonumber(L, idx);
+  if (!(n > 0 && n <= 86400.0))
+    luaL_error(L, "option '%s' must be between 0 and 86400 seconds (exclusive of 0)", name);
+  long ms = (long)(n * 1000.0);
+  return ms < 1 ? 1 : ms;
+}
+
+static char *opt_strdup(lua_State *L, int idx, const char *name) {
+  size_t len;
+  if (lua_type(L, idx) != LUA_TSTRING)
+    luaL_error(L, "option '%s' must be a string, got %s", name, luaL_typename(L, idx));
+  const char *v = lua_tolstring(L, idx, &len);
+  if (len == 0 || strlen(v) != len || len > 4096)
+    luaL_error(L, "option '%s' must be a non-empty string without NUL bytes (at most 4096 bytes)", name);
+  char *d = malloc(len + 1);
+  if (!d) luaL_error(L, "out of memory");
+  memcpy(d, v, len + 1);
+  return d;
+}
+
+static void apply_option(lua_State *L, ig_session *s, const char *key, int vidx) {
+  if (strcmp(key, "timeout") == 0) s->timeout_ms = opt_ms(L, vidx, key);
+  else if (strcmp(key, "connect_timeout") == 0) s->connect_timeout_ms = opt_ms(L, vidx, key);
+  else if (strcmp(key, "ca_file") == 0) {
+    char *path = opt_strdup(L, vidx, key);
+    FILE *f = fopen(path, "rb");
+    if (!f) { free(path); luaL_error(L, "option 'ca_file': cannot read '%s'", lua_tostring(L, vidx)); }
+    fclose(f);
+    free(s->ca_file);
+    s->ca_file = path;
+  } else if (strcmp(key, "user_agent") == 0) {
+    char *ua = opt_strdup(L, vidx, key);
+    if (strpbrk(ua, "\r\n")) { free(ua); luaL_error(L, "option 'user_agent' must not contain CR or LF"); }
+    free(s->user_agent);
+    s->user_agent = ua;
+  } else if (strcmp(key, "http2") == 0) {
+    if (lua_type(L, vidx) != LUA_TBOOLEAN) luaL_error(L, "option 'http2' must be a boolean");
+    s->http2 = lua_toboolean(L, vidx);
+  } else if (strcmp(key, "max_body") == 0) {
+    if (lua_type(L, vidx) != LUA_TNUMBER) luaL_error(L, "option 'max_body' must be a number of bytes");
+    lua_Number n = lua_tonumber(L, vidx);
+    if (!(n >= 1 && n <= 4294967296.0)) luaL_error(L, "option 'max_body' must be between 1 byte and 4 GiB");
+    s->body.max = (size_t)n;
+  } else {
+    luaL_error(L, "unknown session option '%s' (known: timeout, connect_timeout, ca_file, "
+                  "user_agent, http2, max_body)", key);
+  }
+}
+
+static int l_session_new(lua_State *L) {
+  int has_opts = !lua_isnoneornil(L, 1);
+  if (has_opts) luaL_checktype(L, 1, LUA_TTABLE);
+  ig_session *s = (ig_session *)lua_newuserdata(L, sizeof *s);
+  memset(s, 0, sizeof *s);
+  s->timeout_ms = 30000;
+  s->connect_timeout_ms = 10000;
+  s->http2 = 1;
+  s->body.max = IG_DEFAULT_MAX_BODY;
+  s->head.max = IG_MAX_HEADER_BLOCK;
+  luaL_setmetatable(L, IG_SESSION_MT);
+  /* From here on, __gc frees whatever an option error leaves behind. */
+  if (has_opts) {
+    int ud = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, 1) != 0) {
+      if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "session options must have string keys");
+      apply_option(L, s, lua_tostring(L, -2), ig_absindex(L, -1));
+      lua_pop(L, 1);
+    }
+    lua_settop(L, ud);
+  }
+  s->easy = curl_easy_init();
+  if (!s->easy) return luaL_error(L, "curl_easy_init failed (out of memory?)");
+  return 1;
+}
+
+/* ---- callbacks (never touch the Lua state) --------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+  ig_session *s = (ig_session *)ud;
+  size_t total = size * n;
+  return ig_buf_append(&s->body, p, total) == 0 ? total : 0;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  ig_session *s = (ig_session *)ud;
+  size_t total = size * n;
+  /* A new status line starts a new header block (after 1xx or an auth round): keep the last. */
+  if (total >= 5 && memcmp(p, "HTTP/", 5) == 0) s->head.len = 0;
+  return ig_buf_append(&s->head, p, total) == 0 ? total : 0;
+}
+
+/* ---- request ------------------------------------------------------------------------------- */
+
+static int valid_method(const char *m, size_t len) {
+  if (len == 0 || len > 16) return 0;
+  for (size_t i = 0; i < len; i++)
+    if (!isupper((unsigned char)m[i])) return 0;
+  return 1;
+}
+
+static int valid_header_name(const char *k, size_t len) {
+  if (len == 0 || len > 256) return 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)k[i];
+    if (!(isalnum(c) || strchr("!#$%&'*+-.^_`|~", c)) || c == 0) return 0;
+  }
+  return 1;
+}
+
+static int valid_header_value(const char *v, size_t len) {
+  if (len > 16384) return 0;
+  for (size_t i = 0; i < len; i++)
+    if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0') return 0;
+  return 1;
+}
+
+/* Builds the header list from the table at idx (0: none). On bad input frees what it built and raises. */
+static struct curl_slist *build_headers(lua_State *L, int idx) {
+  struct curl_slist *list = NULL, *tmp;
+  if (idx != 0) lua_pushnil(L);
+  while (idx != 0 && lua_next(L, idx) != 0) {
+    size_t klen, vlen;
+    const char *why = NULL;
+    if (lua_type(L, -2) != LUA_TSTRING) why = "header names must be strings";
+    else if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+      why = "header values must be strings or numbers";
+    if (why) { curl_slist_free_all(list); return (luaL_error(L, "%s", why), NULL); }
+    const char *k = lua_tolstring(L, -2, &klen);
+    lua_pushvalue(L, -1); /* tolstring on a copy: never convert a key in place during lua_next */
+    const char *v = lua_tolstring(L, -1, &vlen);
+    if (!valid_header_name(k, klen) || !valid_header_value(v, vlen)) {
+      curl_slist_free_all(list);
+      return (luaL_error(L, "invalid header '%s': names are HTTP tokens, values have no CR, LF or NUL",
+                         valid_header_name(k, klen) ? k : "?"), NULL);
+    }
+    char *line = malloc(klen + vlen + 3);
+    if (!line) { curl_slist_free_all(list); return (luaL_error(L, "out of memory"), NULL); }
+    memcpy(line, k, klen);
+    if (vlen == 0) { line[klen] = ';'; line[klen + 1] = '\0'; } /* curl's syntax for an empty value */
+    else { line[klen] = ':'; line[klen + 1] = ' '; memcpy(line + klen + 2, v, vlen); line[klen + 2 + vlen] = '\0'; }
+    tmp = curl_slist_append(list, line);
+    free(line);
+    if (!tmp) { curl_slist_free_all(list); return (luaL_error(L, "out of memory"), NULL); }
+    list = tmp;
+    lua_pop(L, 2);
+  }
+  tmp = curl_slist_append(list, "Expect:"); /* no 100-continue round trip on POST bodies */
+  if (!tmp) { curl_slist_free_all(list); luaL_error(L, "out of memory"); }
+  return tmp;
+}
+
+static const char *error_kind(CURLcode rc) {
+  switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: return "timeout";
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT: return "connect";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_USE_SSL_FAILED: return "tls";
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL: return "invalid";
+    case CURLE_WRITE_ERROR: return "size";
+    default: return "network";
+  }
+}
+
+/* After a transfer: drop the buffers' contents, and honour a close() asked for meanwhile. */
+static void finish(ig_session *s) {
+  ig_buf_reset(&s->body);
+  ig_buf_reset(&s->head);
+  if (s->closing) session_free(s);
+}
+
+static int l_session_request(lua_State *L) {
+  ig_session *s = check_open(L);
+  size_t mlen, ulen, blen = 0;
+  const char *method = luaL_checklstring(L, 2, &mlen);
+  const char *url = luaL_checklstring(L, 3, &ulen);
+  if (!valid_method(method, mlen))
+    return luaL_error(L, "bad method '%s': an upper-case HTTP method such as GET or POST", method);
+  if (ulen == 0 || ulen > IG_MAX_URL || strlen(url) != ulen)
+    return luaL_error(L, "bad url: a non-empty http(s) URL without NUL bytes, at most 64 KiB");
+  if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+    return luaL_error(L, "bad url: only http:// and https:// URLs are supported");
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+  const char *body = luaL_optlstring(L, 5, NULL, &blen);
+  long timeout_ms = lua_isnoneornil(L, 6) ? s->timeout_ms : opt_ms(L, 6, "timeout");
+
+  struct curl_slist *headers = lua_istable(L, 4) ? build_headers(L, 4) : build_headers(L, 0);
+  CURL *e = s->easy;
+  curl_easy_reset(e); /* keeps live connections, DNS and TLS session caches */
+  s->errbuf[0] = '\0';
+  ig_buf_reset(&s->body);
+  ig_buf_reset(&s->head);
+  curl_easy_setopt(e, CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms < timeout_ms ? s->connect_timeout_ms : timeout_ms);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent ? s->user_agent
+                                                       : "instagram-graph-lua/" IG_CORE_VERSION);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, s->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (s->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  if (strcmp(method, "GET") == 0 && !body) {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  } else if (strcmp(method, "HEAD") == 0) {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else {
+    if (strcmp(method, "POST") == 0 || body) {
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
+    }
+    if (strcmp(method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  }
+
+  s->busy = 1;
+  CURLcode rc = curl_easy_perform(e);
+  s->busy = 0;
+  curl_slist_free_all(headers);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+
+  if (rc != CURLE_OK) {
+    const char *kind = error_kind(rc);
+    lua_pushnil(L);
+    if (rc == CURLE_WRITE_ERROR && s->body.overflow) {
+      lua_pushstring(L, "size");
+      lua_pushfstring(L, "response body larger than max_body (%d bytes)", (int)(s->body.max > 0x7fffffff ? 0x7fffffff : s->body.max));
+    } else if (rc == CURLE_WRITE_ERROR && s->head.overflow) {
+      lua_pushstring(L, "size");
+      lua_pushstring(L, "response headers larger than 256 KiB");
+    } else {
+      lua_pushstring(L, strcmp(kind, "size") == 0 ? "network" : kind);
+      lua_pushfstring(L, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+    }
+    finish(s);
+    return 3;
+  }
+  long status = 0;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  lua_pushinteger(L, (lua_Integer)status);
+  ig_push_headers(L, s->head.data, s->head.len);
+  lua_pushlstring(L, s->body.data ? s->body.data : "", s->body.len);
+  finish(s);
+  return 3;
+}
+
+/* ---- header block parsing ------------------------------------------------------------------ */
+
+void ig_push_headers(lua_State *L, const char *data, size_t len) {
+  lua_newtable(L);
+  int t = lua_gettop(L);
+  size_t i = 0;
+  while (i < len) {
+    size_t start = i;
+    while (i < len && data[i] != '\n') i++;
+    size_t end = i; /* line is [start, end) */
+    if (i < len) i++;
+    if (end > start && data[end - 1] == '\r') end--;
+    const char *colon = memchr(data + start, ':', end - start);
+    if (!colon || colon == data + start) continue; /* status line, blank line or junk */
+    size_t nlen = (size_t)(colon - (data + start));
+    if (nlen > 256) continue;
+    char name[257];
+    for (size_t k = 0; k < nlen; k++) name[k] = (char)tolower((unsigned char)data[start + k]);
+    size_t vs = (size_t)(colon - data) + 1, ve = end;
+    while (vs < ve && (data[vs] == ' ' || data[vs] == '\t')) vs++;
+    while (ve > vs && (data[ve - 1] == ' ' || data[ve - 1] == '\t')) ve--;
+    lua_pushlstring(L, name, nlen);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, t);
+    if (lua_isstring(L, -1)) { /* repeated header: join as HTTP allows */
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, data + vs, ve - vs);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, data + vs, ve - vs);
+    }
+    lua_rawset(L, t);
+  }
+}
+
+/* ---- lifetime ------------------------------------------------------------------------------ */
+
+static int l_session_close(lua_State *L) {
+  ig_session *s = check_session(L);
+  if (s->busy) s->closing = 1; /* freed when the running transfer returns */
+  else session_free(s);
+  return 0;
+}
+
+static int l_session_is_open(lua_State *L) {
+  ig_session *s = check_session(L);
+  lua_pushboolean(L, s->easy != NULL && !s->closing);
+  return 1;
+}
+
+static int l_session_tostring(lua_State *L) {
+  ig_session *s = check_session(L);
+  lua_pushfstring(L, "instagram.core.session (%s): %p", s->easy ? "open" : "closed", (void *)s);
+  return 1;
+}
+
+static const luaL_Reg session_methods[] = {
+  {"request", l_session_request},
+  {"close", l_session_close},
+  {"is_open", l_session_is_open},
+  {NULL, NULL}
+};
+
+void ig_session_open(lua_State *L) {
+  if (luaL_newmetatable(L, IG_SESSION_MT)) {
+    lua_newtable(L);
+    luaL_setfuncs(L, session_methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_session_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, l_session_close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, l_session_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, IG_SESSION_MT);
+    lua_setfield(L, -2, "__name");
+    lua_pushliteral(L, "session metatable is protected");
+    lua_setfield(L, -2, "__metatable");
+  }
+  lua_pop(L, 1);
+  lua_pushcfunction(L, l_session_new);
+  lua_setfield(L, -2, "session");
+}

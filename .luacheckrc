@@ -1,0 +1,6 @@
+std = "max"
+max_line_length = 130
+files["spec"] = { std = "+busted" }
+files["emulator"] = { std = "ngx_lua" }
+files["lua/instagram/transport/ngx.lua"] = { std = "ngx_lua" }
+exclude_files = { ".emulator", "build" }

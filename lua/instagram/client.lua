@@ -1,0 +1,300 @@
+--- The Graph API client: URLs, tokens, appsecret_proof, decoding, errors, retries, usage.
+local core = require "instagram.core"
+local json = require "instagram.json"
+local params_m = require "instagram.params"
+local errors = require "instagram.error"
+local usage_m = require "instagram.usage"
+
+local type, pairs, tostring, tonumber, setmetatable, error, pcall =
+      type, pairs, tostring, tonumber, setmetatable, error, pcall
+local find, sub, match, lower, format = string.find, string.sub, string.match, string.lower, string.format
+local min, random = math.min, math.random
+
+local _M = { DEFAULT_VERSION = "v24.0", _VERSION = core._VERSION }
+
+local Client = {}
+Client.__index = Client
+Client.__tostring = function(c)
+  return format("instagram client (%s, %s)", c.graph_url, c.version)
+end
+
+-- Secrets live here, keyed weakly by client, never on the client table itself: printing or
+-- serialising a client cannot leak them.
+local secrets = setmetatable({}, { __mode = "k" })
+
+local OPTIONS = {
+  access_token = "string", app_secret = "string", version = "string", graph_url = "string",
+  rupload_url = "string", timeout = "number", connect_timeout = "number", ca_file = "string",
+  retries = "number", retry_base = "number", retry_cap = "number", retry_max_wait = "number",
+  user_agent = "string", http2 = "boolean", transport = "table", sleep = "function",
+  on_retry = "function", max_body = "number",
+}
+
+local function check_url(name, url)
+  if not match(url, "^https?://[^/?#]+$") then
+    error("instagram.new: option '" .. name .. "' must be a scheme and host without a path or "
+          .. "trailing slash, like https://graph.facebook.com (got '" .. url .. "')", 3)
+  end
+end
+
+local function default_transport(opts)
+  if ngx and ngx.socket and ngx.get_phase then -- luacheck: ignore 113
+    local ngx_ok, ngx_transport = pcall(require, "instagram.transport.ngx")
+    if ngx_ok and ngx_transport.available() then return ngx_transport.new(opts) end
+  end
+  return require("instagram.transport.curl").new(opts)
+end
+
+--- instagram.new{ access_token, app_secret, version, graph_url, rupload_url, timeout,
+--                 connect_timeout, ca_file, retries, user_agent, http2, transport, sleep, on_retry }
+function _M.new(opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then error("instagram.new: options must be a table, got " .. type(opts), 2) end
+  for k, v in pairs(opts) do
+    local want = OPTIONS[k]
+    if not want then error("instagram.new: unknown option '" .. tostring(k) .. "'", 2) end
+    if type(v) ~= want then
+      error("instagram.new: option '" .. k .. "' must be a " .. want .. ", got " .. type(v), 2)
+    end
+  end
+  if opts.access_token == "" then error("instagram.new: access_token must not be empty", 2) end
+  if opts.app_secret == "" then error("instagram.new: app_secret must not be empty", 2) end
+  local version = opts.version or _M.DEFAULT_VERSION
+  if not match(version, "^v%d+%.%d+$") then
+    error("instagram.new: version must look like 'v24.0' (got '" .. version .. "')", 2)
+  end
+  local graph_url = opts.graph_url or "https://graph.facebook.com"
+  local rupload_url = opts.rupload_url or "https://rupload.facebook.com"
+  check_url("graph_url", graph_url)
+  check_url("rupload_url", rupload_url)
+  local retries = opts.retries or 3
+  if retries < 0 or retries > 10 or retries % 1 ~= 0 then
+    error("instagram.new: retries must be a whole number from 0 to 10", 2)
+  end
+
+  local transport = opts.transport or default_transport{
+    timeout = opts.timeout or 30, connect_timeout = opts.connect_timeout, ca_file = opts.ca_file,
+    user_agent = opts.user_agent, http2 = opts.http2, max_body = opts.max_body,
+  }
+  local c = setmetatable({
+    version = version,
+    graph_url = graph_url,
+    rupload_url = rupload_url,
+    timeout = opts.timeout or 30,
+    retries = retries,
+    retry_base = opts.retry_base or 0.5,
+    retry_cap = opts.retry_cap or 8,
+    retry_max_wait = opts.retry_max_wait or 60,
+    on_retry = opts.on_retry,
+    sleep = opts.sleep or transport.sleep or core.sleep,
+    transport = transport,
+    last_usage = nil,
+  }, Client)
+  local s = { token = opts.access_token, app_secret = opts.app_secret }
+  if s.token and s.app_secret then s.proof = core.hmac_sha256_hex(s.app_secret, s.token) end
+  s.list = { s.token, s.app_secret, s.proof }
+  secrets[c] = s
+  return c
+end
+
+--- The appsecret_proof this client sends (nil without app_secret), for callers that build
+-- requests by hand.
+function Client:appsecret_proof() return secrets[self].proof end
+
+--- Replaces the access token (e.g. after a refresh); the proof is recomputed.
+function Client:set_access_token(token)
+  if type(token) ~= "string" or token == "" then
+    error("set_access_token: token must be a non-empty string", 2)
+  end
+  local s = secrets[self]
+  s.token = token
+  s.proof = s.app_secret and core.hmac_sha256_hex(s.app_secret, token) or nil
+  s.list = { s.token, s.app_secret, s.proof }
+end
+
+--- Scrubs this client's secrets out of a string (for log lines of your own).
+function Client:redact(s) return errors.scrub(s, secrets[self].list) end
+
+-- ---- URLs ----------------------------------------------------------------------------------
+
+local function origin(url) return match(url, "^(https?://[^/?#]+)") end
+
+--- Splits "path?query" and drops access_token / appsecret_proof from the query: the token
+-- travels in the Authorization header and the proof is recomputed.
+local function split_query(path_and_query)
+  local path, query = match(path_and_query, "^([^?#]*)%??([^#]*)")
+  local extra = params_m.decode(query)
+  extra.access_token, extra.appsecret_proof = nil, nil
+  return path, extra
+end
+
+--- Resolves a path ("/me", "me/accounts", "/v19.0/x") or an absolute URL on one of this client's
+-- hosts into base URL + extra params. Returns nil, err for a URL on a foreign host.
+function Client:_resolve(path)
+  if type(path) ~= "string" or path == "" then
+    error("path must be a non-empty string such as '/me' or '/17841405822304914/media'", 3)
+  end
+  local base
+  if find(path, "^https?://") then
+    local o = origin(path)
+    if o ~= self.graph_url and o ~= self.rupload_url then
+      return nil, errors.new{ kind = "transport", reason = "foreign_host",
+        message = "refusing to send the access token to " .. tostring(o)
+                  .. ": only " .. self.graph_url .. " and " .. self.rupload_url .. " are trusted" }
+    end
+    base = o
+    path = sub(path, #o + 1)
+  else
+    base = self.graph_url
+    if sub(path, 1, 1) ~= "/" then path = "/" .. path end
+  end
+  local p, extra = split_query(path)
+  if not find(p, "^/v%d+%.%d+/") and not find(p, "^/ig%-api%-upload/") and base == self.graph_url then
+    p = "/" .. self.version .. p
+  end
+  return base .. p, extra
+end
+
+-- ---- requests ------------------------------------------------------------------------------
+
+local IDEMPOTENT = { GET = true, HEAD = true, DELETE = true, PUT = true, OPTIONS = true }
+
+-- Graph codes that mean "throttled or briefly unavailable; the call was not carried out".
+local REJECTED_CODES = { [4] = true, [17] = true, [32] = true, [341] = true, [613] = true }
+local TRANSIENT_CODES = { [1] = true, [2] = true }
+
+local function rejected_before_running(err)
+  if err.kind == "transport" and err.reason == "connect" then return true end
+  local code = err.code
+  return err.kind == "graph" and code and (REJECTED_CODES[code] or (code >= 80001 and code <= 80014))
+end
+
+--- May this failed call be made again without risk of doing it twice?
+local function retryable(method, err)
+  if rejected_before_running(err) then return true end
+  if not IDEMPOTENT[method] then return false end
+  if err.kind == "graph" then return err.is_transient or TRANSIENT_CODES[err.code] or false end
+  if err.kind == "timeout" then return true end
+  if err.kind == "transport" then return err.reason == "network" end
+  if err.kind == "http" or err.kind == "decode" then return (err.status or 0) >= 500 or err.status == 429 end
+  return false
+end
+_M.retryable = retryable
+
+local function retry_after_header(headers)
+  local v = headers and headers["retry-after"]
+  return v and tonumber(v) or nil
+end
+
+--- Turns a transport response into the decoded value or an error object.
+function Client:_interpret(res)
+  local list = secrets[self].list
+  local headers = res.headers or {}
+  local u = usage_m.parse(headers)
+  if u then self.last_usage = u end
+  local retry_after = retry_after_header(headers)
+  if not retry_after and u and u.regain_access_seconds > 0 then retry_after = u.regain_access_seconds end
+  local status, body = res.status, res.body
+  local ctype = lower(headers["content-type"] or "")
+  local value, why = nil, "empty body"
+  if body and body ~= "" then value, why = json.decode(body) end
+  if type(value) == "table" and type(value.error) == "table" then
+    return nil, errors.graph(status, value.error, retry_after, list)
+  end
+  if status < 200 or status >= 300 then
+    if value == nil and status >= 500 and find(ctype, "json", 1, true) then
+      return nil, errors.decode(status, body, why, list)
+    end
+    return nil, errors.http(status, body, retry_after, list)
+  end
+  if value == nil then
+    if body == "" or body == nil then return true end -- 2xx with no body (e.g. 204)
+    return nil, errors.decode(status, body, why, list)
+  end
+  return value
+end
+
+function Client:_backoff(attempt, err)
+  local delay = min(self.retry_cap, self.retry_base * 2 ^ (attempt - 1))
+  delay = delay / 2 + random() * delay / 2 -- jitter: between half and the whole step
+  if err.retry_after and err.retry_after > delay then delay = err.retry_after end
+  return delay
+end
+
+--- request(method, path, params [, opts]) -> value | nil, err
+-- opts: timeout (seconds), json (send params as a JSON body), headers (extra request headers)
+function Client:request(method, path, params, opts)
+  if type(method) ~= "string" then error("method must be a string such as 'GET'", 2) end
+  if params ~= nil and type(params) ~= "table" then
+    error("params must be a table or nil, got " .. type(params), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then error("opts must be a table or nil", 2) end
+  opts = opts or {}
+  method = method:upper()
+  local s = secrets[self]
+  local url, extra = self:_resolve(path)
+  if not url then return nil, extra end
+  for k, v in pairs(params or {}) do extra[k] = v end
+  if s.proof then extra.appsecret_proof = s.proof end
+
+  local headers = { Accept = "application/json" }
+  if s.token then headers.Authorization = "Bearer " .. s.token end
+  if opts.headers then for k, v in pairs(opts.headers) do headers[k] = v end end
+  local body
+  local ok, encoded = pcall(params_m.encode, extra)
+  if not ok then error(encoded, 2) end
+  if method == "POST" or method == "PUT" then
+    if opts.json then
+      local q = s.proof and ("appsecret_proof=" .. s.proof) or ""
+      extra.appsecret_proof = nil
+      local jbody, jerr = json.encode(extra)
+      if not jbody then error("cannot encode params as JSON: " .. jerr, 2) end
+      body = jbody
+      headers["Content-Type"] = "application/json"
+      if q ~= "" then url = url .. "?" .. q end
+    else
+      body = encoded
+      headers["Content-Type"] = "application/x-www-form-urlencoded"
+    end
+  elseif encoded ~= "" then
+    url = url .. "?" .. encoded
+  end
+
+  local req = { method = method, url = url, headers = headers, body = body, timeout = opts.timeout }
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local res, reason, message = self.transport:request(req)
+    local value, err
+    if res then value, err = self:_interpret(res)
+    else err = errors.transport(reason, message, s.list) end
+    if not err then return value end
+    err.attempts = attempt
+    if attempt > self.retries or not retryable(method, err) then return nil, err end
+    local delay = self:_backoff(attempt, err)
+    if delay > self.retry_max_wait then return nil, err end
+    if self.on_retry then self.on_retry(err, attempt, delay, method, path) end
+    self.sleep(delay)
+  end
+end
+
+function Client:get(path, params, opts) return self:request("GET", path, params, opts) end
+function Client:post(path, params, opts) return self:request("POST", path, params, opts) end
+function Client:delete(path, params, opts) return self:request("DELETE", path, params, opts) end
+
+--- Usage reported by the last response that carried usage headers (nil before any).
+function Client:usage() return self.last_usage end
+
+--- A pager over a list edge: client:edge("/17841405822304914/media", { fields = "id" })
+function Client:edge(path, params, opts)
+  return require("instagram.pager").new(self, path, params, opts)
+end
+
+--- Node wrappers.
+function Client:ig_user(id) return require("instagram.node.ig_user").new(self, id) end
+
+function Client:close()
+  if self.transport.close then self.transport:close() end
+end
+
+return _M

@@ -1,0 +1,15 @@
+--- instagram-graph: a Lua client for the Instagram Graph API.
+--   local instagram = require "instagram"
+--   local client = instagram.new{ access_token = TOKEN }
+local client = require "instagram.client"
+
+local _M = {
+  _VERSION = client._VERSION,
+  DEFAULT_VERSION = client.DEFAULT_VERSION,
+  new = client.new,
+  json = require "instagram.json",
+  error = require "instagram.error",
+  is_error = require("instagram.error").is_error,
+}
+
+return _M

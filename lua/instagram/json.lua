@@ -1,0 +1,135 @@
+--- JSON that keeps numbers exact.
+-- Decoding uses a private lua-cjson instance (cjson.safe) and, on Lua 5.3+, turns every integral
+-- float back into an integer (Debian's lua-cjson 2.1.0 decodes `42` as `42.0`). Encoding is our
+-- own: integers print as integers and other numbers with the fewest digits that read back the
+-- same, so a 16-digit product_id read from one response reaches the API again digit for digit
+-- (lua-cjson keeps 14 significant digits).
+local cjson = require "cjson.safe"
+
+local type, pairs, next, tostring, setmetatable, getmetatable = type, pairs, next, tostring, setmetatable, getmetatable
+local format, concat, floor, huge = string.format, table.concat, math.floor, math.huge
+local math_type, tointeger = math.type, math.tointeger -- nil on LuaJIT
+local ipairs, pcall = ipairs, pcall
+local tonumber, error, rawlen = tonumber, error, rawlen or function(t) return #t end
+
+local _M = {}
+
+local codec = cjson.new()
+codec.decode_max_depth(512)
+codec.encode_max_depth(512)
+
+_M.null = codec.null
+
+--- Marks a table to be encoded as a JSON array even when it is empty.
+_M.array_mt = { __jsontype = "array" }
+--- Marks a table to be encoded as a JSON object even when it is empty.
+_M.object_mt = { __jsontype = "object" }
+
+function _M.array(t) return setmetatable(t or {}, _M.array_mt) end
+function _M.object(t) return setmetatable(t or {}, _M.object_mt) end
+
+local function integerize(v)
+  local tv = type(v)
+  if tv == "number" then
+    if math_type(v) == "float" then return tointeger(v) or v end
+    return v
+  elseif tv == "table" then
+    for k, x in pairs(v) do
+      local tx = type(x)
+      if tx == "table" or (tx == "number" and math_type(x) == "float") then v[k] = integerize(x) end
+    end
+  end
+  return v
+end
+
+--- decode(text) -> value | nil, message
+function _M.decode(text)
+  if type(text) ~= "string" then return nil, "JSON text must be a string, got " .. type(text) end
+  local v, err = codec.decode(text)
+  if v == nil and err then return nil, err end
+  if tointeger then v = integerize(v) end
+  return v
+end
+
+--- Number -> JSON text (raises for NaN and infinities, which JSON cannot carry).
+local function number(n)
+  if math_type and math_type(n) == "integer" then return format("%d", n) end
+  if n ~= n or n == huge or n == -huge then error("cannot encode NaN or infinity as JSON", 0) end
+  if n == floor(n) and n > -9.2e18 and n < 9.2e18 then return format("%d", n) end
+  for p = 14, 17 do
+    local s = format("%." .. p .. "g", n)
+    if tonumber(s) == n then return s end
+  end
+  return format("%.17g", n)
+end
+_M.number = number
+
+local encode_value
+
+local function is_array(t)
+  local mt = getmetatable(t)
+  local kind = mt and mt.__jsontype
+  if kind then return kind == "array" end
+  local n = rawlen(t)
+  if n == 0 then return false end
+  local count = 0
+  for k in pairs(t) do
+    if type(k) ~= "number" or k < 1 or k > n or k ~= floor(k) then return false end
+    count = count + 1
+  end
+  return count == n
+end
+
+encode_value = function(v, out, depth)
+  local tv = type(v)
+  if tv == "string" then out[#out + 1] = codec.encode(v)
+  elseif tv == "number" then out[#out + 1] = number(v)
+  elseif tv == "boolean" then out[#out + 1] = v and "true" or "false"
+  elseif v == nil or v == codec.null then out[#out + 1] = "null"
+  elseif tv == "table" then
+    if depth > 100 then error("cannot encode JSON nested deeper than 100 levels (a cycle?)", 0) end
+    if is_array(v) then
+      out[#out + 1] = "["
+      for i = 1, rawlen(v) do
+        if i > 1 then out[#out + 1] = "," end
+        encode_value(v[i], out, depth + 1)
+      end
+      out[#out + 1] = "]"
+    else
+      out[#out + 1] = "{"
+      local first = true
+      -- Sorted keys: deterministic output, easy to compare and to cache.
+      local keys = {}
+      for k in pairs(v) do
+        local tk = type(k)
+        if tk ~= "string" and tk ~= "number" then
+          error("cannot encode a table key of type " .. tk .. " as JSON", 0)
+        end
+        keys[#keys + 1] = k
+      end
+      table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+      for _, k in ipairs(keys) do
+        if not first then out[#out + 1] = "," end
+        first = false
+        out[#out + 1] = codec.encode(type(k) == "number" and number(k) or k)
+        out[#out + 1] = ":"
+        encode_value(v[k], out, depth + 1)
+      end
+      out[#out + 1] = "}"
+    end
+  else
+    error("cannot encode a " .. tv .. " as JSON", 0)
+  end
+end
+
+--- encode(value) -> text | nil, message
+function _M.encode(v)
+  local out = {}
+  local ok, err = pcall(encode_value, v, out, 0)
+  if not ok then return nil, err end
+  return concat(out)
+end
+
+_M.is_empty = function(t) return next(t) == nil end
+
+return _M

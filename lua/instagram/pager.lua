@@ -1,0 +1,142 @@
+--- Pagers over list edges: `{ data = [...], paging = {...} }` responses.
+--   local p = client:edge("/17841405822304914/media", { fields = "id,caption", max_items = 100 })
+--   for item in p:items() do ... end
+--   for data, page in p:pages() do ... end
+--   if p.err then ... end            -- iteration stops at the first error and keeps it here
+--   local list, err = p:all()
+-- Follows paging.next (cursor and time-based edges alike), or, for edges documented to return
+-- cursors without `next` (field-expanded edges, /tags), the `after` cursor. Holds one page.
+local type, setmetatable, error, pairs, tostring = type, setmetatable, error, pairs, tostring
+
+local _M = {}
+local Pager = {}
+Pager.__index = Pager
+Pager.__tostring = function(p) return "instagram pager (" .. tostring(p.path) .. ")" end
+
+local CONTROL = { max_items = true, max_pages = true, cursor_only = true }
+
+local function positive(name, v)
+  if v == nil then return nil end
+  if type(v) ~= "number" or v < 1 or v % 1 ~= 0 then
+    error(name .. " must be a positive whole number, got " .. tostring(v), 3)
+  end
+  return v
+end
+
+--- new(client, path, params, opts) ; opts (or the same keys in params): max_items, max_pages,
+-- cursor_only (follow paging.cursors.after when the edge gives no `next`).
+function _M.new(client, path, params, opts)
+  if type(path) ~= "string" or path == "" then error("edge path must be a non-empty string", 2) end
+  if params ~= nil and type(params) ~= "table" then error("edge params must be a table or nil", 2) end
+  if opts ~= nil and type(opts) ~= "table" then error("edge opts must be a table or nil", 2) end
+  local q, o = {}, {}
+  for k, v in pairs(params or {}) do
+    if CONTROL[k] then o[k] = v else q[k] = v end
+  end
+  for k, v in pairs(opts or {}) do
+    if not CONTROL[k] then error("unknown pager option '" .. tostring(k) .. "'", 2) end
+    o[k] = v
+  end
+  local p = setmetatable({
+    client = client, path = path, params = q,
+    max_items = positive("max_items", o.max_items),
+    max_pages = positive("max_pages", o.max_pages),
+    cursor_only = o.cursor_only and true or false,
+  }, Pager)
+  -- Ask for no more than we will use when the caller caps the items.
+  if p.max_items and q.limit == nil and p.max_items < 25 then q.limit = p.max_items end
+  p:reset()
+  return p
+end
+
+--- Starts again from the first page.
+function Pager:reset()
+  self.pages_fetched, self.items_seen = 0, 0
+  self.next_url, self.next_params = self.path, self.params
+  self.done, self.err = false, nil
+  return self
+end
+
+--- Where the page after `page` is, or nil at the end.
+function Pager:_advance(page)
+  local paging = type(page.paging) == "table" and page.paging or {}
+  local data = page.data
+  if type(paging.next) == "string" and paging.next ~= "" then
+    self.next_url, self.next_params = paging.next, nil
+    return
+  end
+  local cursors = type(paging.cursors) == "table" and paging.cursors or nil
+  if self.cursor_only and cursors and type(cursors.after) == "string" and type(data) == "table" and #data > 0 then
+    local q = {}
+    for k, v in pairs(self.params) do q[k] = v end
+    q.after = cursors.after
+    if q.after == (self.next_params and self.next_params.after) then self.done = true return end
+    self.next_url, self.next_params = self.path, q
+    return
+  end
+  self.done = true
+end
+
+--- next_page() -> page table | nil when done | nil, err
+function Pager:next_page()
+  if self.done then return nil end
+  if self.max_pages and self.pages_fetched >= self.max_pages then self.done = true return nil end
+  if self.max_items and self.items_seen >= self.max_items then self.done = true return nil end
+  local page, err = self.client:get(self.next_url, self.next_params)
+  if not page then
+    self.err, self.done = err, true
+    return nil, err
+  end
+  if type(page) ~= "table" or type(page.data) ~= "table" then
+    local e = require("instagram.error").new{ kind = "decode",
+      message = "expected a list edge response with a 'data' array from " .. tostring(self.path) }
+    self.err, self.done = e, true
+    return nil, e
+  end
+  self.pages_fetched = self.pages_fetched + 1
+  if #page.data == 0 then self.done = true else self:_advance(page) end
+  if self.max_items then
+    local room = self.max_items - self.items_seen
+    if #page.data > room then
+      for i = #page.data, room + 1, -1 do page.data[i] = nil end
+    end
+  end
+  self.items_seen = self.items_seen + #page.data
+  return page
+end
+
+--- for data, page in pager:pages() do ... end  (stops at the end, a cap, or an error: see .err)
+function Pager:pages()
+  return function()
+    local page = self:next_page()
+    if page and #page.data == 0 and self.done then return nil end
+    if page then return page.data, page end
+    return nil
+  end
+end
+
+--- for item in pager:items() do ... end
+function Pager:items()
+  local data, i = nil, 0
+  return function()
+    while true do
+      if data and i < #data then
+        i = i + 1
+        return data[i]
+      end
+      local page = self:next_page()
+      if not page then return nil end
+      data, i = page.data, 0
+    end
+  end
+end
+
+--- all() -> array of every item | nil, err
+function Pager:all()
+  local out = {}
+  for item in self:items() do out[#out + 1] = item end
+  if self.err then return nil, self.err end
+  return out
+end
+
+return _M

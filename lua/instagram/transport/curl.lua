@@ -1,0 +1,27 @@
+--- The libcurl transport (instagram.core): plain Lua 5.4 and LuaJIT outside nginx.
+--   t:request{ method, url, headers, body, timeout } -> { status, headers, body } | nil, reason, message
+local core = require "instagram.core"
+
+local setmetatable = setmetatable
+
+local _M = {}
+local T = {}
+T.__index = T
+
+--- new{ timeout, connect_timeout, ca_file, user_agent, http2, max_body } (all optional)
+function _M.new(opts)
+  return setmetatable({ session = core.session(opts), name = "curl" }, T)
+end
+
+function T:request(req)
+  local status, headers, body = self.session:request(req.method, req.url, req.headers, req.body, req.timeout)
+  if not status then return nil, headers, body end -- reason, message
+  return { status = status, headers = headers, body = body }
+end
+
+function T:close() self.session:close() end
+
+T.sleep = core.sleep
+T.now = core.now
+
+return _M

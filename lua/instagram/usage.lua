@@ -1,0 +1,75 @@
+--- Rate-limit usage headers of a Graph response, as numbers.
+--   X-App-Usage:               {"call_count":28,"total_time":25,"total_cputime":25}
+--   X-Business-Use-Case-Usage: {"<object-id>":[{"type":"instagram","call_count":1,...,
+--                                "estimated_time_to_regain_access":0}]}
+--   X-Ad-Account-Usage:        {"acc_id_util_pct":9.67,"reset_time_duration":0,...}
+local json = require "instagram.json"
+
+local type, pairs, ipairs, tonumber, max = type, pairs, ipairs, tonumber, math.max
+
+local _M = {}
+
+local function numbers(t)
+  local out = {}
+  if type(t) ~= "table" then return out end
+  for k, v in pairs(t) do
+    out[k] = tonumber(v) or v
+  end
+  return out
+end
+
+local function percent(t, keys)
+  local m = 0
+  for _, k in ipairs(keys) do
+    local v = tonumber(t[k])
+    if v then m = max(m, v) end
+  end
+  return m
+end
+
+local APP_KEYS = { "call_count", "total_time", "total_cputime" }
+local AD_KEYS = { "acc_id_util_pct" }
+
+--- parse(headers) -> usage table, or nil when the response carried no usage header.
+-- Result: { app = {...}, business = { [id] = { {type=..., call_count=...}, ... } },
+--           ad_account = {...}, max_percent = N, regain_access_seconds = N }
+function _M.parse(headers)
+  if type(headers) ~= "table" then return nil end
+  local app_h = headers["x-app-usage"]
+  local buc_h = headers["x-business-use-case-usage"]
+  local ad_h = headers["x-ad-account-usage"]
+  if not (app_h or buc_h or ad_h) then return nil end
+  local u = { max_percent = 0, regain_access_seconds = 0 }
+  if app_h then
+    u.app = numbers(json.decode(app_h))
+    u.max_percent = max(u.max_percent, percent(u.app, APP_KEYS))
+  end
+  if ad_h then
+    u.ad_account = numbers(json.decode(ad_h))
+    u.max_percent = max(u.max_percent, percent(u.ad_account, AD_KEYS))
+  end
+  if buc_h then
+    u.business = {}
+    local decoded = json.decode(buc_h)
+    if type(decoded) == "table" then
+      for id, list in pairs(decoded) do
+        local entries = {}
+        if type(list) == "table" then
+          for i, entry in ipairs(list) do
+            local e = numbers(entry)
+            entries[i] = e
+            u.max_percent = max(u.max_percent, percent(e, APP_KEYS))
+            local regain = tonumber(e.estimated_time_to_regain_access)
+            if regain and regain * 60 > u.regain_access_seconds then
+              u.regain_access_seconds = regain * 60 -- the header gives minutes
+            end
+          end
+        end
+        u.business[id] = entries
+      end
+    end
+  end
+  return u
+end
+
+return _M

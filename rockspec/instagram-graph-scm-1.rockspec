@@ -1,0 +1,46 @@
+rockspec_format = "3.0"
+package = "instagram-graph"
+version = "scm-1"
+source = {
+  url = "git+https://github.com/instagram-graph/instagram-graph.git",
+}
+description = {
+  summary = "Instagram Graph API client for Lua 5.4, LuaJIT and OpenResty",
+  detailed = [[
+A thin C core (libcurl, OpenSSL) for HTTP(S) with reused connections, HMAC and encoding, and a
+pure-Lua layer for the Instagram Graph API: tokens, appsecret_proof, error objects, usage
+headers, retries and pagers over list edges.
+]],
+  license = "MIT",
+  homepage = "https://github.com/instagram-graph/instagram-graph",
+}
+dependencies = {
+  "lua >= 5.1",
+  "lua-cjson",
+}
+-- Libraries only: Debian keeps curl's headers under a multiarch include folder that the
+-- compiler searches by itself but LuaRocks' header probe does not.
+external_dependencies = {
+  CURL = { library = "curl" },
+  OPENSSL = { library = "crypto" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["instagram.core"] = {
+      sources = { "src/core.c", "src/session.c", "src/crypto.c", "src/encode.c", "src/buffer.c" },
+      libraries = { "curl", "crypto" },
+      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+    },
+    ["instagram"] = "lua/instagram/init.lua",
+    ["instagram.client"] = "lua/instagram/client.lua",
+    ["instagram.error"] = "lua/instagram/error.lua",
+    ["instagram.json"] = "lua/instagram/json.lua",
+    ["instagram.params"] = "lua/instagram/params.lua",
+    ["instagram.pager"] = "lua/instagram/pager.lua",
+    ["instagram.usage"] = "lua/instagram/usage.lua",
+    ["instagram.transport.curl"] = "lua/instagram/transport/curl.lua",
+    ["instagram.node.ig_user"] = "lua/instagram/node/ig_user.lua",
+  },
+}

@@ -1,0 +1,301 @@
+local H = require "spec.helper"
+local core = require "instagram.core"
+local json = require "instagram.json"
+
+describe("instagram.core session", function()
+  local s
+  before_each(function()
+    H.reset()
+    s = core.session{ ca_file = H.ca_file, timeout = 10 }
+  end)
+  after_each(function() s:close() end)
+
+  it("performs an HTTPS GET with verification on and returns status, headers and body", function()
+    local status, headers, body = s:request("GET", H.graph_url .. "/v24.0/me",
+      { Authorization = "Bearer " .. H.token })
+    assert.equal(200, status)
+    assert.is_table(headers)
+    assert.matches("application/json", headers["content-type"])
+    local me = json.decode(body)
+    assert.equal("10158000000000001", me.id)
+    assert.equal("Emu Lator", me.name)
+  end)
+
+  it("speaks plain HTTP too", function()
+    local status, _, body = s:request("GET", H.http_url .. "/__emulator/health")
+    assert.equal(200, status)
+    assert.equal("ok\n", body)
+  end)
+
+  it("sends method, headers and body as given", function()
+    local status = s:request("POST", H.graph_url .. "/v24.0/" .. "17918195224100001" .. "/comments",
+      { Authorization = "OAuth " .. H.token, ["Content-Type"] = "application/x-www-form-urlencoded",
+        ["X-Custom_Header"] = "with underscore", ["X-Empty"] = "" }, "message=hello%20there")
+    assert.equal(200, status)
+    local r = H.requests("/comments$")[1]
+    assert.equal("POST", r.method)
+    assert.equal("message=hello%20there", r.body)
+    assert.equal("with underscore", r.headers["x-custom_header"])
+    assert.equal("", r.headers["x-empty"])
+    assert.is_nil(r.headers["expect"])
+  end)
+
+  it("sends DELETE and other methods, with and without a body", function()
+    local status, _, body = s:request("DELETE", H.graph_url .. "/v24.0/me", { Authorization = "Bearer " .. H.token })
+    assert.equal(400, status) -- the emulator refuses DELETE on a user, with a Graph error
+    assert.equal(100, json.decode(body).error.code)
+    s:request("PUT", H.graph_url .. "/v24.0/me", nil, "a=1")
+    local log = H.log()
+    assert.equal("DELETE", log[1].method)
+    assert.equal("PUT", log[2].method)
+    assert.equal("a=1", log[2].body)
+  end)
+
+  it("names the library in the User-Agent and allows overriding it", function()
+    s:request("GET", H.graph_url .. "/__emulator/health")
+    s:request("GET", H.graph_url .. "/v24.0/me")
+    assert.matches("^instagram%-graph%-lua/%d+%.%d+%.%d+", H.log()[1].headers["user-agent"])
+    local s2 = core.session{ ca_file = H.ca_file, user_agent = "my-app/1.0" }
+    s2:request("GET", H.graph_url .. "/v24.0/me")
+    s2:close()
+    assert.equal("my-app/1.0", H.log()[2].headers["user-agent"])
+  end)
+
+  it("reuses one connection across requests", function()
+    for _ = 1, 5 do assert.equal(400, (s:request("GET", H.graph_url .. "/v24.0/me"))) end
+    local log = H.log()
+    assert.equal(5, #log)
+    for i = 2, 5 do assert.equal(log[1].connection, log[i].connection) end
+  end)
+
+  it("uses HTTP/2 where the server offers it, and HTTP/1.1 when asked", function()
+    s:request("GET", H.graph_url .. "/v24.0/me")
+    local s1 = core.session{ ca_file = H.ca_file, http2 = false }
+    s1:request("GET", H.graph_url .. "/v24.0/me")
+    s1:close()
+    local log = H.log()
+    if core.http2 then assert.equal(2, log[1].http_version) end
+    assert.equal(1.1, log[2].http_version)
+  end)
+
+  it("joins repeated response headers and lower-cases names", function()
+    local _, headers = s:request("GET", H.graph_url .. "/v24.0/me", { Authorization = "Bearer bad" })
+    assert.matches("invalid_token", headers["www-authenticate"])
+    assert.is_string(headers["x-fb-trace-id"])
+  end)
+
+  it("reports a refused connection as kind 'connect'", function()
+    local ok, kind, msg = s:request("GET", "http://127.0.0.1:1/")
+    assert.is_nil(ok)
+    assert.equal("connect", kind)
+    assert.is_string(msg)
+  end)
+
+  it("reports an untrusted certificate as kind 'tls' (verification is on by default)", function()
+    local plain = core.session{ timeout = 5 }
+    local ok, kind, msg = plain:request("GET", H.graph_url .. "/v24.0/me")
+    plain:close()
+    assert.is_nil(ok)
+    assert.equal("tls", kind)
+    assert.matches("certificate", msg)
+  end)
+
+  it("reports a host name mismatch as kind 'tls'", function()
+    local url = H.graph_url:gsub("127%.0%.0%.1", "127.0.0.2")
+    local ok, kind = s:request("GET", url .. "/v24.0/me")
+    assert.is_nil(ok)
+    assert.is_truthy(kind == "tls" or kind == "connect")
+  end)
+
+  it("times out as kind 'timeout' with a per-request timeout", function()
+    H.config{ faults = { { path = "/slow", delay = 2 } } }
+    local ok, kind = s:request("GET", H.graph_url .. "/v24.0/slow", nil, nil, 0.3)
+    assert.is_nil(ok)
+    assert.equal("timeout", kind)
+    -- the session stays usable afterwards
+    assert.equal(200, (s:request("GET", H.graph_url .. "/__emulator/health")))
+  end)
+
+  it("reports a dropped connection as kind 'network'", function()
+    H.config{ faults = { { path = "/drop", action = "reset" } } }
+    local ok, kind = s:request("GET", H.graph_url .. "/v24.0/drop")
+    assert.is_nil(ok)
+    assert.equal("network", kind)
+  end)
+
+  it("reports a truncated body as kind 'network'", function()
+    H.config{ faults = { { path = "/cut", action = "truncate" } } }
+    local ok, kind = s:request("GET", H.http_url .. "/v24.0/cut")
+    assert.is_nil(ok)
+    assert.equal("network", kind)
+  end)
+
+  it("refuses a body larger than max_body with kind 'size'", function()
+    local small = core.session{ ca_file = H.ca_file, max_body = 100 }
+    local ok, kind, msg = small:request("GET", H.graph_url .. "/v24.0/17841405822304914/media?limit=50",
+      { Authorization = "Bearer " .. H.token })
+    small:close()
+    assert.is_nil(ok)
+    assert.equal("size", kind)
+    assert.matches("max_body", msg)
+  end)
+
+  describe("misuse raises and never crashes", function()
+    it("checks the method, URL, headers, body and timeout", function()
+      assert.has_error(function() s:request() end)
+      assert.has_error(function() s:request(42, "http://x") end)
+      assert.has_error(function() s:request("get", "http://x") end, nil)
+      assert.has_error(function() s:request("GET", "") end)
+      assert.has_error(function() s:request("GET", "ftp://example.com/") end)
+      assert.has_error(function() s:request("GET", "http://x/\0y") end)
+      assert.has_error(function() s:request("GET", "http://x/" .. ("a"):rep(70000)) end)
+      assert.has_error(function() s:request("GET", "http://x", "headers") end)
+      assert.has_error(function() s:request("GET", "http://x", { [1] = "x" }) end)
+      assert.has_error(function() s:request("GET", "http://x", { A = {} }) end)
+      assert.has_error(function() s:request("GET", "http://x", { ["Bad Name"] = "v" }) end)
+      assert.has_error(function() s:request("GET", "http://x", { X = "a\r\nInjected: 1" }) end)
+      assert.has_error(function() s:request("GET", "http://x", nil, {}) end)
+      assert.has_error(function() s:request("GET", "http://x", nil, nil, -1) end)
+      assert.has_error(function() s:request("GET", "http://x", nil, nil, "soon") end)
+      -- and the session still works
+      assert.equal(200, (s:request("GET", H.graph_url .. "/__emulator/health")))
+    end)
+
+    it("checks session options", function()
+      assert.has_error(function() core.session("x") end)
+      assert.has_error(function() core.session{ nope = 1 } end,
+        "unknown session option 'nope' (known: timeout, connect_timeout, ca_file, user_agent, http2, max_body)")
+      assert.has_error(function() core.session{ timeout = "30" } end)
+      assert.has_error(function() core.session{ timeout = 0 } end)
+      assert.has_error(function() core.session{ ca_file = "/nonexistent/ca.pem" } end)
+      assert.has_error(function() core.session{ ca_file = "" } end)
+      assert.has_error(function() core.session{ http2 = 1 } end)
+      assert.has_error(function() core.session{ user_agent = "a\nb" } end)
+      assert.has_error(function() core.session{ max_body = 0 } end)
+      assert.has_error(function() core.session{ [1] = true } end)
+    end)
+
+    it("refuses calls on a closed session; close is idempotent", function()
+      s:close()
+      s:close()
+      assert.is_false(s:is_open())
+      assert.has_error(function() s:request("GET", "http://x") end, "session is closed")
+      assert.matches("closed", tostring(s))
+    end)
+
+    it("refuses methods called on something that is not a session", function()
+      local request = getmetatable(s).__index and s.request
+      assert.has_error(function() request({}, "GET", "http://x") end)
+      assert.has_error(function() request(nil) end)
+    end)
+
+    it("is collected without leaks when dropped open", function()
+      for _ = 1, 50 do
+        local x = core.session{ ca_file = H.ca_file }
+        x:request("GET", H.graph_url .. "/__emulator/health")
+      end
+      collectgarbage()
+      collectgarbage()
+    end)
+
+    if _VERSION >= "Lua 5.4" and not jit then
+      it("closes on leaving a to-be-closed scope (Lua 5.4)", function()
+        local escaped = assert(load([[
+          local core, ca = ...
+          local t <close> = core.session{ ca_file = ca }
+          return t
+        ]]))(core, H.ca_file)
+        assert.is_false(escaped:is_open())
+      end)
+    end
+  end)
+end)
+
+describe("instagram.core crypto", function()
+  it("computes HMAC-SHA256 as RFC 4231 test case 2", function()
+    assert.equal("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+      core.hmac_sha256_hex("Jefe", "what do ya want for nothing?"))
+  end)
+
+  it("computes HMAC-SHA256 as RFC 4231 test case 1 (binary key)", function()
+    assert.equal("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+      core.hmac_sha256_hex(("\11"):rep(20), "Hi There"))
+  end)
+
+  it("computes appsecret_proof of token foo_token with secret foo_secret", function()
+    -- HMAC-SHA256(key = app secret, message = access token), hex
+    assert.equal("df4256903ba4e23636cc142117aa632133d75c642bd2a68955be1443bd14deb9",
+      core.hmac_sha256_hex("foo_secret", "foo_token"))
+  end)
+
+  it("computes HMAC-SHA1 as RFC 2202 test case 2", function()
+    assert.equal("effcdf6ae5eb2fa2d27416d5f184df9c259a7c79",
+      core.hmac_sha1_hex("Jefe", "what do ya want for nothing?"))
+  end)
+
+  it("handles empty and large messages, refuses an empty key and wrong types", function()
+    assert.equal(64, #core.hmac_sha256_hex("k", ""))
+    assert.equal(64, #core.hmac_sha256_hex("k", ("x"):rep(5 * 1024 * 1024)))
+    assert.has_error(function() core.hmac_sha256_hex("", "data") end)
+    assert.has_error(function() core.hmac_sha256_hex(nil, "data") end)
+    assert.has_error(function() core.hmac_sha256_hex("k", {}) end)
+  end)
+
+  it("compares in constant time and by content", function()
+    assert.is_true(core.constant_time_equal("abc", "abc"))
+    assert.is_false(core.constant_time_equal("abc", "abd"))
+    assert.is_false(core.constant_time_equal("abc", "ab"))
+    assert.is_true(core.constant_time_equal("", ""))
+    assert.is_true(core.constant_time_equal("a\0b", "a\0b"))
+    assert.is_false(core.constant_time_equal("a\0b", "a\0c"))
+    assert.has_error(function() core.constant_time_equal("a") end)
+  end)
+
+  it("makes random hex tokens of the asked size, different each time", function()
+    local a, b = core.random_token(), core.random_token()
+    assert.equal(64, #a)
+    assert.matches("^%x+$", a)
+    assert.not_equal(a, b)
+    assert.equal(2, #core.random_token(1))
+    assert.has_error(function() core.random_token(0) end)
+    assert.has_error(function() core.random_token(5000) end)
+    assert.has_error(function() core.random_token("x") end)
+  end)
+end)
+
+describe("instagram.core encoding and helpers", function()
+  it("percent-encodes all but the unreserved characters", function()
+    assert.equal("abcXYZ019-._~", core.url_encode("abcXYZ019-._~"))
+    assert.equal("%5B%7Busername%3A%27ig%27%7D%5D", core.url_encode("[{username:'ig'}]"))
+    assert.equal("a%20b%2Bc%26d%3De%2F%C3%A9%00", core.url_encode("a b+c&d=e/é\0"))
+    assert.equal("", core.url_encode(""))
+    assert.has_error(function() core.url_encode({}) end)
+  end)
+
+  it("decodes percent-encoding, '+' as space unless told not to, and keeps bad escapes", function()
+    assert.equal("a b+c&d", core.url_decode("a%20b%2Bc%26d"))
+    assert.equal("a b", core.url_decode("a+b"))
+    assert.equal("a+b", core.url_decode("a+b", false))
+    assert.equal("100%", core.url_decode("100%"))
+    assert.equal("%zz%4", core.url_decode("%zz%4"))
+    assert.equal("\0", core.url_decode("%00"))
+    local all = {}
+    for i = 0, 255 do all[#all + 1] = string.char(i) end
+    all = table.concat(all)
+    assert.equal(all, core.url_decode(core.url_encode(all)))
+  end)
+
+  it("sleeps and tells the time", function()
+    local t0 = core.now()
+    core.sleep(0.05)
+    assert.is_true(core.now() - t0 >= 0.04)
+    assert.has_error(function() core.sleep(-1) end)
+    assert.has_error(function() core.sleep("x") end)
+  end)
+
+  it("says its version and libcurl's", function()
+    assert.matches("^%d+%.%d+%.%d+$", core._VERSION)
+    assert.matches("libcurl", core.curl_version)
+    assert.is_boolean(core.http2)
+  end)
+end)

@@ -4,3 +4,4 @@ files["spec"] = { std = "+busted" }
 files["emulator"] = { std = "ngx_lua" }
 files["lua/instagram/transport/ngx.lua"] = { std = "ngx_lua" }
 exclude_files = { ".emulator", "build" }
+files["spec/ngx"] = { std = "ngx_lua+busted" }

@@ -41,6 +41,7 @@ build = {
     ["instagram.pager"] = "lua/instagram/pager.lua",
     ["instagram.usage"] = "lua/instagram/usage.lua",
     ["instagram.transport.curl"] = "lua/instagram/transport/curl.lua",
+    ["instagram.transport.ngx"] = "lua/instagram/transport/ngx.lua",
     ["instagram.node.ig_user"] = "lua/instagram/node/ig_user.lua",
   },
 }

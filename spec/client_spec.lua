@@ -28,6 +28,11 @@ describe("instagram.new", function()
     assert.has_error(function() instagram.new{ ca_file = "/nonexistent.pem" } end)
   end)
 
+  it("picks the cosocket transport inside nginx and libcurl elsewhere", function()
+    local expected = rawget(_G, "ngx") and "ngx" or "curl"
+    assert.equal(expected, instagram.new{}.transport.name)
+  end)
+
   it("never shows the token, secret or proof in tostring or the client table", function()
     local c = instagram.new{ access_token = "SECRET-TOKEN-1", app_secret = "SECRET-APP-2" }
     local seen = {}

@@ -108,7 +108,7 @@ local function record(body)
   if #log >= 2000 then table.remove(log, 1) end
   log[#log + 1] = {
     method = ngx.req.get_method(), uri = ngx.var.request_uri, path = ngx.var.uri,
-    query = ngx.var.args or "", headers = ngx.req.get_headers(200, true), body = body or "",
+    query = ngx.var.args or "", headers = ngx.req.get_headers(200), body = body or "",
     scheme = ngx.var.scheme, http_version = ngx.req.http_version(),
     connection = tonumber(ngx.var.connection),
   }

@@ -1,0 +1,61 @@
+--- Handlers of the test nginx: the library used as an OpenResty user would.
+local instagram = require "instagram"
+local json = require "instagram.json"
+
+local _M = {}
+
+local function env()
+  local dir = os.getenv("IG_EMULATOR_DIR") or ".emulator"
+  local t = {}
+  for line in io.lines(dir .. "/env") do
+    local k, v = line:match("^([%w_]+)=(.*)$")
+    if k then t[k] = v end
+  end
+  return t
+end
+
+local E
+local function client(token)
+  E = E or env()
+  return instagram.new{ access_token = token or E.IG_EMULATOR_TOKEN, graph_url = E.IG_EMULATOR_GRAPH_URL,
+                        retries = 0 }
+end
+
+local function reply(status, value)
+  ngx.status = status
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(json.encode(value))
+  return ngx.exit(status)
+end
+
+function _M.profile()
+  local c = client()
+  local u, err = c:ig_user(ngx.var.arg_ig):fetch("username,followers_count")
+  if not u then return reply(502, { error = tostring(err) }) end
+  return reply(200, { user = u, transport = c.transport.name, usage = c:usage() })
+end
+
+function _M.media()
+  local c = client()
+  local pager = c:ig_user(ngx.var.arg_ig):media{ fields = "id,caption", limit = 10,
+                                                  max_items = tonumber(ngx.var.arg_max) }
+  local ids = {}
+  for m in pager:items() do ids[#ids + 1] = m.id end
+  if pager.err then return reply(502, { error = tostring(pager.err) }) end
+  return reply(200, { ids = ids, pages = pager.pages_fetched })
+end
+
+function _M.slow()
+  local c = client()
+  local t0 = ngx.now()
+  local res, err = c:get("/slow-graph-call", nil, { timeout = 10 })
+  return reply(200, { waited = ngx.now() - t0, ok = res ~= nil, err = err and err.kind })
+end
+
+function _M.error()
+  local _, err = client("NOT-A-TOKEN"):get("/me")
+  return reply(200, { kind = err.kind, code = err.code, type = err.type, fbtrace_id = err.fbtrace_id,
+                      text = tostring(err) })
+end
+
+return _M

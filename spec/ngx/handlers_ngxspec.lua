@@ -1,0 +1,106 @@
+-- Runs only inside the test nginx (spec/ngx/run): the library in content handlers of this same
+-- single worker, called over cosockets, and proof that a slow Graph call blocks nobody.
+local H = require "spec.helper"
+local json = require "instagram.json"
+local ngx_transport = require "instagram.transport.ngx"
+
+local base = assert(os.getenv("IG_NGX_TEST_URL"), "run through spec/ngx/run")
+local http = ngx_transport.new{ timeout = 20 }
+
+local function get(path)
+  local res, reason, msg = http:request{ method = "GET", url = base .. path }
+  assert(res, tostring(reason) .. ": " .. tostring(msg))
+  return res.status, json.decode(res.body)
+end
+
+describe("inside nginx", function()
+  before_each(function() H.reset() end)
+
+  it("runs this suite in a phase with cosockets, so clients pick the ngx transport", function()
+    assert.is_true(ngx_transport.available())
+    assert.equal("ngx", H.client().transport.name)
+  end)
+
+  it("serves a handler that reads a profile through the library", function()
+    local status, body = get("/t/profile?ig=" .. H.IG_USER_ID)
+    assert.equal(200, status)
+    assert.equal("metricsaurus", body.user.username)
+    assert.equal(1520, body.user.followers_count)
+    assert.equal("ngx", body.transport)
+    assert.is_number(body.usage.app.call_count)
+    local r = H.log()[1]
+    assert.equal("Bearer " .. H.token, r.headers.authorization)
+    assert.matches("%(ngx_lua%)$", r.headers["user-agent"])
+    assert.equal("https", r.scheme)
+  end)
+
+  it("walks a pager inside a handler, following next links without the token", function()
+    local status, body = get("/t/media?ig=" .. H.IG_USER_ID .. "&max=25")
+    assert.equal(200, status)
+    assert.equal(25, #body.ids)
+    assert.equal(3, body.pages)
+    for _, r in ipairs(H.log()) do assert.not_matches("access_token", r.uri) end
+  end)
+
+  it("returns Graph errors without the token", function()
+    local _, body = get("/t/error")
+    assert.equal("graph", body.kind)
+    assert.equal(190, body.code)
+    assert.equal("OAuthException", body.type)
+    assert.is_string(body.fbtrace_id)
+    assert.not_matches("NOT%-A%-TOKEN", body.text)
+  end)
+
+  it("keeps serving 50 requests while one handler waits 2 s on the Graph API", function()
+    H.config{ faults = { { path = "/slow%-graph%-call", delay = 2, status = 200, body = '{"id":"1"}',
+                           content_type = "application/json" } } }
+    local t0 = ngx.now()
+    local slow = ngx.thread.spawn(function()
+      local _, body = get("/t/slow")
+      return ngx.now() - t0, body
+    end)
+    ngx.sleep(0.1) -- let the slow one reach the emulator first
+    local fast = {}
+    for i = 1, 50 do
+      fast[i] = ngx.thread.spawn(function()
+        local status, body = get("/t/profile?ig=" .. H.IG_USER_ID)
+        return ngx.now() - t0, status, body.user and body.user.username
+      end)
+    end
+    local latest = 0
+    for i = 1, 50 do
+      local ok, finished, status, username = ngx.thread.wait(fast[i])
+      assert.is_true(ok)
+      assert.equal(200, status)
+      assert.equal("metricsaurus", username)
+      if finished > latest then latest = finished end
+    end
+    local ok, slow_finished, slow_body = ngx.thread.wait(slow)
+    assert.is_true(ok)
+    assert.is_true(slow_body.ok)
+    assert.is_true(slow_body.waited >= 1.9)
+    assert.is_true(latest < slow_finished,
+      ("fast requests ended at %.2fs, the slow one at %.2fs"):format(latest, slow_finished))
+    assert.is_true(latest < 1.9, ("50 requests took %.2fs beside the slow one"):format(latest))
+  end)
+
+  it("retries with ngx.sleep, which yields instead of blocking the worker", function()
+    local c = H.client{ retries = 2, retry_base = 0.05 }
+    assert.equal(ngx_transport.new().sleep, c.sleep)
+    H.config{ faults = { { path = "/me$", status = 503, times = 2 } } }
+    local me, err = c:get("/me")
+    assert.is_nil(err)
+    assert.equal("10158000000000001", me.id)
+    assert.equal(3, #H.log())
+  end)
+
+  it("reports timeouts and refused connections like the curl transport", function()
+    H.config{ faults = { { path = "/slowish", delay = 1 } } }
+    local c = H.client()
+    local _, err = c:get("/slowish", nil, { timeout = 0.2 })
+    assert.equal("timeout", err.kind)
+    local _, err2 = H.client{ graph_url = "http://127.0.0.1:1" }:get("/me")
+    assert.equal("transport", err2.kind)
+    assert.equal("connect", err2.reason)
+  end)
+end)

@@ -17,7 +17,7 @@ describe("instagram.new", function()
     assert.has_error(function() instagram.new("token") end, "instagram.new: options must be a table, got string")
     assert.has_error(function() instagram.new{ acess_token = "x" } end, "instagram.new: unknown option 'acess_token'")
     assert.has_error(function() instagram.new{ access_token = 42 } end,
-      "instagram.new: option 'access_token' must be a string, got number")
+      "instagram.new: option 'access_token' must be a string or an instagram.token, got number")
     assert.has_error(function() instagram.new{ access_token = "" } end)
     assert.has_error(function() instagram.new{ app_secret = "" } end)
     assert.has_error(function() instagram.new{ version = "24" } end)

@@ -4,6 +4,7 @@ local json = require "instagram.json"
 local params_m = require "instagram.params"
 local errors = require "instagram.error"
 local usage_m = require "instagram.usage"
+local token_m = require "instagram.token"
 
 local type, pairs, tostring, tonumber, setmetatable, error, pcall =
       type, pairs, tostring, tonumber, setmetatable, error, pcall
@@ -23,7 +24,8 @@ end
 local secrets = setmetatable({}, { __mode = "k" })
 
 local OPTIONS = {
-  access_token = "string", app_secret = "string", version = "string", graph_url = "string",
+  access_token = "string|token", auto_refresh = "table", refresh_margin = "number",
+  on_refresh = "function", app_secret = "string", version = "string", graph_url = "string",
   rupload_url = "string", timeout = "number", connect_timeout = "number", ca_file = "string",
   retries = "number", retry_base = "number", retry_cap = "number", retry_max_wait = "number",
   user_agent = "string", http2 = "boolean", transport = "table", sleep = "function",
@@ -53,9 +55,17 @@ function _M.new(opts)
   for k, v in pairs(opts) do
     local want = OPTIONS[k]
     if not want then error("instagram.new: unknown option '" .. tostring(k) .. "'", 2) end
-    if type(v) ~= want then
-      error("instagram.new: option '" .. k .. "' must be a " .. want .. ", got " .. type(v), 2)
+    local ok = type(v) == want or (want == "string|token" and (type(v) == "string" or token_m.is_token(v)))
+    if not ok then
+      error("instagram.new: option '" .. k .. "' must be a " .. want:gsub("|token", " or an instagram.token")
+        .. ", got " .. type(v), 2)
     end
+  end
+  if opts.auto_refresh and type(opts.auto_refresh.refresh) ~= "function" then
+    error("instagram.new: auto_refresh must be an oauth object with a :refresh(token) method", 2)
+  end
+  if opts.auto_refresh and not token_m.is_token(opts.access_token) then
+    error("instagram.new: auto_refresh needs access_token to be an instagram.token (it must know its expiry)", 2)
   end
   if opts.access_token == "" then error("instagram.new: access_token must not be empty", 2) end
   if opts.app_secret == "" then error("instagram.new: app_secret must not be empty", 2) end
@@ -89,11 +99,12 @@ function _M.new(opts)
     sleep = opts.sleep or transport.sleep or core.sleep,
     transport = transport,
     last_usage = nil,
+    auto_refresh = opts.auto_refresh,
+    refresh_margin = opts.refresh_margin or 7 * 86400,
+    on_refresh = opts.on_refresh,
   }, Client)
-  local s = { token = opts.access_token, app_secret = opts.app_secret }
-  if s.token and s.app_secret then s.proof = core.hmac_sha256_hex(s.app_secret, s.token) end
-  s.list = { s.token, s.app_secret, s.proof }
-  secrets[c] = s
+  secrets[c] = { app_secret = opts.app_secret }
+  if opts.access_token then c:set_access_token(opts.access_token) else secrets[c].list = { opts.app_secret } end
   return c
 end
 
@@ -101,15 +112,34 @@ end
 -- requests by hand.
 function Client:appsecret_proof() return secrets[self].proof end
 
---- Replaces the access token (e.g. after a refresh); the proof is recomputed.
+--- Replaces the access token (a string or an instagram.token); the proof is recomputed.
 function Client:set_access_token(token)
+  local obj
+  if token_m.is_token(token) then obj, token = token, token.access_token end
   if type(token) ~= "string" or token == "" then
-    error("set_access_token: token must be a non-empty string", 2)
+    error("set_access_token: token must be a non-empty string or an instagram.token", 2)
   end
   local s = secrets[self]
-  s.token = token
+  s.token, s.token_obj = token, obj
   s.proof = s.app_secret and core.hmac_sha256_hex(s.app_secret, token) or nil
   s.list = { s.token, s.app_secret, s.proof }
+end
+
+--- The token object in use (nil when the client was given a plain string).
+function Client:token() return secrets[self].token_obj end
+
+--- With auto_refresh: refresh the token when it is within refresh_margin of expiry and may be
+-- refreshed. A failed refresh leaves the current token in place and is reported to on_refresh.
+function Client:_maybe_refresh()
+  local s = secrets[self]
+  local obj = s.token_obj
+  if not (self.auto_refresh and obj and obj:needs_refresh(self.refresh_margin)) then return end
+  if s.refreshing then return end
+  s.refreshing = true
+  local new, err = self.auto_refresh:refresh(obj)
+  s.refreshing = false
+  if new then self:set_access_token(new) end
+  if self.on_refresh then self.on_refresh(new, err) end
 end
 
 --- Scrubs this client's secrets out of a string (for log lines of your own).
@@ -130,7 +160,7 @@ end
 
 --- Resolves a path ("/me", "me/accounts", "/v19.0/x") or an absolute URL on one of this client's
 -- hosts into base URL + extra params. Returns nil, err for a URL on a foreign host.
-function Client:_resolve(path)
+function Client:_resolve(path, unversioned)
   if type(path) ~= "string" or path == "" then
     error("path must be a non-empty string such as '/me' or '/17841405822304914/media'", 3)
   end
@@ -149,7 +179,8 @@ function Client:_resolve(path)
     if sub(path, 1, 1) ~= "/" then path = "/" .. path end
   end
   local p, extra = split_query(path)
-  if not find(p, "^/v%d+%.%d+/") and not find(p, "^/ig%-api%-upload/") and base == self.graph_url then
+  if not unversioned and not find(p, "^/v%d+%.%d+/") and not find(p, "^/ig%-api%-upload/")
+     and base == self.graph_url then
     p = "/" .. self.version .. p
   end
   return base .. p, extra
@@ -198,8 +229,13 @@ function Client:_interpret(res)
   local ctype = lower(headers["content-type"] or "")
   local value, why = nil, "empty body"
   if body and body ~= "" then value, why = json.decode(body) end
-  if type(value) == "table" and type(value.error) == "table" then
-    return nil, errors.graph(status, value.error, retry_after, list)
+  if type(value) == "table" then
+    if type(value.error) == "table" then return nil, errors.graph(status, value.error, retry_after, list) end
+    -- graph.instagram.com's flat shape: { error_type, code, error_message }
+    if value.error_type and value.error_message then
+      return nil, errors.graph(status, { type = value.error_type, code = value.code,
+        message = value.error_message, fbtrace_id = value.fbtrace_id }, retry_after, list)
+    end
   end
   if status < 200 or status >= 300 then
     if value == nil and status >= 500 and find(ctype, "json", 1, true) then
@@ -222,7 +258,8 @@ function Client:_backoff(attempt, err)
 end
 
 --- request(method, path, params [, opts]) -> value | nil, err
--- opts: timeout (seconds), json (send params as a JSON body), headers (extra request headers)
+-- opts: timeout (seconds), json (send params as a JSON body), headers (extra request headers),
+-- versioned = false (no version prefix: the unversioned OAuth token endpoints)
 function Client:request(method, path, params, opts)
   if type(method) ~= "string" then error("method must be a string such as 'GET'", 2) end
   if params ~= nil and type(params) ~= "table" then
@@ -231,8 +268,9 @@ function Client:request(method, path, params, opts)
   if opts ~= nil and type(opts) ~= "table" then error("opts must be a table or nil", 2) end
   opts = opts or {}
   method = method:upper()
+  if self.auto_refresh then self:_maybe_refresh() end
   local s = secrets[self]
-  local url, extra = self:_resolve(path)
+  local url, extra = self:_resolve(path, opts.versioned == false)
   if not url then return nil, extra end
   for k, v in pairs(params or {}) do extra[k] = v end
   if s.proof then extra.appsecret_proof = s.proof end

@@ -10,6 +10,9 @@ local _M = {
   json = require "instagram.json",
   error = require "instagram.error",
   is_error = require("instagram.error").is_error,
+  token = require "instagram.token",
+  oauth = require "instagram.oauth",
+  webhook = require "instagram.webhook",
 }
 
 return _M

@@ -10,6 +10,8 @@ local cjson = require "cjson.safe"
 local json = require "instagram.json" -- exact numbers out (16-digit product ids)
 local data = require "emulator.data"
 local hmac = require "emulator.hmac"
+local oauth = require "emulator.oauth"
+local webhooks = require "emulator.webhooks"
 
 local ngx = ngx
 local type, pairs, ipairs, tonumber, tostring = type, pairs, ipairs, tonumber, tostring
@@ -20,11 +22,15 @@ local _M = {}
 local DEFAULTS = {
   rate_limit = { limit = 200, window = 3600, code = 4 }, -- calls per token per window
   require_proof = false,
+  clock_offset = 0,       -- seconds added to the emulator's clock (token and code lifetimes)
   faults = {},            -- { path = lua pattern, method = "GET", times = N, delay = s,
                           --   status = N, body = "...", content_type = "...", action = "reset"|"truncate" }
 }
 
 local state, config, log, calls
+
+--- The emulator's clock: real time plus config.clock_offset.
+local function now() return ngx.time() + (config.clock_offset or 0) end
 
 local function deep_copy(v)
   if type(v) ~= "table" then return v end
@@ -71,6 +77,13 @@ local function fail(code, message, etype, extra, status)
   return send(status or 400, { error = e })
 end
 _M.fail = fail
+
+local function html(status, body)
+  ngx.status = status
+  ngx.header["Content-Type"] = "text/html; charset=utf-8"
+  ngx.print(body)
+  return ngx.exit(status)
+end
 
 local function unsupported(method, id)
   return fail(100, format("Unsupported %s request. Object with ID '%s' does not exist, cannot be loaded "
@@ -259,15 +272,15 @@ end
 
 local function count_call(token, buc_id)
   local rl = config.rate_limit
-  local now = ngx.now()
+  local t = ngx.now()
   local entry = calls[token]
-  if not entry or now - entry.start >= rl.window then
-    entry = { start = now, n = 0 }
+  if not entry or t - entry.start >= rl.window then
+    entry = { start = t, n = 0 }
     calls[token] = entry
   end
   entry.n = entry.n + 1
   local pct = floor(entry.n * 100 / rl.limit)
-  local regain = entry.n > rl.limit and math.ceil((entry.start + rl.window - now) / 60) or 0
+  local regain = entry.n > rl.limit and math.ceil((entry.start + rl.window - t) / 60) or 0
   ngx.header["X-App-Usage"] = json.encode{
     call_count = min(pct, 100), total_time = floor(pct / 2), total_cputime = floor(pct / 3) }
   if buc_id then
@@ -313,8 +326,18 @@ end
 
 -- ---- the Graph routes ----------------------------------------------------------------------
 
+-- Instagram-Login permissions grant what their Facebook-Login counterparts do.
+local SCOPE_ALIASES = {
+  instagram_business_basic = "instagram_basic",
+  instagram_business_manage_comments = "instagram_manage_comments",
+  instagram_business_content_publish = "instagram_content_publish",
+  instagram_business_manage_insights = "instagram_manage_insights",
+}
+
 local function has_scope(tok, scope)
-  for _, s in ipairs(tok.scopes) do if s == scope then return true end end
+  for _, s in ipairs(tok.scopes) do
+    if s == scope or SCOPE_ALIASES[s] == scope then return true end
+  end
   return false
 end
 
@@ -428,6 +451,10 @@ EDGES.ig_media = {
 
 -- ---- control API ---------------------------------------------------------------------------
 
+local function control_ctx()
+  return { state = state, config = config, send = send, fail = fail, html = html, now = now }
+end
+
 local function control(method, path)
   if path == "/__emulator/health" then ngx.say("ok") return ngx.exit(200) end
   if path == "/__emulator/reset" and method == "POST" then
@@ -438,6 +465,8 @@ local function control(method, path)
     if method == "DELETE" then log = {} return send(200, { success = true }) end
     return send(200, json.array(log))
   end
+  if path == "/__emulator/webhook" and method == "POST" then return webhooks.deliver(control_ctx()) end
+  if path == "/__emulator/webhook_verify" and method == "POST" then return webhooks.verify(control_ctx()) end
   if path == "/__emulator/config" then
     if method == "POST" then
       ngx.req.read_body()
@@ -478,6 +507,7 @@ function _M.handle()
   if #segs == 0 then return unsupported(method, "") end
 
   local token = token_of(args)
+  if oauth.route(control_ctx(), method, path, args, token) then return end
   if not token or token == "" then
     if segs[1] == "me" then
       return fail(2500, "An active access token must be used to query information about the current user.")
@@ -488,7 +518,7 @@ function _M.handle()
   if not tok then
     return fail(190, "Invalid OAuth access token - Cannot parse access token")
   end
-  if tok.expired then
+  if tok.expired or (tok.expires_at and now() > tok.expires_at) then
     return fail(190, "Error validating access token: Session has expired on Friday, 01-Nov-26 12:00:00 PST.",
       "OAuthException", { error_subcode = 463 })
   end

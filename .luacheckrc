@@ -5,3 +5,4 @@ files["emulator"] = { std = "ngx_lua" }
 files["lua/instagram/transport/ngx.lua"] = { std = "ngx_lua" }
 exclude_files = { ".emulator", "build" }
 files["spec/ngx"] = { std = "ngx_lua+busted" }
+files["examples/openresty"] = { std = "ngx_lua" }

@@ -43,5 +43,8 @@ build = {
     ["instagram.transport.curl"] = "lua/instagram/transport/curl.lua",
     ["instagram.transport.ngx"] = "lua/instagram/transport/ngx.lua",
     ["instagram.node.ig_user"] = "lua/instagram/node/ig_user.lua",
+    ["instagram.token"] = "lua/instagram/token.lua",
+    ["instagram.oauth"] = "lua/instagram/oauth.lua",
+    ["instagram.webhook"] = "lua/instagram/webhook.lua",
   },
 }

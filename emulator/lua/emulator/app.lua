@@ -186,7 +186,16 @@ local function parse_fields(s)
   return out
 end
 
+--- "/__emulator/img/x.jpg" -> an absolute http URL on this emulator (browsers trust plain http here).
+local function asset_url(v)
+  if type(v) == "string" and v:sub(1, 15) == "/__emulator/img" then
+    return "http://127.0.0.1:" .. (ngx.var.emu_http_port or ngx.var.server_port) .. v
+  end
+  return v
+end
+
 local function field_value(node, f)
+  if f == "media_url" or f == "thumbnail_url" or f == "profile_picture_url" then return asset_url(node[f]) end
   if node.type == "ig_media" then
     if f == "owner" then return { id = node.owner_id } end
     if f == "comments_count" then return #(state.comments_of[node.id] or {}) end
@@ -451,12 +460,26 @@ EDGES.ig_media = {
 
 -- ---- control API ---------------------------------------------------------------------------
 
+--- A placeholder picture for media_url and friends: an SVG tile with the media's number.
+local function placeholder(name)
+  local n = tonumber(name:match("(%d%d%d)%D*$")) or 0
+  local hue = (n * 47) % 360
+  ngx.header["Content-Type"] = "image/svg+xml"
+  ngx.header["Cache-Control"] = "max-age=3600"
+  ngx.print(format([[<svg xmlns="http://www.w3.org/2000/svg" width="320" height="320" viewBox="0 0 320 320">]]
+    .. [[<rect width="320" height="320" fill="hsl(%d,55%%,62%%)"/><text x="160" y="175" font-size="56" ]]
+    .. [[text-anchor="middle" fill="#fff" font-family="sans-serif">%s</text></svg>]], hue,
+    n > 0 and ("#" .. n) or "IG"))
+  return ngx.exit(200)
+end
+
 local function control_ctx()
   return { state = state, config = config, send = send, fail = fail, html = html, now = now }
 end
 
 local function control(method, path)
   if path == "/__emulator/health" then ngx.say("ok") return ngx.exit(200) end
+  if path:sub(1, 16) == "/__emulator/img/" then return placeholder(path:sub(17)) end
   if path == "/__emulator/reset" and method == "POST" then
     _M.init()
     return send(200, { success = true })

@@ -62,7 +62,7 @@ function _M.reset()
     type = "ig_user", id = _M.IG_USER_ID, username = "metricsaurus", name = "Metricsaurus",
     biography = "Dino data crunching app", website = "http://www.metricsaurus.com/",
     followers_count = 1520, follows_count = 17, media_count = _M.MEDIA_COUNT, has_profile_pic = true,
-    profile_picture_url = "https://scontent.example/metricsaurus.jpg",
+    profile_picture_url = "/__emulator/img/metricsaurus.jpg",
     shopping_product_tag_eligibility = true, alt_text = nil,
   }
   nodes[_M.IG_USER2_ID] = {
@@ -83,8 +83,10 @@ function _M.reset()
       type = "ig_media", id = id, owner_id = owner, created = t,
       caption = format("Dino fact #%d: %s", i, i % 2 == 0 and "T. rex had tiny arms #dinos" or "Sauropods were huge @dinocafe"),
       media_type = kind, media_product_type = kind == "VIDEO" and "REELS" or "FEED",
-      media_url = format("https://scontent.example/%s.%s", id, kind == "VIDEO" and "mp4" or "jpg"),
-      thumbnail_url = kind == "VIDEO" and format("https://scontent.example/%s_thumb.jpg", id) or nil,
+      -- Paths under /__emulator/img/ are served by the emulator itself (placeholder pictures);
+      -- they are made absolute when rendered.
+      media_url = format("/__emulator/img/%s.%s", id, kind == "VIDEO" and "mp4" or "jpg"),
+      thumbnail_url = kind == "VIDEO" and format("/__emulator/img/%s_thumb.jpg", id) or nil,
       permalink = format("https://www.instagram.com/p/EMU%05d/", i), shortcode = format("EMU%05d", i),
       timestamp = _M.iso(t), username = nodes[owner].username, like_count = (i * 7) % 101,
       is_comment_enabled = true, is_shared_to_feed = kind == "VIDEO" or nil,

@@ -46,5 +46,7 @@ build = {
     ["instagram.token"] = "lua/instagram/token.lua",
     ["instagram.oauth"] = "lua/instagram/oauth.lua",
     ["instagram.webhook"] = "lua/instagram/webhook.lua",
+    ["instagram.upload"] = "lua/instagram/upload.lua",
+    ["instagram.publish"] = "lua/instagram/publish.lua",
   },
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <curl/curl.h>
 #include "core.h"
 
@@ -240,22 +241,18 @@ static void finish(ig_session *s) {
   if (s->closing) session_free(s);
 }
 
-static int l_session_request(lua_State *L) {
-  ig_session *s = check_open(L);
-  size_t mlen, ulen, blen = 0;
-  const char *method = luaL_checklstring(L, 2, &mlen);
-  const char *url = luaL_checklstring(L, 3, &ulen);
-  if (!valid_method(method, mlen))
-    return luaL_error(L, "bad method '%s': an upper-case HTTP method such as GET or POST", method);
+static const char *check_url(lua_State *L, int idx) {
+  size_t ulen;
+  const char *url = luaL_checklstring(L, idx, &ulen);
   if (ulen == 0 || ulen > IG_MAX_URL || strlen(url) != ulen)
-    return luaL_error(L, "bad url: a non-empty http(s) URL without NUL bytes, at most 64 KiB");
+    luaL_error(L, "bad url: a non-empty http(s) URL without NUL bytes, at most 64 KiB");
   if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-    return luaL_error(L, "bad url: only http:// and https:// URLs are supported");
-  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
-  const char *body = luaL_optlstring(L, 5, NULL, &blen);
-  long timeout_ms = lua_isnoneornil(L, 6) ? s->timeout_ms : opt_ms(L, 6, "timeout");
+    luaL_error(L, "bad url: only http:// and https:// URLs are supported");
+  return url;
+}
 
-  struct curl_slist *headers = lua_istable(L, 4) ? build_headers(L, 4) : build_headers(L, 0);
+/* Resets the handle and sets what every transfer shares. */
+static void setup_common(ig_session *s, const char *url, struct curl_slist *headers, long timeout_ms) {
   CURL *e = s->easy;
   curl_easy_reset(e); /* keeps live connections, DNS and TLS session caches */
   s->errbuf[0] = '\0';
@@ -274,7 +271,9 @@ static int l_session_request(lua_State *L) {
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms < timeout_ms ? s->connect_timeout_ms : timeout_ms);
+  long connect_ms = s->connect_timeout_ms;
+  if (timeout_ms > 0 && timeout_ms < connect_ms) connect_ms = timeout_ms;
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
   curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent ? s->user_agent
                                                        : "instagram-graph-lua/" IG_CORE_VERSION);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, s->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
@@ -284,30 +283,27 @@ static int l_session_request(lua_State *L) {
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-  if (strcmp(method, "GET") == 0 && !body) {
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-  } else if (strcmp(method, "HEAD") == 0) {
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-  } else {
-    if (strcmp(method, "POST") == 0 || body) {
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
-    }
-    if (strcmp(method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-  }
+}
 
+/* Runs the transfer; frees the header list. */
+static CURLcode perform(ig_session *s, struct curl_slist *headers) {
   s->busy = 1;
-  CURLcode rc = curl_easy_perform(e);
+  CURLcode rc = curl_easy_perform(s->easy);
   s->busy = 0;
   curl_slist_free_all(headers);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+  curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, NULL);
+  return rc;
+}
 
+/* Pushes status, headers, body, or nil, kind, message; then finishes the transfer. */
+static int push_outcome(lua_State *L, ig_session *s, CURLcode rc) {
   if (rc != CURLE_OK) {
     const char *kind = error_kind(rc);
     lua_pushnil(L);
     if (rc == CURLE_WRITE_ERROR && s->body.overflow) {
       lua_pushstring(L, "size");
-      lua_pushfstring(L, "response body larger than max_body (%d bytes)", (int)(s->body.max > 0x7fffffff ? 0x7fffffff : s->body.max));
+      lua_pushfstring(L, "response body larger than max_body (%d bytes)",
+                      (int)(s->body.max > 0x7fffffff ? 0x7fffffff : s->body.max));
     } else if (rc == CURLE_WRITE_ERROR && s->head.overflow) {
       lua_pushstring(L, "size");
       lua_pushstring(L, "response headers larger than 256 KiB");
@@ -319,12 +315,148 @@ static int l_session_request(lua_State *L) {
     return 3;
   }
   long status = 0;
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
   lua_pushinteger(L, (lua_Integer)status);
   ig_push_headers(L, s->head.data, s->head.len);
   lua_pushlstring(L, s->body.data ? s->body.data : "", s->body.len);
   finish(s);
   return 3;
+}
+
+static int l_session_request(lua_State *L) {
+  ig_session *s = check_open(L);
+  size_t mlen, blen = 0;
+  const char *method = luaL_checklstring(L, 2, &mlen);
+  const char *url = check_url(L, 3);
+  if (!valid_method(method, mlen))
+    return luaL_error(L, "bad method '%s': an upper-case HTTP method such as GET or POST", method);
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+  const char *body = luaL_optlstring(L, 5, NULL, &blen);
+  long timeout_ms = lua_isnoneornil(L, 6) ? s->timeout_ms : opt_ms(L, 6, "timeout");
+
+  struct curl_slist *headers = build_headers(L, lua_istable(L, 4) ? 4 : 0);
+  setup_common(s, url, headers, timeout_ms);
+  CURL *e = s->easy;
+  if (strcmp(method, "GET") == 0 && !body) {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  } else if (strcmp(method, "HEAD") == 0) {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else {
+    if (strcmp(method, "POST") == 0 || body) {
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
+    }
+    if (strcmp(method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  }
+  return push_outcome(L, s, perform(s, headers));
+}
+
+/* ---- streamed file upload ------------------------------------------------------------------ */
+
+typedef struct {
+  FILE *f;
+  lua_State *L;
+  int progress;        /* stack index of the progress function, 0 for none */
+  curl_off_t base, total, last;
+  int aborted, cb_error, read_error;
+} ig_upload;
+
+static size_t on_read(char *buf, size_t size, size_t n, void *ud) {
+  ig_upload *u = (ig_upload *)ud;
+  size_t got = fread(buf, 1, size * n, u->f);
+  if (got == 0 && ferror(u->f)) { u->read_error = 1; return CURL_READFUNC_ABORT; }
+  return got;
+}
+
+/* Calls progress(sent, total) under lua_pcall; false stops the upload, an error is kept on the
+ * stack top and raised once libcurl has returned. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+  ig_upload *u = (ig_upload *)ud;
+  (void)dltotal; (void)dlnow; (void)ultotal;
+  if (!u->progress || u->cb_error || ulnow == u->last) return 0;
+  u->last = ulnow;
+  lua_State *L = u->L;
+  if (!lua_checkstack(L, 4)) return 0;
+  lua_pushvalue(L, u->progress);
+  lua_pushinteger(L, (lua_Integer)(u->base + ulnow));
+  lua_pushinteger(L, (lua_Integer)u->total);
+  if (lua_pcall(L, 2, 1, 0) != 0) { u->cb_error = 1; return 1; }
+  int stop = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (stop) { u->aborted = 1; return 1; }
+  return 0;
+}
+
+/* s:upload(url, headers, path [, offset [, progress [, stall_timeout]]])
+ * POSTs the file's bytes from `offset` to its end, streamed from disk (never held in memory).
+ * progress(sent, total): bytes of the file sent so far (counting the offset) and the file size;
+ * returning false aborts. Without a total timeout: a transfer slower than 1 byte/s for
+ * stall_timeout seconds (default: the session timeout) fails as "timeout".
+ * -> status, headers, body | nil, kind, message (kinds as request's, plus "file" and "aborted") */
+static int l_session_upload(lua_State *L) {
+  ig_session *s = check_open(L);
+  const char *url = check_url(L, 2);
+  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+  size_t plen;
+  const char *path = luaL_checklstring(L, 4, &plen);
+  if (plen == 0 || strlen(path) != plen) return luaL_argerror(L, 4, "a file path without NUL bytes");
+  lua_Number off = luaL_optnumber(L, 5, 0);
+  if (!(off >= 0 && off <= 9.0e15) || off != (lua_Number)(long long)off)
+    return luaL_argerror(L, 5, "offset must be a whole number of bytes, 0 or more");
+  if (!lua_isnoneornil(L, 6)) luaL_checktype(L, 6, LUA_TFUNCTION);
+  long stall_ms = lua_isnoneornil(L, 7) ? s->timeout_ms : opt_ms(L, 7, "stall_timeout");
+
+  /* Headers first: building them may raise, and nothing is open yet to leak. */
+  struct curl_slist *headers = build_headers(L, lua_istable(L, 3) ? 3 : 0);
+  ig_upload u;
+  memset(&u, 0, sizeof u);
+  u.L = L;
+  u.progress = lua_isfunction(L, 6) ? 6 : 0;
+  u.base = (curl_off_t)off;
+  u.last = -1;
+  const char *why = NULL;
+  struct stat st;
+  u.f = fopen(path, "rb");
+  if (!u.f) why = "cannot open '%s' for reading";
+  else if (fstat(fileno(u.f), &st) != 0 || !S_ISREG(st.st_mode)) why = "'%s' is not a regular file";
+  else {
+    u.total = (curl_off_t)st.st_size;
+    if (u.base > u.total || fseeko(u.f, (off_t)u.base, SEEK_SET) != 0) why = "the offset is past the end of '%s'";
+  }
+  if (why) {
+    if (u.f) fclose(u.f);
+    curl_slist_free_all(headers);
+    lua_pushnil(L);
+    lua_pushliteral(L, "file");
+    lua_pushfstring(L, why, path);
+    return 3;
+  }
+  lua_settop(L, 7); /* the progress callback's results and errors land above this */
+  setup_common(s, url, headers, 0);
+  CURL *e = s->easy;
+  /* One long stream gains nothing from HTTP/2 multiplexing; HTTP/1.1 is what every upload
+   * endpoint takes (and lets servers read the body as it arrives). */
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(e, CURLOPT_POST, 1L);
+  curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+  curl_easy_setopt(e, CURLOPT_READDATA, &u);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, u.total - u.base);
+  curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(e, CURLOPT_XFERINFODATA, &u);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_ms / 1000 > 0 ? stall_ms / 1000 : 1L);
+  CURLcode rc = perform(s, headers);
+  fclose(u.f);
+  if (u.cb_error) { finish(s); return lua_error(L); } /* the callback's own error, now safe to raise */
+  if (u.aborted || u.read_error) {
+    finish(s);
+    lua_pushnil(L);
+    lua_pushstring(L, u.aborted ? "aborted" : "file");
+    lua_pushstring(L, u.aborted ? "upload stopped by the progress callback" : "error reading the file");
+    return 3;
+  }
+  return push_outcome(L, s, rc);
 }
 
 /* ---- header block parsing ------------------------------------------------------------------ */
@@ -386,6 +518,7 @@ static int l_session_tostring(lua_State *L) {
 
 static const luaL_Reg session_methods[] = {
   {"request", l_session_request},
+  {"upload", l_session_upload},
   {"close", l_session_close},
   {"is_open", l_session_is_open},
   {NULL, NULL}

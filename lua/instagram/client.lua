@@ -231,6 +231,9 @@ function Client:_interpret(res)
   if body and body ~= "" then value, why = json.decode(body) end
   if type(value) == "table" then
     if type(value.error) == "table" then return nil, errors.graph(status, value.error, retry_after, list) end
+    if type(value.debug_info) == "table" then
+      return nil, errors.debug_info(status, value.debug_info, retry_after, list)
+    end
     -- graph.instagram.com's flat shape: { error_type, code, error_message }
     if value.error_type and value.error_message then
       return nil, errors.graph(status, { type = value.error_type, code = value.code,
@@ -259,7 +262,8 @@ end
 
 --- request(method, path, params [, opts]) -> value | nil, err
 -- opts: timeout (seconds), json (send params as a JSON body), headers (extra request headers),
--- versioned = false (no version prefix: the unversioned OAuth token endpoints)
+-- versioned = false (no version prefix: the unversioned OAuth token endpoints),
+-- auth = "OAuth" (the Authorization scheme; "Bearer" by default, rupload documents "OAuth")
 function Client:request(method, path, params, opts)
   if type(method) ~= "string" then error("method must be a string such as 'GET'", 2) end
   if params ~= nil and type(params) ~= "table" then
@@ -273,10 +277,11 @@ function Client:request(method, path, params, opts)
   local url, extra = self:_resolve(path, opts.versioned == false)
   if not url then return nil, extra end
   for k, v in pairs(params or {}) do extra[k] = v end
-  if s.proof then extra.appsecret_proof = s.proof end
+  local on_rupload = find(url, "^https?://[^/]+/ig%-api%-upload/") ~= nil -- no proof for the upload host
+  if s.proof and not on_rupload then extra.appsecret_proof = s.proof end
 
   local headers = { Accept = "application/json" }
-  if s.token then headers.Authorization = "Bearer " .. s.token end
+  if s.token then headers.Authorization = (opts.auth or "Bearer") .. " " .. s.token end
   if opts.headers then for k, v in pairs(opts.headers) do headers[k] = v end end
   local body
   local ok, encoded = pcall(params_m.encode, extra)
@@ -315,6 +320,34 @@ function Client:request(method, path, params, opts)
     self.sleep(delay)
   end
 end
+
+--- raw_upload(url, headers, file, offset, progress) -> value | nil, err : one streamed POST of the
+-- file from `offset` to a URL on rupload_url, with `Authorization: OAuth <token>`; no retries
+-- (instagram.upload resumes on top of it).
+function Client:raw_upload(url, headers, file, offset, progress)
+  local base = self.rupload_url .. "/"
+  if type(url) ~= "string" or url:sub(1, #base) ~= base then
+    error("raw_upload: url must be on rupload_url (" .. self.rupload_url .. ")", 2)
+  end
+  local s = secrets[self]
+  local h = { Accept = "application/json" }
+  for k, v in pairs(headers or {}) do h[k] = v end
+  if s.token then h.Authorization = "OAuth " .. s.token end
+  if not self.transport.upload then error("this transport cannot upload files", 2) end
+  local res, reason, message = self.transport:upload{ url = url, headers = h, file = file, offset = offset,
+    progress = progress, stall_timeout = self.timeout }
+  if not res then
+    if reason == "aborted" or reason == "file" then
+      return nil, errors.new{ kind = "transport", reason = reason, message = errors.scrub(message, s.list) }
+    end
+    return nil, errors.transport(reason, message, s.list)
+  end
+  return self:_interpret(res)
+end
+
+function Client:upload_video(...) return require("instagram.upload").video(self, ...) end
+function Client:upload_video_url(...) return require("instagram.upload").video_url(self, ...) end
+function Client:wait_for_container(...) return require("instagram.publish").wait(self, ...) end
 
 function Client:get(path, params, opts) return self:request("GET", path, params, opts) end
 function Client:post(path, params, opts) return self:request("POST", path, params, opts) end

@@ -84,6 +84,29 @@ function _M.graph(status, e, retry_after, secrets)
   }
 end
 
+--- From rupload's failure envelope: {"debug_info":{"retriable":false,"type":"ProcessingFailedError",
+-- "message":"{\"success\":false,\"error\":{\"message\":\"unauthorized user request\"}}"}}
+-- The inner JSON message is unwrapped; retriable becomes is_transient.
+function _M.debug_info(status, d, retry_after, secrets)
+  local message = d.message
+  if type(message) == "string" and message:sub(1, 1) == "{" then
+    local inner = require("instagram.json").decode(message)
+    if type(inner) == "table" and type(inner.error) == "table" and inner.error.message then
+      message = inner.error.message
+    elseif type(inner) == "table" and inner.message then
+      message = inner.message
+    end
+  end
+  return _M.new{
+    kind = "graph",
+    status = status,
+    type = d.type,
+    message = scrub(tostring(message or "upload failed"), secrets),
+    is_transient = d.retriable == true,
+    retry_after = retry_after,
+  }
+end
+
 function _M.http(status, body, retry_after, secrets)
   return _M.new{
     kind = "http",

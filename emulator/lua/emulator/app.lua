@@ -12,6 +12,7 @@ local data = require "emulator.data"
 local hmac = require "emulator.hmac"
 local oauth = require "emulator.oauth"
 local webhooks = require "emulator.webhooks"
+local publish = require "emulator.publish"
 
 local ngx = ngx
 local type, pairs, ipairs, tonumber, tostring = type, pairs, ipairs, tonumber, tostring
@@ -39,9 +40,12 @@ local function deep_copy(v)
   return t
 end
 
+for k, v in pairs(publish.DEFAULTS) do DEFAULTS[k] = v end
+
 function _M.init()
   state = data.reset()
   config = deep_copy(DEFAULTS)
+  os.execute("rm -rf " .. ngx.config.prefix() .. "uploads")
   log, calls = {}, {}
 end
 
@@ -159,6 +163,8 @@ local FIELDS = {
   ig_comment = { list = { "id", "text", "timestamp", "username", "like_count", "hidden", "from",
                           "media", "parent_id" },
                  default = { "timestamp", "text", "id" }, label = "IGComment" },
+  ig_container = { list = { "id", "status", "status_code", "video_status", "copyright_check_status" },
+                   default = { "id" }, label = "IGContainer" },
 }
 for _, spec in pairs(FIELDS) do
   spec.set = {}
@@ -194,7 +200,10 @@ local function asset_url(v)
   return v
 end
 
-local function field_value(node, f)
+local control_ctx
+
+local function field_value(node, f, view)
+  if view then return view[f] end
   if f == "media_url" or f == "thumbnail_url" or f == "profile_picture_url" then return asset_url(node[f]) end
   if node.type == "ig_media" then
     if f == "owner" then return { id = node.owner_id } end
@@ -210,11 +219,12 @@ local function render(node, fields_arg)
   local spec = FIELDS[node.type]
   local names = (type(fields_arg) == "string" and fields_arg ~= "") and parse_fields(fields_arg) or spec.default
   local out = { id = node.id }
+  local view = node.type == "ig_container" and publish.snapshot(control_ctx(), node) or nil
   for _, f in ipairs(names) do
     if not spec.set[f] then
       return nil, format("(#100) Tried accessing nonexisting field (%s) on node type (%s)", f, spec.label)
     end
-    local v = field_value(node, f)
+    local v = field_value(node, f, view)
     if v ~= nil then out[f] = v end
   end
   return out
@@ -404,7 +414,10 @@ local function parse_time(v)
 end
 
 EDGES.ig_user = {
-  media = function(method, node, args, token, tok)
+  media = function(method, node, args, token, tok, version)
+    if method == "POST" then
+      return need_scope(tok, "instagram_content_publish") or publish.create(control_ctx(version), node, args)
+    end
     if method ~= "GET" then return unsupported(method, node.id .. "/media") end
     local err = need_scope(tok, "instagram_basic")
     if err then return err end
@@ -422,6 +435,16 @@ EDGES.ig_user = {
     return send(200, page)
   end,
 }
+
+EDGES.ig_user.media_publish = function(method, node, args, _, tok, version)
+  if method ~= "POST" then return unsupported(method, node.id .. "/media_publish") end
+  return need_scope(tok, "instagram_content_publish") or publish.publish(control_ctx(version), node, args)
+end
+
+EDGES.ig_user.content_publishing_limit = function(method, node, args, _, tok, version)
+  if method ~= "GET" then return unsupported(method, node.id .. "/content_publishing_limit") end
+  return need_scope(tok, "instagram_content_publish") or publish.limit(control_ctx(version), node, args)
+end
 
 EDGES.ig_media = {
   comments = function(method, node, args, token, tok)
@@ -473,8 +496,9 @@ local function placeholder(name)
   return ngx.exit(200)
 end
 
-local function control_ctx()
-  return { state = state, config = config, send = send, fail = fail, html = html, now = now }
+control_ctx = function(version)
+  return { state = state, config = config, send = send, fail = fail, html = html, now = now,
+           version = version or "v24.0" }
 end
 
 local function control(method, path)
@@ -518,12 +542,22 @@ function _M.handle()
   local path = ngx.var.uri
   if path:sub(1, 12) == "/__emulator/" then return control(method, path) end
 
+  -- The resumable upload host: /ig-api-upload/{version}/{container-id} (or without the version).
+  -- Its body is streamed to disk as it arrives, so it is neither read here nor kept in the log.
+  local up_version, up_id = path:match("^/ig%-api%-upload/(v%d+%.%d+)/(%d+)$")
+  up_id = up_id or path:match("^/ig%-api%-upload/(%d+)$")
+  if up_id and method == "POST" then
+    record("<" .. tostring(ngx.var.http_content_length or 0) .. " bytes streamed to disk>")
+    return publish.rupload(control_ctx(up_version), up_id)
+  end
+
   local args, body = read_request()
   record(body)
   local fault = apply_faults(method, path)
   if fault then return fault end
 
   -- Version prefix: /v24.0/... (any vN.N); a call without one gets the default version.
+  local version = path:match("^/(v%d+%.%d+)/")
   local rest = path:match("^/v%d+%.%d+(/.*)$") or path
   local segs = {}
   for seg in rest:gmatch("[^/]+") do segs[#segs + 1] = seg end
@@ -563,7 +597,7 @@ function _M.handle()
   if #segs == 1 then return handlers.node(method, node, args) end
   if #segs == 2 then
     local edge = EDGES[node.type] and EDGES[node.type][segs[2]]
-    if edge then return edge(method, node, args, token, tok) end
+    if edge then return edge(method, node, args, token, tok, version) end
     return fail(100, format("(#100) Tried accessing nonexisting field (%s) on node type (%s)",
       segs[2], FIELDS[node.type].label))
   end

@@ -30,7 +30,8 @@ local TYPES = { "IMAGE", "VIDEO", "CAROUSEL_ALBUM" }
 
 function _M.reset()
   local nodes, tokens = {}, {}
-  local s = { nodes = nodes, tokens = tokens, media_of = {}, comments_of = {}, accounts = {}, codes = {} }
+  local s = { nodes = nodes, tokens = tokens, media_of = {}, comments_of = {}, accounts = {}, codes = {},
+              containers = {}, published = {}, stories_of = {} }
 
   tokens["EMU-USER-TOKEN"] = { kind = "user", id = _M.USER_ID, scopes = ALL_SCOPES }
   tokens["EMU-LIMITED-TOKEN"] = { kind = "user", id = _M.USER_ID, scopes = { "pages_show_list" } }

@@ -35,4 +35,24 @@ function User:media(params, opts)
   return self.client:edge("/" .. self.id .. "/media", params, opts)
 end
 
+--- Publishing (instagram.publish): one call per flow; see that module for the options.
+function User:publish_image(o) return require("instagram.publish").image(self.client, self.id, o) end
+function User:publish_video(o) return require("instagram.publish").video(self.client, self.id, o) end
+User.publish_reel = User.publish_video
+function User:publish_story(o) return require("instagram.publish").story(self.client, self.id, o) end
+function User:publish_carousel(o) return require("instagram.publish").carousel(self.client, self.id, o) end
+
+--- create_container(params) -> { id [, uri] } | nil, err : POST /{ig-user-id}/media with params as given.
+function User:create_container(params) return require("instagram.publish").create(self.client, self.id, params) end
+
+--- media_publish(container_id) -> { id } | nil, err
+function User:media_publish(container_id)
+  return self.client:post("/" .. self.id .. "/media_publish", { creation_id = container_id })
+end
+
+--- content_publishing_limit{ fields, since } -> { quota_usage, config = { quota_total, quota_duration } } | nil, err
+function User:content_publishing_limit(opts)
+  return require("instagram.publish").limit(self.client, self.id, opts)
+end
+
 return _M

@@ -19,6 +19,15 @@ function T:request(req)
   return { status = status, headers = headers, body = body }
 end
 
+--- t:upload{ url, headers, file, offset, progress, stall_timeout } -> res | nil, reason, message
+-- Streams the file from `offset` (never held in memory); progress(sent, total) may return false to stop.
+function T:upload(req)
+  local status, headers, body = self.session:upload(req.url, req.headers, req.file, req.offset or 0, req.progress,
+    req.stall_timeout)
+  if not status then return nil, headers, body end
+  return { status = status, headers = headers, body = body }
+end
+
 function T:close() self.session:close() end
 
 T.sleep = core.sleep

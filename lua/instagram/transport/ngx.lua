@@ -82,8 +82,10 @@ local function classify(err)
   return "network"
 end
 
--- A deadline-aware socket wrapper: every operation gets what is left of the request's time.
+-- Every socket operation gets what is left of the request's time; a negative deadline means
+-- "this many seconds per operation" instead (uploads: a stall limit, not a total one).
 local function remaining_ms(deadline)
+  if deadline < 0 then return max(1, floor(-deadline * 1000)) end
   return max(1, floor((deadline - ngx.now()) * 1000))
 end
 
@@ -139,7 +141,7 @@ end
 
 --- One attempt on one connection. Returns res, or nil, reason, message, stale (true when a
 -- reused keep-alive connection failed before any response byte: safe to try a fresh one).
-function T:_attempt(req, scheme, host, port, path, authority, deadline)
+function T:_attempt(req, scheme, host, port, path, authority, deadline, body_writer, body_length)
   local sock = ngx.socket.tcp()
   sock:settimeout(max(1, floor(self.connect_timeout * 1000)))
   local pool = format("%s://%s:%d", scheme, host, port)
@@ -167,14 +169,22 @@ function T:_attempt(req, scheme, host, port, path, authority, deadline)
     end
     lines[#lines + 1] = k .. ": " .. v
   end
-  if body or method == "POST" or method == "PUT" then lines[#lines + 1] = "Content-Length: " .. #(body or "") end
+  if body_writer then lines[#lines + 1] = "Content-Length: " .. body_length
+  elseif body or method == "POST" or method == "PUT" then lines[#lines + 1] = "Content-Length: " .. #(body or "") end
   lines[#lines + 1] = ""
-  lines[#lines + 1] = body or ""
+  lines[#lines + 1] = body_writer and "" or (body or "")
   sock:settimeout(remaining_ms(deadline))
   local sent, serr = sock:send(concat(lines, "\r\n"))
   if not sent then
     sock:close()
     return nil, classify(serr), "sending to " .. pool .. " failed: " .. tostring(serr), reused
+  end
+  if body_writer then
+    local written, reason, message = body_writer(sock, deadline)
+    if not written then
+      sock:close()
+      return nil, reason, message
+    end
   end
 
   local status, headers = read_headers(sock, deadline)
@@ -234,6 +244,49 @@ function T:request(req)
     res, reason, message, stale = self:_attempt(req, scheme, host, port, path, authority, deadline)
     if res or not stale then break end
   end
+  if res then return res end
+  return nil, reason, message
+end
+
+--- t:upload{ url, headers, file, offset, progress, stall_timeout } -> res | nil, reason, message
+-- Streams the file from `offset` in 64 KiB pieces (never held in memory); progress(sent, total)
+-- may return false to stop. Each piece has stall_timeout (default: the transport timeout) to go.
+function T:upload(req)
+  if type(req) ~= "table" or type(req.url) ~= "string" or type(req.file) ~= "string" then
+    error("upload needs { url = string, file = path }", 2)
+  end
+  local scheme, host, port, path, authority = parse_url(req.url)
+  if not scheme then return nil, "invalid", "bad url: only http:// and https:// URLs are supported" end
+  local f = io.open(req.file, "rb")
+  if not f then return nil, "file", "cannot open '" .. req.file .. "' for reading" end
+  local total = f:seek("end")
+  local offset = req.offset or 0
+  if offset > total then
+    f:close()
+    return nil, "file", "the offset is past the end of '" .. req.file .. "'"
+  end
+  local stall = req.stall_timeout or self.timeout
+  local progress = req.progress
+  local function writer(sock)
+    f:seek("set", offset)
+    if progress and progress(offset, total) == false then return nil, "aborted", "upload stopped by the progress callback" end
+    local sent = offset
+    while sent < total do
+      local chunk = f:read(65536)
+      if not chunk then return nil, "file", "error reading the file" end
+      sock:settimeout(max(1, floor(stall * 1000)))
+      local ok, err = sock:send(chunk)
+      if not ok then return nil, classify(err), "sending the file failed: " .. tostring(err) end
+      sent = sent + #chunk
+      if progress and progress(sent, total) == false then
+        return nil, "aborted", "upload stopped by the progress callback"
+      end
+    end
+    return true
+  end
+  local ureq = { method = "POST", headers = req.headers }
+  local res, reason, message = self:_attempt(ureq, scheme, host, port, path, authority, -stall, writer, total - offset)
+  f:close()
   if res then return res end
   return nil, reason, message
 end

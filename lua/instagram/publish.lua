@@ -1,0 +1,376 @@
+--- Content publishing: containers, waiting for them, media_publish, and the documented limits
+-- checked before any call. The IG user wrapper exposes one call per flow:
+--   user:publish_image{ image_url, caption, alt_text, user_tags, location_id, product_tags, collaborators }
+--   user:publish_video{ video_url | file, media_type = "REELS", caption, share_to_feed, cover_url,
+--                       thumb_offset, audio_name, trial_params, collaborators, location_id, user_tags, ... }
+--   user:publish_story{ image_url | video_url | file, user_tags }
+--   user:publish_carousel{ children = { { image_url = ... }, { video_url | file = ... }, ... }, caption, ... }
+-- Each returns { id = media_id, container_id = ... } (plus the fields asked for with `fields`),
+-- or nil, err. Errors of the flow itself have kind = "publish" and a reason: invalid (a local
+-- check failed; raised as an error instead, see below), container_error, container_expired,
+-- timeout, quota.
+local errors = require "instagram.error"
+
+local type, pairs, ipairs, tostring, tonumber, error, select = type, pairs, ipairs, tostring, tonumber, error, select
+local match, gsub, find, min = string.match, string.gsub, string.find, math.min
+
+local _M = {}
+
+_M.LIMITS = {
+  caption_chars = 2200, hashtags = 30, mentions = 20, alt_text_chars = 1000, user_tags = 20,
+  collaborators = 3, carousel_min = 2, carousel_max = 10,
+  product_tags_feed = 20, product_tags_reel = 30, product_tags_slide = 5,
+  reel_bytes = 300 * 1024 * 1024, story_video_bytes = 100 * 1024 * 1024,
+}
+local L = _M.LIMITS
+
+local function publish_error(reason, message, extra)
+  local e = { kind = "publish", reason = reason, message = message }
+  for k, v in pairs(extra or {}) do e[k] = v end
+  return errors.new(e)
+end
+
+-- ---- local checks (raise: they are the caller's mistake, caught before any request) -------
+
+local function bad(what, why) error(what .. ": " .. why, 4) end
+
+local function utf8_len(s) return select(2, gsub(s, "[^\128-\191]", "")) end
+
+local function count(s, pattern)
+  local n = 0
+  for _ in s:gmatch(pattern) do n = n + 1 end
+  return n
+end
+
+function _M.check_caption(caption)
+  if caption == nil then return end
+  if type(caption) ~= "string" then bad("caption", "must be a string") end
+  if utf8_len(caption) > L.caption_chars then
+    bad("caption", ("has %d characters; the limit is 2,200"):format(utf8_len(caption)))
+  end
+  local tags = count(caption, "#[^%s#@]+")
+  if tags > L.hashtags then bad("caption", ("has %d hashtags; the limit is 30"):format(tags)) end
+  local mentions = count(caption, "@[%w_.]+")
+  if mentions > L.mentions then bad("caption", ("has %d @ mentions; the limit is 20"):format(mentions)) end
+end
+
+local function check_url(name, v, required)
+  if v == nil then
+    if required then bad(name, "is required (a public http(s) URL)") end
+    return
+  end
+  if type(v) ~= "string" or not match(v, "^https?://[^%s]+$") then bad(name, "must be a public http(s) URL") end
+  if find(v, "[\128-\255]") then bad(name, "must contain only US-ASCII characters (the API rejects others)") end
+end
+
+local function check_unit(name, v)
+  if type(v) ~= "number" or v < 0 or v > 1 then bad(name, "must be a number from 0.0 to 1.0") end
+end
+
+local function check_user_tags(tags, need_xy)
+  if tags == nil then return end
+  if type(tags) ~= "table" then bad("user_tags", "must be a list of { username, x, y }") end
+  if #tags > L.user_tags then bad("user_tags", ("has %d tags; the limit is 20"):format(#tags)) end
+  for i, t in ipairs(tags) do
+    if type(t) ~= "table" or type(t.username) ~= "string" or t.username == "" then
+      bad("user_tags[" .. i .. "]", "needs a username")
+    end
+    if need_xy or t.x ~= nil or t.y ~= nil then
+      check_unit("user_tags[" .. i .. "].x", t.x)
+      check_unit("user_tags[" .. i .. "].y", t.y)
+    end
+  end
+end
+
+local function check_product_tags(tags, limit, video)
+  if tags == nil then return end
+  if type(tags) ~= "table" then bad("product_tags", "must be a list of { product_id, x, y }") end
+  if #tags > limit then bad("product_tags", ("has %d tags; the limit here is %d"):format(#tags, limit)) end
+  for i, t in ipairs(tags) do
+    if type(t) ~= "table" or (type(t.product_id) ~= "string" and type(t.product_id) ~= "number") then
+      bad("product_tags[" .. i .. "]", "needs a product_id")
+    end
+    if video and (t.x ~= nil or t.y ~= nil) then bad("product_tags[" .. i .. "]", "videos take no x/y positions") end
+    if not video then
+      check_unit("product_tags[" .. i .. "].x", t.x)
+      check_unit("product_tags[" .. i .. "].y", t.y)
+    end
+  end
+end
+
+local function check_collaborators(v)
+  if v == nil then return end
+  if type(v) ~= "table" then bad("collaborators", "must be a list of usernames") end
+  if #v > L.collaborators then bad("collaborators", ("has %d usernames; the limit is 3"):format(#v)) end
+  for i, u in ipairs(v) do
+    if type(u) ~= "string" or u == "" then bad("collaborators[" .. i .. "]", "must be a username") end
+  end
+end
+
+local function check_alt_text(v)
+  if v == nil then return end
+  if type(v) ~= "string" then bad("alt_text", "must be a string") end
+  if utf8_len(v) > L.alt_text_chars then bad("alt_text", "has more than 1,000 characters") end
+end
+
+local function check_id(name, v)
+  if v == nil then return end
+  if not ((type(v) == "string" and match(v, "^%d+$")) or (type(v) == "number" and v % 1 == 0 and v >= 0)) then
+    bad(name, "must be an id (digits)")
+  end
+end
+
+local function check_file(path, limit, what)
+  if type(path) ~= "string" or path == "" then bad("file", "must be a path") end
+  local f = io.open(path, "rb")
+  if not f then bad("file", "cannot read '" .. path .. "'") end
+  local size = f:seek("end")
+  f:close()
+  if size == 0 then bad("file", "'" .. path .. "' is empty") end
+  if size > limit then
+    bad("file", ("'%s' is %d bytes; %s may be at most %d MB"):format(path, size, what, limit / (1024 * 1024)))
+  end
+end
+
+local function check_known(o, known, what)
+  if type(o) ~= "table" then error(what .. ": expects a table of options", 4) end
+  for k in pairs(o) do
+    if not known[k] then error(what .. ": unknown option '" .. tostring(k) .. "'", 4) end
+  end
+end
+
+-- Options of the flow itself (not API parameters) are accepted by every flow.
+local FLOW = { "fields", "check_quota", "wait", "progress" }
+
+local function set(list, with_flow)
+  local t = {}
+  for _, k in ipairs(list) do t[k] = true end
+  if with_flow then for _, k in ipairs(FLOW) do t[k] = true end end
+  return t
+end
+
+local IMAGE_OPTS = set({ "image_url", "caption", "alt_text", "user_tags", "location_id", "product_tags",
+  "collaborators" }, true)
+local VIDEO_OPTS = set({ "video_url", "file", "media_type", "caption", "share_to_feed", "cover_url", "thumb_offset",
+  "audio_name", "trial_params", "collaborators", "location_id", "user_tags", "product_tags" }, true)
+local STORY_OPTS = set({ "image_url", "video_url", "file", "user_tags" }, true)
+local CAROUSEL_OPTS = set({ "children", "caption", "collaborators", "location_id", "product_tags" }, true)
+local CHILD_OPTS = set{ "image_url", "video_url", "file", "user_tags", "product_tags", "alt_text" }
+
+-- ---- containers ----------------------------------------------------------------------------
+
+--- wait(client, container_id, opts) -> container | nil, err
+-- Polls status_code until FINISHED (or PUBLISHED). opts: timeout (300 s, the documented five
+-- minutes), interval (first wait, 3 s), max_interval (60 s: the documented once a minute).
+function _M.wait(client, id, opts)
+  opts = opts or {}
+  local deadline_left = opts.timeout or 300
+  local interval, cap = opts.interval or 3, opts.max_interval or 60
+  while true do
+    local c, err = client:get("/" .. id, { fields = "id,status_code,status" })
+    if not c then return nil, err end
+    local code = c.status_code
+    if code == "FINISHED" or code == "PUBLISHED" then return c end
+    if code == "ERROR" then
+      return nil, publish_error("container_error", "container " .. id .. " failed: " .. tostring(c.status),
+        { container_id = id, status = c.status, subcode = tonumber(match(tostring(c.status), "(22%d%d%d%d%d)")) })
+    end
+    if code == "EXPIRED" then
+      return nil, publish_error("container_expired", "container " .. id .. " expired (not published within 24 hours)",
+        { container_id = id, status = c.status })
+    end
+    if deadline_left <= 0 then
+      return nil, publish_error("timeout", "container " .. id .. " is still " .. tostring(code)
+        .. " after waiting; try wait_for_container again later", { container_id = id, status = c.status })
+    end
+    local step = min(interval, deadline_left)
+    client.sleep(step)
+    deadline_left = deadline_left - step
+    interval = min(cap, interval * 1.5)
+  end
+end
+
+--- create(client, ig_user_id, params) -> { id [, uri] } | nil, err : POST /{ig-user-id}/media as given.
+function _M.create(client, user_id, params)
+  return client:post("/" .. user_id .. "/media", params)
+end
+
+--- content_publishing_limit(client, user_id, opts) -> { quota_usage, config = { quota_total, quota_duration } }
+function _M.limit(client, user_id, opts)
+  opts = opts or {}
+  local res, err = client:get("/" .. user_id .. "/content_publishing_limit",
+    { fields = opts.fields or "quota_usage,config", since = opts.since })
+  if not res then return nil, err end
+  return type(res.data) == "table" and res.data[1] or res
+end
+
+local function api_params(o, skip)
+  local p = {}
+  for k, v in pairs(o) do
+    if not skip[k] then p[k] = v end
+  end
+  return p
+end
+local NOT_API = set{ "fields", "check_quota", "wait", "progress", "file", "children" }
+
+--- A video container from a URL or a local file (resumable upload), waited for.
+local function video_container(client, user_id, p, file, progress, wait)
+  if file then p.upload_type = "resumable" end
+  local c, err = _M.create(client, user_id, p)
+  if not c then return nil, err end
+  if file then
+    local ok, uerr = client:upload_video(c.uri or c.id, file, { progress = progress })
+    if not ok then
+      uerr.container_id = c.id
+      return nil, uerr
+    end
+  end
+  local done, werr = _M.wait(client, c.id, wait)
+  if not done then return nil, werr end
+  return c
+end
+
+local function finish(client, user_id, container_id, o)
+  if o.check_quota ~= false then
+    local lim = _M.limit(client, user_id)
+    if lim and lim.config and tonumber(lim.quota_usage) and tonumber(lim.config.quota_total)
+       and tonumber(lim.quota_usage) >= tonumber(lim.config.quota_total) then
+      return nil, publish_error("quota", ("the account has published %d of its %d posts in the last 24 hours; "
+        .. "try again later"):format(lim.quota_usage, lim.config.quota_total),
+        { container_id = container_id, quota_usage = lim.quota_usage, quota_total = lim.config.quota_total })
+    end
+  end
+  local res, err = client:post("/" .. user_id .. "/media_publish", { creation_id = container_id })
+  if not res then
+    err.container_id = container_id
+    return nil, err
+  end
+  local out = { id = res.id, container_id = container_id }
+  if o.fields then
+    local media, ferr = client:get("/" .. res.id, { fields = o.fields })
+    if not media then return nil, ferr end
+    for k, v in pairs(media) do out[k] = v end
+  end
+  return out
+end
+
+-- ---- the flows -----------------------------------------------------------------------------
+
+function _M.image(client, user_id, o)
+  check_known(o, IMAGE_OPTS, "publish_image")
+  check_url("image_url", o.image_url, true)
+  _M.check_caption(o.caption)
+  check_alt_text(o.alt_text)
+  check_user_tags(o.user_tags, true)
+  check_product_tags(o.product_tags, L.product_tags_feed, false)
+  check_collaborators(o.collaborators)
+  check_id("location_id", o.location_id)
+  local c, err = _M.create(client, user_id, api_params(o, NOT_API))
+  if not c then return nil, err end
+  local done, werr = _M.wait(client, c.id, o.wait)
+  if not done then return nil, werr end
+  return finish(client, user_id, c.id, o)
+end
+
+function _M.video(client, user_id, o)
+  check_known(o, VIDEO_OPTS, "publish_video")
+  local media_type = o.media_type or "REELS"
+  if media_type ~= "REELS" and media_type ~= "VIDEO" then bad("media_type", "must be REELS or VIDEO") end
+  if (o.video_url == nil) == (o.file == nil) then bad("publish_video", "give exactly one of video_url or file") end
+  check_url("video_url", o.video_url)
+  if o.file then check_file(o.file, L.reel_bytes, "a reel") end
+  check_url("cover_url", o.cover_url)
+  _M.check_caption(o.caption)
+  check_user_tags(o.user_tags, false)
+  check_product_tags(o.product_tags, L.product_tags_reel, true)
+  check_collaborators(o.collaborators)
+  check_id("location_id", o.location_id)
+  if o.share_to_feed ~= nil and type(o.share_to_feed) ~= "boolean" then bad("share_to_feed", "must be a boolean") end
+  if o.thumb_offset ~= nil and (type(o.thumb_offset) ~= "number" or o.thumb_offset < 0 or o.thumb_offset % 1 ~= 0) then
+    bad("thumb_offset", "must be whole milliseconds, 0 or more")
+  end
+  if o.trial_params ~= nil and type(o.trial_params) ~= "table" then
+    bad("trial_params", "must be a table such as { graduation_strategy = 'MANUAL' }")
+  end
+  local p = api_params(o, NOT_API)
+  p.media_type = media_type
+  local c, err = video_container(client, user_id, p, o.file, o.progress, o.wait)
+  if not c then return nil, err end
+  return finish(client, user_id, c.id, o)
+end
+
+function _M.story(client, user_id, o)
+  check_known(o, STORY_OPTS, "publish_story")
+  local given = (o.image_url and 1 or 0) + (o.video_url and 1 or 0) + (o.file and 1 or 0)
+  if given ~= 1 then bad("publish_story", "give exactly one of image_url, video_url or file") end
+  check_url("image_url", o.image_url)
+  check_url("video_url", o.video_url)
+  if o.file then check_file(o.file, L.story_video_bytes, "a story video") end
+  check_user_tags(o.user_tags, false)
+  local p = api_params(o, NOT_API)
+  p.media_type = "STORIES"
+  local c, err
+  if o.image_url then
+    c, err = _M.create(client, user_id, p)
+    if c then
+      local done, werr = _M.wait(client, c.id, o.wait)
+      if not done then return nil, werr end
+    end
+  else
+    c, err = video_container(client, user_id, p, o.file, o.progress, o.wait)
+  end
+  if not c then return nil, err end
+  return finish(client, user_id, c.id, o)
+end
+
+function _M.carousel(client, user_id, o)
+  check_known(o, CAROUSEL_OPTS, "publish_carousel")
+  local children = o.children
+  if type(children) ~= "table" or #children < L.carousel_min or #children > L.carousel_max then
+    bad("children", ("a carousel takes 2 to 10 items, got %s"):format(type(children) == "table" and #children or "none"))
+  end
+  _M.check_caption(o.caption)
+  check_collaborators(o.collaborators)
+  check_id("location_id", o.location_id)
+  check_product_tags(o.product_tags, L.product_tags_feed, false)
+  for i, ch in ipairs(children) do
+    check_known(ch, CHILD_OPTS, "publish_carousel: children[" .. i .. "]")
+    local given = (ch.image_url and 1 or 0) + (ch.video_url and 1 or 0) + (ch.file and 1 or 0)
+    if given ~= 1 then bad("children[" .. i .. "]", "give exactly one of image_url, video_url or file") end
+    check_url("children[" .. i .. "].image_url", ch.image_url)
+    check_url("children[" .. i .. "].video_url", ch.video_url)
+    if ch.file then check_file(ch.file, L.reel_bytes, "a carousel video") end
+    check_user_tags(ch.user_tags, ch.image_url ~= nil)
+    check_product_tags(ch.product_tags, L.product_tags_slide, ch.image_url == nil)
+    check_alt_text(ch.alt_text)
+    if ch.alt_text and not ch.image_url then bad("children[" .. i .. "].alt_text", "applies to images only") end
+  end
+  local ids = {}
+  for i, ch in ipairs(children) do
+    local p = api_params(ch, NOT_API)
+    p.is_carousel_item = true
+    if ch.video_url or ch.file then p.media_type = "VIDEO" end
+    local c, err
+    if ch.image_url then c, err = _M.create(client, user_id, p)
+    else c, err = video_container(client, user_id, p, ch.file, o.progress, o.wait) end
+    if not c then
+      err.child = i
+      return nil, err
+    end
+    ids[i] = c.id
+  end
+  for _, id in ipairs(ids) do
+    local done, werr = _M.wait(client, id, o.wait)
+    if not done then return nil, werr end
+  end
+  local p = api_params(o, NOT_API)
+  p.media_type = "CAROUSEL"
+  p.children = ids -- sent as a JSON array, the Graph API's form for list parameters
+  local c, err = _M.create(client, user_id, p)
+  if not c then return nil, err end
+  local done, werr = _M.wait(client, c.id, o.wait)
+  if not done then return nil, werr end
+  return finish(client, user_id, c.id, o)
+end
+
+return _M

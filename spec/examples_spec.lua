@@ -1,12 +1,19 @@
 -- The command-line examples run as a user would run them, against the emulator.
 local H = require "spec.helper"
 
+local core = require "instagram.core"
+local json = require "instagram.json"
+
+local runtime = jit and "luajit" or "lua5.4"
+local ENV = ("IG_TOKEN=%s IG_GRAPH_URL=%s IG_RUPLOAD_URL=%s IG_CA_FILE=%s IG_APP_SECRET=%s IG_USER_ID=%s "
+  .. "IG_APP_ID=442224939723604 IG_DIALOG_URL=%s IG_REDIRECT_URI=https://app.example/cb IG_VERIFY_TOKEN=vt "
+  .. "IG_TOKEN_FILE=build/example-token.json IG_POLL_INTERVAL=0.01 "
+  .. "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/%s/?.so;;' ")
+  :format(H.token, H.graph_url, H.graph_url, H.ca_file, H.app_secret, H.IG_USER_ID, H.graph_url, runtime)
+
 local function run(script, args, extra_env)
-  local runtime = jit and "luajit" or "lua5.4"
-  local env = ("IG_TOKEN=%s IG_GRAPH_URL=%s IG_RUPLOAD_URL=%s IG_CA_FILE=%s IG_APP_SECRET=%s IG_USER_ID=%s "
-    .. "IG_POLL_INTERVAL=0.01 LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/%s/?.so;;' %s")
-    :format(H.token, H.graph_url, H.graph_url, H.ca_file, H.app_secret, H.IG_USER_ID, runtime, extra_env or "")
-  local p = io.popen(env .. runtime .. " " .. script .. " " .. (args or "") .. " 2>&1; echo \"exit=$?\"")
+  local p = io.popen(ENV .. (extra_env or "") .. " " .. runtime .. " " .. script .. " " .. (args or "")
+    .. " 2>&1; echo \"exit=$?\"")
   local out = p:read("*a")
   p:close()
   return out, tonumber(out:match("exit=(%d+)%s*$"))
@@ -38,6 +45,55 @@ describe("examples", function()
     assert.equal(0, code, out)
     assert.matches("published CAROUSEL_ALBUM %d+", out)
     assert.equal(4, #H.requests("/media$"))
+  end)
+
+  it("login.lua prints the login URL, takes the redirect back and stores a long-lived token", function()
+    os.remove("build/example-token.json")
+    local out, code = run("examples/login.lua", "url")
+    assert.equal(0, code, out)
+    local url = assert(out:match("(https?://%S+/dialog/oauth%?%S+)"), out)
+    local browser = core.session{ ca_file = H.ca_file }
+    local _, _, html = browser:request("GET", url)
+    local href = html:match('id="continue" href="([^"]+)"'):gsub("&amp;", "&")
+    local _, headers = browser:request("GET", H.graph_url .. href)
+    local out2, code2 = run("examples/login.lua", "finish '" .. headers.location .. "'")
+    assert.equal(0, code2, out2)
+    assert.matches("Stored a long%-lived token", out2)
+    assert.matches("Page Metricsaurus: Instagram account 17841405822304914", out2)
+    assert.not_matches("EMU%-FB%-", out2) -- the token itself is never printed
+    local stored = json.decode(io.open("build/example-token.json"):read("*a"))
+    assert.is_true(stored.long_lived)
+    assert(H.client{ access_token = require("instagram.token").from_table(stored) }:get("/me"))
+    -- a second finish with the same redirect has no state left
+    local out3, code3 = run("examples/login.lua", "finish '" .. headers.location .. "'")
+    assert.not_equal(0, code3)
+    assert.matches("no login in progress", out3)
+  end)
+
+  it("webhook_receiver.lua answers the handshake and verifies signed events", function()
+    local log = "build/webhook-receiver.log"
+    os.execute(ENV .. "IG_MAX_REQUESTS=4 " .. runtime .. " examples/webhook_receiver.lua 18201 > " .. log .. " 2>&1 &")
+    local probe = core.session{ timeout = 1 }
+    for _ = 1, 50 do
+      if probe:request("GET", "http://127.0.0.1:18201/webhook?hub.mode=x") then break end
+      core.sleep(0.1)
+    end
+    local function emu(path, body)
+      local _, _, text = probe:request("POST", H.http_url .. "/__emulator/" .. path,
+        { ["Content-Type"] = "application/json" }, json.encode(body))
+      return json.decode(text)
+    end
+    assert.is_true(emu("webhook_verify", { url = "http://127.0.0.1:18201/webhook", verify_token = "vt" }).ok)
+    local ok = emu("webhook", { url = "http://127.0.0.1:18201/webhook", field = "comments",
+      value = { comment_id = "178", text = "hello from the emulator", media = { id = "179" } } })
+    assert.equal(200, ok.status)
+    local bad = emu("webhook", { url = "http://127.0.0.1:18201/webhook", field = "comments", signature = "bad",
+      value = { comment_id = "1" } })
+    assert.equal(403, bad.status)
+    core.sleep(0.2)
+    local out = io.open(log):read("*a")
+    assert.matches('event comments on 17841405822304914: comment 178 media 179 "hello from the emulator"', out, 1, true)
+    assert.matches("refused: bad_signature", out)
   end)
 
   it("publish_reel.lua explains a failure and exits non-zero", function()

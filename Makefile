@@ -32,12 +32,12 @@ CMOD_DIR   ?= $(PREFIX)/lib/lua/$(LUA_ABI)
 
 SRC     := $(wildcard src/*.c)
 HDR     := $(wildcard src/*.h)
-BUILD   := build/$(LUA)
+BUILD   ?= build/$(LUA)
 OBJ     := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRC))
 SO      := $(BUILD)/instagram/core.so
 LUA_SRC := $(shell find lua -name '*.lua')
 
-.PHONY: all both deps test demo lint install uninstall clean clean-objs emulator-start emulator-stop
+.PHONY: all both deps test demo lint install uninstall clean clean-objs emulator-start emulator-stop sanitize fuzz
 
 all: $(SO)
 
@@ -86,6 +86,16 @@ install: $(SO)
 uninstall:
 	rm -f $(DESTDIR)$(CMOD_DIR)/instagram/core.so
 	rm -rf $(DESTDIR)$(LMOD_DIR)/instagram
+
+# The C core with AddressSanitizer and UndefinedBehaviorSanitizer (gcc), and the C-core specs on it.
+SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+sanitize:
+	$(MAKE) BUILD=build/asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all
+	@bash spec/sanitize
+
+# libFuzzer targets (clang) for what the core parses or encodes, FUZZ_SECONDS each (default 20).
+fuzz:
+	@bash spec/fuzz/run
 
 clean-objs:
 	rm -rf $(BUILD)/obj $(SO)

@@ -48,5 +48,6 @@ build = {
     ["instagram.webhook"] = "lua/instagram/webhook.lua",
     ["instagram.upload"] = "lua/instagram/upload.lua",
     ["instagram.publish"] = "lua/instagram/publish.lua",
+    ["instagram.batch"] = "lua/instagram/batch.lua",
   },
 }

@@ -1,6 +1,7 @@
 --- Shared by every spec: puts the right build of the C core on the path, and talks to the
 -- emulator (started by spec/run or `make emulator-start`).
-local build = (jit and "build/luajit" or "build/lua5.4")
+-- IG_BUILD_DIR picks another build of the C core (the sanitizer build: `make sanitize`).
+local build = os.getenv("IG_BUILD_DIR") or (jit and "build/luajit" or "build/lua5.4")
 package.cpath = build .. "/?.so;" .. package.cpath
 package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;" .. package.path
 

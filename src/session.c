@@ -21,24 +21,35 @@
 #define IG_MAX_HEADER_BLOCK ((size_t)256 << 10)
 #define IG_MAX_URL ((size_t)64 << 10)
 
+/* What one transfer collects: body, header block, libcurl's error text. */
+typedef struct {
+  ig_buf body, head;
+  char errbuf[CURL_ERROR_SIZE];
+} ig_xfer;
+
 typedef struct {
   CURL *easy;
+  CURLM *multi;          /* for many(): created on first use, keeps its connection cache */
+  CURL **pool;           /* many()'s easy handles, reused across calls */
+  int pool_size;
   long timeout_ms, connect_timeout_ms;
   char *ca_file;
   char *user_agent;
   int http2;
   int busy;    /* a transfer is running */
   int closing; /* close() was asked for while busy */
-  ig_buf body, head;
-  char errbuf[CURL_ERROR_SIZE];
+  ig_xfer x;
 } ig_session;
 
 static void session_free(ig_session *s) {
   if (s->easy) { curl_easy_cleanup(s->easy); s->easy = NULL; }
+  for (int i = 0; i < s->pool_size; i++) curl_easy_cleanup(s->pool[i]);
+  free(s->pool); s->pool = NULL; s->pool_size = 0;
+  if (s->multi) { curl_multi_cleanup(s->multi); s->multi = NULL; }
   free(s->ca_file); s->ca_file = NULL;
   free(s->user_agent); s->user_agent = NULL;
-  ig_buf_free(&s->body);
-  ig_buf_free(&s->head);
+  ig_buf_free(&s->x.body);
+  ig_buf_free(&s->x.head);
 }
 
 static ig_session *check_session(lua_State *L) {
@@ -99,7 +110,7 @@ static void apply_option(lua_State *L, ig_session *s, const char *key, int vidx)
     if (lua_type(L, vidx) != LUA_TNUMBER) luaL_error(L, "option 'max_body' must be a number of bytes");
     lua_Number n = lua_tonumber(L, vidx);
     if (!(n >= 1 && n <= 4294967296.0)) luaL_error(L, "option 'max_body' must be between 1 byte and 4 GiB");
-    s->body.max = (size_t)n;
+    s->x.body.max = (size_t)n;
   } else {
     luaL_error(L, "unknown session option '%s' (known: timeout, connect_timeout, ca_file, "
                   "user_agent, http2, max_body)", key);
@@ -114,8 +125,8 @@ static int l_session_new(lua_State *L) {
   s->timeout_ms = 30000;
   s->connect_timeout_ms = 10000;
   s->http2 = 1;
-  s->body.max = IG_DEFAULT_MAX_BODY;
-  s->head.max = IG_MAX_HEADER_BLOCK;
+  s->x.body.max = IG_DEFAULT_MAX_BODY;
+  s->x.head.max = IG_MAX_HEADER_BLOCK;
   luaL_setmetatable(L, IG_SESSION_MT);
   /* From here on, __gc frees whatever an option error leaves behind. */
   if (has_opts) {
@@ -136,17 +147,17 @@ static int l_session_new(lua_State *L) {
 /* ---- callbacks (never touch the Lua state) --------------------------------------------------- */
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
-  ig_session *s = (ig_session *)ud;
+  ig_xfer *x = (ig_xfer *)ud;
   size_t total = size * n;
-  return ig_buf_append(&s->body, p, total) == 0 ? total : 0;
+  return ig_buf_append(&x->body, p, total) == 0 ? total : 0;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
-  ig_session *s = (ig_session *)ud;
+  ig_xfer *x = (ig_xfer *)ud;
   size_t total = size * n;
   /* A new status line starts a new header block (after 1xx or an auth round): keep the last. */
-  if (total >= 5 && memcmp(p, "HTTP/", 5) == 0) s->head.len = 0;
-  return ig_buf_append(&s->head, p, total) == 0 ? total : 0;
+  if (total >= 5 && memcmp(p, "HTTP/", 5) == 0) x->head.len = 0;
+  return ig_buf_append(&x->head, p, total) == 0 ? total : 0;
 }
 
 /* ---- request ------------------------------------------------------------------------------- */
@@ -236,8 +247,8 @@ static const char *error_kind(CURLcode rc) {
 
 /* After a transfer: drop the buffers' contents, and honour a close() asked for meanwhile. */
 static void finish(ig_session *s) {
-  ig_buf_reset(&s->body);
-  ig_buf_reset(&s->head);
+  ig_buf_reset(&s->x.body);
+  ig_buf_reset(&s->x.head);
   if (s->closing) session_free(s);
 }
 
@@ -251,13 +262,13 @@ static const char *check_url(lua_State *L, int idx) {
   return url;
 }
 
-/* Resets the handle and sets what every transfer shares. */
-static void setup_common(ig_session *s, const char *url, struct curl_slist *headers, long timeout_ms) {
-  CURL *e = s->easy;
+/* Resets an easy handle and sets what every transfer shares; x collects the response. */
+static void setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct curl_slist *headers,
+                       long timeout_ms) {
   curl_easy_reset(e); /* keeps live connections, DNS and TLS session caches */
-  s->errbuf[0] = '\0';
-  ig_buf_reset(&s->body);
-  ig_buf_reset(&s->head);
+  x->errbuf[0] = '\0';
+  ig_buf_reset(&x->body);
+  ig_buf_reset(&x->head);
   curl_easy_setopt(e, CURLOPT_URL, url);
 #if LIBCURL_VERSION_NUM >= 0x075500
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -265,11 +276,11 @@ static void setup_common(ig_session *s, const char *url, struct curl_slist *head
   curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
   long connect_ms = s->connect_timeout_ms;
   if (timeout_ms > 0 && timeout_ms < connect_ms) connect_ms = timeout_ms;
@@ -285,6 +296,25 @@ static void setup_common(ig_session *s, const char *url, struct curl_slist *head
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
 }
 
+static void setup_common(ig_session *s, const char *url, struct curl_slist *headers, long timeout_ms) {
+  setup_easy(s, s->easy, &s->x, url, headers, timeout_ms);
+}
+
+/* The method and body of a request on a prepared handle (the body must outlive the transfer). */
+static void set_method(CURL *e, const char *method, const char *body, size_t blen) {
+  if (strcmp(method, "GET") == 0 && !body) {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  } else if (strcmp(method, "HEAD") == 0) {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else {
+    if (strcmp(method, "POST") == 0 || body) {
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
+    }
+    if (strcmp(method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  }
+}
+
 /* Runs the transfer; frees the header list. */
 static CURLcode perform(ig_session *s, struct curl_slist *headers) {
   s->busy = 1;
@@ -295,30 +325,33 @@ static CURLcode perform(ig_session *s, struct curl_slist *headers) {
   return rc;
 }
 
-/* Pushes status, headers, body, or nil, kind, message; then finishes the transfer. */
-static int push_outcome(lua_State *L, ig_session *s, CURLcode rc) {
+/* Pushes status, headers, body, or nil, kind, message, for a finished transfer. */
+static void push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc) {
   if (rc != CURLE_OK) {
     const char *kind = error_kind(rc);
     lua_pushnil(L);
-    if (rc == CURLE_WRITE_ERROR && s->body.overflow) {
+    if (rc == CURLE_WRITE_ERROR && x->body.overflow) {
       lua_pushstring(L, "size");
       lua_pushfstring(L, "response body larger than max_body (%d bytes)",
-                      (int)(s->body.max > 0x7fffffff ? 0x7fffffff : s->body.max));
-    } else if (rc == CURLE_WRITE_ERROR && s->head.overflow) {
+                      (int)(x->body.max > 0x7fffffff ? 0x7fffffff : x->body.max));
+    } else if (rc == CURLE_WRITE_ERROR && x->head.overflow) {
       lua_pushstring(L, "size");
       lua_pushstring(L, "response headers larger than 256 KiB");
     } else {
       lua_pushstring(L, strcmp(kind, "size") == 0 ? "network" : kind);
-      lua_pushfstring(L, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+      lua_pushfstring(L, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
     }
-    finish(s);
-    return 3;
+    return;
   }
-  long status = 0;
-  curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
   lua_pushinteger(L, (lua_Integer)status);
-  ig_push_headers(L, s->head.data, s->head.len);
-  lua_pushlstring(L, s->body.data ? s->body.data : "", s->body.len);
+  ig_push_headers(L, x->head.data, x->head.len);
+  lua_pushlstring(L, x->body.data ? x->body.data : "", x->body.len);
+}
+
+static int push_outcome(lua_State *L, ig_session *s, CURLcode rc) {
+  long status = 0;
+  if (rc == CURLE_OK) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+  push_result(L, status, &s->x, rc);
   finish(s);
   return 3;
 }
@@ -336,18 +369,7 @@ static int l_session_request(lua_State *L) {
 
   struct curl_slist *headers = build_headers(L, lua_istable(L, 4) ? 4 : 0);
   setup_common(s, url, headers, timeout_ms);
-  CURL *e = s->easy;
-  if (strcmp(method, "GET") == 0 && !body) {
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-  } else if (strcmp(method, "HEAD") == 0) {
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-  } else {
-    if (strcmp(method, "POST") == 0 || body) {
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
-    }
-    if (strcmp(method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-  }
+  set_method(s->easy, method, body, blen);
   return push_outcome(L, s, perform(s, headers));
 }
 
@@ -459,6 +481,183 @@ static int l_session_upload(lua_State *L) {
   return push_outcome(L, s, rc);
 }
 
+
+/* ---- many requests at once (curl_multi) ----------------------------------------------------- */
+
+#define IG_MANY_MT "instagram.core.many"
+#define IG_MAX_MANY 10000
+#define IG_MAX_CONCURRENCY 64
+
+typedef struct {
+  ig_xfer x;
+  struct curl_slist *headers;
+  const char *method, *url, *body; /* Lua strings, anchored by the requests table */
+  size_t blen;
+  long timeout_ms, status;
+  CURLcode rc;
+  CURL *easy;
+} ig_many_item;
+
+typedef struct {
+  int n;
+  ig_many_item items[1];
+} ig_many;
+
+/* The scratch userdata's __gc: whatever a raise or a normal return leaves behind. */
+static int l_many_gc(lua_State *L) {
+  ig_many *m = (ig_many *)luaL_checkudata(L, 1, IG_MANY_MT);
+  for (int i = 0; i < m->n; i++) {
+    curl_slist_free_all(m->items[i].headers);
+    m->items[i].headers = NULL;
+    ig_buf_free(&m->items[i].x.body);
+    ig_buf_free(&m->items[i].x.head);
+  }
+  m->n = 0;
+  return 0;
+}
+
+static const char *field_string(lua_State *L, int t, const char *key, size_t *len, int i, int required) {
+  lua_getfield(L, t, key);
+  if (lua_isnil(L, -1) && !required) { lua_pop(L, 1); return NULL; }
+  if (lua_type(L, -1) != LUA_TSTRING) {
+    luaL_error(L, "request %d: '%s' must be a string", i, key);
+    return NULL;
+  }
+  const char *v = lua_tolstring(L, -1, len);
+  lua_pop(L, 1); /* still anchored by the request table */
+  return v;
+}
+
+/* s:many(requests [, concurrency = 8]) -> results
+ * requests: { { method, url, headers, body, timeout }, ... }; results in the same order, each
+ * { status = n, headers = {...}, body = "..." } or { error = kind, message = "..." }.
+ * Runs up to `concurrency` transfers at once on one curl_multi handle (HTTP/2 multiplexing where
+ * the server offers it); its connections stay open in the session for the next call. */
+static int l_session_many(lua_State *L) {
+  ig_session *s = check_open(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_Integer conc = luaL_optinteger(L, 3, 8);
+  if (conc < 1 || conc > IG_MAX_CONCURRENCY) return luaL_argerror(L, 3, "concurrency must be 1 to 64");
+  int n = (int)ig_rawlen(L, 2);
+  if (n > IG_MAX_MANY) return luaL_argerror(L, 2, "at most 10000 requests per call");
+  lua_settop(L, 3);
+  lua_newtable(L); /* 4: results */
+  if (n == 0) return 1;
+  ig_many *m = (ig_many *)lua_newuserdata(L, sizeof(ig_many) + (size_t)(n - 1) * sizeof(ig_many_item)); /* 5 */
+  memset(m, 0, sizeof(ig_many) + (size_t)(n - 1) * sizeof(ig_many_item));
+  luaL_setmetatable(L, IG_MANY_MT);
+  for (int i = 0; i < n; i++) {
+    ig_many_item *it = &m->items[i];
+    it->x.body.max = s->x.body.max;
+    it->x.head.max = IG_MAX_HEADER_BLOCK;
+    m->n = i + 1;
+    lua_rawgeti(L, 2, i + 1);
+    int t = lua_gettop(L);
+    if (!lua_istable(L, t)) return luaL_error(L, "request %d must be a table { method, url, headers, body }", i + 1);
+    size_t mlen, ulen;
+    it->method = field_string(L, t, "method", &mlen, i + 1, 1);
+    if (!valid_method(it->method, mlen)) return luaL_error(L, "request %d: bad method", i + 1);
+    it->url = field_string(L, t, "url", &ulen, i + 1, 1);
+    if (ulen == 0 || ulen > IG_MAX_URL || strlen(it->url) != ulen ||
+        (strncmp(it->url, "http://", 7) != 0 && strncmp(it->url, "https://", 8) != 0))
+      return luaL_error(L, "request %d: bad url (an http(s) URL without NUL bytes, at most 64 KiB)", i + 1);
+    it->body = field_string(L, t, "body", &it->blen, i + 1, 0);
+    lua_getfield(L, t, "timeout");
+    it->timeout_ms = lua_isnil(L, -1) ? s->timeout_ms : opt_ms(L, lua_gettop(L), "timeout");
+    lua_pop(L, 1);
+    lua_getfield(L, t, "headers");
+    if (!lua_isnil(L, -1) && !lua_istable(L, -1)) return luaL_error(L, "request %d: headers must be a table", i + 1);
+    it->headers = build_headers(L, lua_istable(L, -1) ? lua_gettop(L) : 0);
+    lua_settop(L, 5);
+  }
+
+  if (!s->multi) {
+    s->multi = curl_multi_init();
+    if (!s->multi) return luaL_error(L, "curl_multi_init failed (out of memory?)");
+    curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  }
+  if (s->pool_size < conc) {
+    CURL **pool = realloc(s->pool, (size_t)conc * sizeof(CURL *));
+    if (!pool) return luaL_error(L, "out of memory");
+    s->pool = pool;
+    while (s->pool_size < conc) {
+      CURL *e = curl_easy_init();
+      if (!e) return luaL_error(L, "curl_easy_init failed (out of memory?)");
+      s->pool[s->pool_size++] = e;
+    }
+  }
+  CURL *idle[IG_MAX_CONCURRENCY];
+  int nidle = 0;
+  for (int i = 0; i < conc; i++) idle[nidle++] = s->pool[i];
+
+  s->busy = 1;
+  int next = 0, done = 0, running = 0;
+  CURLMcode mc = CURLM_OK;
+  while (done < n && mc == CURLM_OK) {
+    while (nidle > 0 && next < n) {
+      ig_many_item *it = &m->items[next++];
+      CURL *e = idle[--nidle];
+      it->easy = e;
+      setup_easy(s, e, &it->x, it->url, it->headers, it->timeout_ms);
+      set_method(e, it->method, it->body, it->blen);
+      curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+      curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)it);
+      if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
+        it->rc = CURLE_FAILED_INIT;
+        it->easy = NULL;
+        idle[nidle++] = e;
+        done++;
+      }
+    }
+    mc = curl_multi_perform(s->multi, &running);
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(s->multi, &left)) != NULL) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      ig_many_item *it = NULL;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&it);
+      CURL *e = msg->easy_handle;
+      it->rc = msg->data.result;
+      if (it->rc == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &it->status);
+      curl_multi_remove_handle(s->multi, e);
+      curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+      it->easy = NULL;
+      idle[nidle++] = e;
+      done++;
+    }
+    if (done < n && mc == CURLM_OK) mc = curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
+  }
+  if (mc != CURLM_OK) { /* stop what is still running; report it as a failure */
+    for (int i = 0; i < n; i++) {
+      ig_many_item *it = &m->items[i];
+      if (it->easy) { curl_multi_remove_handle(s->multi, it->easy); it->easy = NULL; it->rc = CURLE_SEND_ERROR; }
+      else if (i >= next) it->rc = CURLE_SEND_ERROR;
+    }
+  }
+  s->busy = 0;
+
+  for (int i = 0; i < n; i++) {
+    ig_many_item *it = &m->items[i];
+    lua_createtable(L, 0, 3);
+    push_result(L, it->status, &it->x, it->rc); /* status, headers, body | nil, kind, message */
+    if (lua_isnil(L, -3)) {
+      lua_setfield(L, -4, "message");
+      lua_setfield(L, -3, "error");
+      lua_pop(L, 1);
+    } else {
+      lua_setfield(L, -4, "body");
+      lua_setfield(L, -3, "headers");
+      lua_setfield(L, -2, "status");
+    }
+    lua_rawseti(L, 4, i + 1);
+    ig_buf_free(&it->x.body);
+    ig_buf_free(&it->x.head);
+  }
+  lua_pop(L, 1); /* the scratch userdata: its __gc frees the header lists */
+  if (s->closing) session_free(s);
+  return 1;
+}
+
 /* ---- header block parsing ------------------------------------------------------------------ */
 
 void ig_push_headers(lua_State *L, const char *data, size_t len) {
@@ -519,6 +718,7 @@ static int l_session_tostring(lua_State *L) {
 static const luaL_Reg session_methods[] = {
   {"request", l_session_request},
   {"upload", l_session_upload},
+  {"many", l_session_many},
   {"close", l_session_close},
   {"is_open", l_session_is_open},
   {NULL, NULL}
@@ -539,6 +739,11 @@ void ig_session_open(lua_State *L) {
     lua_setfield(L, -2, "__name");
     lua_pushliteral(L, "session metatable is protected");
     lua_setfield(L, -2, "__metatable");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, IG_MANY_MT)) {
+    lua_pushcfunction(L, l_many_gc);
+    lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);
   lua_pushcfunction(L, l_session_new);

@@ -28,6 +28,7 @@ local OPTIONS = {
   on_refresh = "function", app_secret = "string", version = "string", graph_url = "string",
   rupload_url = "string", timeout = "number", connect_timeout = "number", ca_file = "string",
   retries = "number", retry_base = "number", retry_cap = "number", retry_max_wait = "number",
+  throttle = "table",
   user_agent = "string", http2 = "boolean", transport = "table", sleep = "function",
   on_retry = "function", max_body = "number",
 }
@@ -102,6 +103,11 @@ function _M.new(opts)
     auto_refresh = opts.auto_refresh,
     refresh_margin = opts.refresh_margin or 7 * 86400,
     on_refresh = opts.on_refresh,
+    now = transport.now or core.now,
+    throttle = opts.throttle and {
+      threshold = opts.throttle.threshold or 75, max_delay = opts.throttle.max_delay or 30,
+      on_throttle = opts.throttle.on_throttle,
+    } or nil,
   }, Client)
   secrets[c] = { app_secret = opts.app_secret }
   if opts.access_token then c:set_access_token(opts.access_token) else secrets[c].list = { opts.app_secret } end
@@ -264,15 +270,16 @@ end
 -- opts: timeout (seconds), json (send params as a JSON body), headers (extra request headers),
 -- versioned = false (no version prefix: the unversioned OAuth token endpoints),
 -- auth = "OAuth" (the Authorization scheme; "Bearer" by default, rupload documents "OAuth")
-function Client:request(method, path, params, opts)
-  if type(method) ~= "string" then error("method must be a string such as 'GET'", 2) end
+--- Builds the transport request: URL with version, token header, proof, encoded params.
+-- Returns req, or nil, err (a URL on a foreign host). Raises on programmer mistakes.
+function Client:_build(method, path, params, opts)
+  if type(method) ~= "string" then error("method must be a string such as 'GET'", 3) end
   if params ~= nil and type(params) ~= "table" then
-    error("params must be a table or nil, got " .. type(params), 2)
+    error("params must be a table or nil, got " .. type(params), 3)
   end
-  if opts ~= nil and type(opts) ~= "table" then error("opts must be a table or nil", 2) end
+  if opts ~= nil and type(opts) ~= "table" then error("opts must be a table or nil", 3) end
   opts = opts or {}
   method = method:upper()
-  if self.auto_refresh then self:_maybe_refresh() end
   local s = secrets[self]
   local url, extra = self:_resolve(path, opts.versioned == false)
   if not url then return nil, extra end
@@ -285,13 +292,13 @@ function Client:request(method, path, params, opts)
   if opts.headers then for k, v in pairs(opts.headers) do headers[k] = v end end
   local body
   local ok, encoded = pcall(params_m.encode, extra)
-  if not ok then error(encoded, 2) end
+  if not ok then error(encoded, 3) end
   if method == "POST" or method == "PUT" then
     if opts.json then
       local q = s.proof and ("appsecret_proof=" .. s.proof) or ""
       extra.appsecret_proof = nil
       local jbody, jerr = json.encode(extra)
-      if not jbody then error("cannot encode params as JSON: " .. jerr, 2) end
+      if not jbody then error("cannot encode params as JSON: " .. jerr, 3) end
       body = jbody
       headers["Content-Type"] = "application/json"
       if q ~= "" then url = url .. "?" .. q end
@@ -302,17 +309,54 @@ function Client:request(method, path, params, opts)
   elseif encoded ~= "" then
     url = url .. "?" .. encoded
   end
+  return { method = method, url = url, headers = headers, body = body, timeout = opts.timeout }
+end
 
-  local req = { method = method, url = url, headers = headers, body = body, timeout = opts.timeout }
+--- With `throttle`, slow down as usage nears 100%, and refuse to call while the API has said
+-- the app is blocked (estimated_time_to_regain_access).
+function Client:_throttle()
+  local t, u = self.throttle, self.last_usage
+  if not (t and u) then return end
+  local now = self.now()
+  if self.blocked_until and now < self.blocked_until then
+    local wait = self.blocked_until - now
+    return errors.new{ kind = "blocked", retry_after = wait, is_transient = true,
+      message = ("rate limited: the API said access returns in about %d s; not calling until then"):format(
+        math.ceil(wait)) }
+  end
+  local pct = u.max_percent or 0
+  if pct >= t.threshold then
+    local share = (pct - t.threshold) / math.max(1, 100 - t.threshold)
+    local delay = min(t.max_delay, t.max_delay * share)
+    if delay > 0 then
+      if t.on_throttle then t.on_throttle(delay, pct) end
+      self.sleep(delay)
+    end
+  end
+end
+
+--- request(method, path, params [, opts]) -> value | nil, err
+-- opts: timeout (seconds), json (send params as a JSON body), headers (extra request headers),
+-- versioned = false (no version prefix: the unversioned OAuth token endpoints),
+-- auth = "OAuth" (the Authorization scheme; "Bearer" by default, rupload documents "OAuth")
+function Client:request(method, path, params, opts)
+  if self.auto_refresh then self:_maybe_refresh() end
+  local req, berr = self:_build(method, path, params, opts)
+  if not req then return nil, berr end
+  method = req.method
+  local s = secrets[self]
   local attempt = 0
   while true do
     attempt = attempt + 1
+    local terr = self:_throttle()
+    if terr then return nil, terr end
     local res, reason, message = self.transport:request(req)
     local value, err
     if res then value, err = self:_interpret(res)
     else err = errors.transport(reason, message, s.list) end
     if not err then return value end
     err.attempts = attempt
+    self:_note_block(err)
     if attempt > self.retries or not retryable(method, err) then return nil, err end
     local delay = self:_backoff(attempt, err)
     if delay > self.retry_max_wait then return nil, err end
@@ -320,6 +364,75 @@ function Client:request(method, path, params, opts)
     self.sleep(delay)
   end
 end
+
+--- Remembers when a rate-limited app may call again (used by the throttle).
+function Client:_note_block(err)
+  if self.throttle and err.kind == "graph" and rejected_before_running(err) and err.retry_after then
+    self.blocked_until = self.now() + err.retry_after
+  end
+end
+
+--- get_many(requests [, { concurrency = 8 }]) -> values, errors
+-- requests: { "/path", { "/path", params }, { path = "/path", params = {...} }, ... }. The GETs run
+-- in parallel (curl_multi in the C core, threads of cosockets in nginx); values[i] is the decoded
+-- result or false, errors[i] the error or false, in the order asked. Failures that are safe to
+-- retry are retried one by one afterwards, as request() would.
+function Client:get_many(requests, opts)
+  if type(requests) ~= "table" then error("get_many: requests must be a list", 2) end
+  opts = opts or {}
+  local concurrency = opts.concurrency or 8
+  if type(concurrency) ~= "number" or concurrency < 1 or concurrency > 64 or concurrency % 1 ~= 0 then
+    error("get_many: concurrency must be a whole number from 1 to 64", 2)
+  end
+  local n = #requests
+  local built, values, errs = {}, {}, {}
+  local paths, plist = {}, {}
+  for i = 1, n do
+    local r = requests[i]
+    local path, params
+    if type(r) == "string" then path = r
+    elseif type(r) == "table" then path, params = r.path or r[1], r.params or r[2]
+    else error("get_many: request " .. i .. " must be a path or { path, params }", 2) end
+    paths[i], plist[i] = path, params
+    local req, err = self:_build("GET", path, params, nil)
+    built[i] = req or false
+    values[i], errs[i] = false, req and false or err
+  end
+  local todo, index = {}, {}
+  for i = 1, n do
+    if built[i] then todo[#todo + 1] = built[i] index[#todo] = i end
+  end
+  local terr = self:_throttle()
+  if terr then
+    for i = 1, n do if built[i] then errs[i] = terr end end
+    return values, errs
+  end
+  local results
+  if self.transport.many and #todo > 0 then
+    results = self.transport:many(todo, concurrency)
+  else
+    results = {}
+    for k, req in ipairs(todo) do
+      local res, reason, message = self.transport:request(req)
+      results[k] = res or { error = reason, message = message }
+    end
+  end
+  local s = secrets[self]
+  for k, res in ipairs(results) do
+    local i = index[k]
+    local value, err
+    if res.error then err = errors.transport(res.error, res.message, s.list)
+    else value, err = self:_interpret(res) end
+    if err then
+      err.attempts = 1
+      self:_note_block(err)
+      if self.retries > 0 and retryable("GET", err) then value, err = self:request("GET", paths[i], plist[i]) end
+    end
+    values[i], errs[i] = value or false, err or false
+  end
+  return values, errs
+end
+
 
 --- raw_upload(url, headers, file, offset, progress) -> value | nil, err : one streamed POST of the
 -- file from `offset` to a URL on rupload_url, with `Authorization: OAuth <token>`; no retries
@@ -344,6 +457,9 @@ function Client:raw_upload(url, headers, file, offset, progress)
   end
   return self:_interpret(res)
 end
+
+--- batch(ops [, opts]) -> results | nil, err : see instagram.batch
+function Client:batch(ops, opts) return require("instagram.batch").run(self, ops, opts) end
 
 function Client:upload_video(...) return require("instagram.upload").video(self, ...) end
 function Client:upload_video_url(...) return require("instagram.upload").video_url(self, ...) end

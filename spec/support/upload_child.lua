@@ -1,7 +1,7 @@
 -- Run by spec/upload_spec.lua in a process of its own, so its peak memory is the upload's:
 --   lua5.4 spec/support/upload_child.lua <file> <container uri>
 -- Prints one line of JSON: { ok, attempts, offsets, vm_hwm_kb, err }.
-local build = jit and "build/luajit" or "build/lua5.4"
+local build = os.getenv("IG_BUILD_DIR") or (jit and "build/luajit" or "build/lua5.4")
 package.cpath = build .. "/?.so;" .. package.cpath
 package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;" .. package.path
 local H = require "spec.helper"

@@ -13,6 +13,7 @@ local hmac = require "emulator.hmac"
 local oauth = require "emulator.oauth"
 local webhooks = require "emulator.webhooks"
 local publish = require "emulator.publish"
+local batch = require "emulator.batch"
 
 local ngx = ngx
 local type, pairs, ipairs, tonumber, tostring = type, pairs, ipairs, tonumber, tostring
@@ -561,7 +562,6 @@ function _M.handle()
   local rest = path:match("^/v%d+%.%d+(/.*)$") or path
   local segs = {}
   for seg in rest:gmatch("[^/]+") do segs[#segs + 1] = seg end
-  if #segs == 0 then return unsupported(method, "") end
 
   local token = token_of(args)
   if oauth.route(control_ctx(), method, path, args, token) then return end
@@ -588,6 +588,10 @@ function _M.handle()
     return fail(100, "API calls from the server require an appsecret_proof argument", "GraphMethodException")
   end
 
+  if #segs == 0 and method == "POST" and args.batch then
+    return batch.run(control_ctx(version or "v24.0"), args, token)
+  end
+  if #segs == 0 then return unsupported(method, "") end
   local id = segs[1] == "me" and tok.id or segs[1]
   local node = state.nodes[id]
   if not node then return unsupported(method, id) end

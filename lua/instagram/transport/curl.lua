@@ -28,6 +28,10 @@ function T:upload(req)
   return { status = status, headers = headers, body = body }
 end
 
+--- t:many(reqs, concurrency) -> results in order: { status, headers, body } or { error, message }
+-- (curl_multi in the C core; HTTP/2 multiplexing where the server offers it).
+function T:many(reqs, concurrency) return self.session:many(reqs, concurrency) end
+
 function T:close() self.session:close() end
 
 T.sleep = core.sleep

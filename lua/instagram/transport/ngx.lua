@@ -248,6 +248,28 @@ function T:request(req)
   return nil, reason, message
 end
 
+--- t:many(reqs, concurrency) -> results in order: { status, headers, body } or { error, message }
+-- `concurrency` light threads, each taking the next request until none is left.
+function T:many(reqs, concurrency)
+  local results, next_i = {}, 0
+  local function worker()
+    while true do
+      next_i = next_i + 1
+      local i = next_i
+      if i > #reqs then return end
+      local res, reason, message = self:request(reqs[i])
+      results[i] = res or { error = reason, message = message }
+    end
+  end
+  local threads = {}
+  for k = 1, math.min(concurrency or 8, #reqs) do threads[k] = ngx.thread.spawn(worker) end
+  for k = 1, #threads do
+    local ok, err = ngx.thread.wait(threads[k])
+    if not ok then error(err, 0) end
+  end
+  return results
+end
+
 --- t:upload{ url, headers, file, offset, progress, stall_timeout } -> res | nil, reason, message
 -- Streams the file from `offset` in 64 KiB pieces (never held in memory); progress(sent, total)
 -- may return false to stop. Each piece has stall_timeout (default: the transport timeout) to go.

@@ -1,0 +1,102 @@
+--- Batch requests: many Graph operations in one HTTP call (50 per call; longer lists are split).
+--   local results, err = client:batch{
+--     { method = "GET", relative_url = "me/accounts?fields=id", name = "pages" },
+--     { method = "GET", relative_url = "{result=pages:$.data.0.id}?fields=name", depends_on = "pages" },
+--     { method = "POST", relative_url = "17918195224100001/comments", body = { message = "hi" } },
+--   }
+-- results[i] is { code, headers, body = decoded } for a success, an error object for a failure,
+-- or false when the API sent nothing for it (omit_response_on_success, or its dependency failed).
+-- err is set only when a whole batch call failed.
+local json = require "instagram.json"
+local params_m = require "instagram.params"
+local errors = require "instagram.error"
+
+local type, ipairs, pairs, tostring, tonumber, error, min, floor = type, ipairs, pairs, tostring, tonumber, error,
+  math.min, math.floor
+
+local _M = { MAX = 50 }
+
+local KEYS = { method = true, relative_url = true, body = true, name = true, depends_on = true,
+               omit_response_on_success = true, attached_files = true }
+
+local function check(ops)
+  if type(ops) ~= "table" or #ops == 0 then error("batch: expects a non-empty list of operations", 3) end
+  local chunk_of = {}
+  for i, op in ipairs(ops) do
+    if type(op) ~= "table" then error("batch: operation " .. i .. " must be a table", 3) end
+    for k in pairs(op) do
+      if not KEYS[k] then error("batch: operation " .. i .. " has an unknown key '" .. tostring(k) .. "'", 3) end
+    end
+    if type(op.relative_url) ~= "string" or op.relative_url == "" then
+      error("batch: operation " .. i .. " needs relative_url (such as 'me?fields=id')", 3)
+    end
+    if op.method ~= nil and (type(op.method) ~= "string" or not op.method:upper():match("^[A-Z]+$")) then
+      error("batch: operation " .. i .. " has a bad method", 3)
+    end
+    if op.body ~= nil and type(op.body) ~= "table" and type(op.body) ~= "string" then
+      error("batch: operation " .. i .. ": body must be a table of params or a form-encoded string", 3)
+    end
+    local chunk = floor((i - 1) / _M.MAX)
+    if op.name then chunk_of[op.name] = chunk end
+    if op.depends_on ~= nil then
+      local c = chunk_of[op.depends_on]
+      if c == nil then error("batch: operation " .. i .. " depends on '" .. tostring(op.depends_on)
+        .. "', which no earlier operation is named", 3) end
+      if c ~= chunk then error(("batch: operation %d depends on '%s' across the %d-operation boundary of one "
+        .. "call; reorder so that they fall in the same %d"):format(i, op.depends_on, _M.MAX, _M.MAX), 3) end
+    end
+  end
+end
+
+local function encode_op(op)
+  local out = { method = (op.method or "GET"):upper(), relative_url = op.relative_url, name = op.name,
+                depends_on = op.depends_on, omit_response_on_success = op.omit_response_on_success }
+  if type(op.body) == "table" then out.body = params_m.encode(op.body) else out.body = op.body end
+  return out
+end
+
+local function result(entry)
+  local secrets_scrub = nil
+  if entry == nil or entry == json.null then return false end
+  local code = tonumber(entry.code) or 0
+  local body = entry.body
+  local decoded, why = nil, nil
+  if type(body) == "string" and body ~= "" then decoded, why = json.decode(body) end
+  local headers = {}
+  if type(entry.headers) == "table" then
+    for _, h in ipairs(entry.headers) do
+      if type(h) == "table" and h.name then headers[tostring(h.name):lower()] = h.value end
+    end
+  end
+  if type(decoded) == "table" and type(decoded.error) == "table" then
+    local e = errors.graph(code, decoded.error, nil, secrets_scrub)
+    return e
+  end
+  if code < 200 or code >= 300 then return errors.http(code, body, nil, secrets_scrub) end
+  if decoded == nil and body ~= nil and body ~= "" then return errors.decode(code, body, why, secrets_scrub) end
+  return { code = code, headers = headers, body = decoded }
+end
+
+--- run(client, ops, opts) -> results | nil, err   (opts: include_headers, default true)
+function _M.run(client, ops, opts)
+  check(ops)
+  opts = opts or {}
+  local results = {}
+  for first = 1, #ops, _M.MAX do
+    local chunk = {}
+    for i = first, min(#ops, first + _M.MAX - 1) do chunk[#chunk + 1] = encode_op(ops[i]) end
+    local res, err = client:post("/", { batch = json.array(chunk),
+      include_headers = opts.include_headers == false and "false" or nil })
+    if not res then return nil, err end
+    if type(res) ~= "table" then
+      return nil, errors.new{ kind = "decode", message = "a batch answer must be a JSON array" }
+    end
+    for k = 1, #chunk do
+      results[first + k - 1] = result(res[k])
+    end
+  end
+  return results
+end
+
+_M.is_error = errors.is_error
+return _M

@@ -479,6 +479,29 @@ end
 
 --- Node wrappers.
 function Client:ig_user(id) return require("instagram.node.ig_user").new(self, id) end
+function Client:ig_media(id) return require("instagram.node.ig_media").new(self, id) end
+function Client:ig_comment(id) return require("instagram.node.ig_comment").new(self, id) end
+function Client:ig_hashtag(id) return require("instagram.node.ig_hashtag").new(self, id) end
+function Client:page(id) return require("instagram.node.page").new(self, id) end
+function Client:me() return require("instagram.node.misc").me(self) end
+function Client:ig_container(id) return require("instagram.node.misc").container(self, id) end
+function Client:upcoming_event(id) return require("instagram.node.misc").event(self, id) end
+
+--- hashtag_search(ig_user_id, q) -> hashtag id | nil, err (30 unique hashtags per user per 7 days)
+function Client:hashtag_search(user_id, q) return require("instagram.node.ig_hashtag").search(self, user_id, q) end
+
+--- oembed(url [, { maxwidth, omitscript, fields }]) -> the embed (html, author_name, ...) | nil, err
+function Client:oembed(url, params)
+  if type(url) ~= "string" or not url:match("^https?://") then error("oembed: url of an Instagram post is required", 2) end
+  local p = { url = url }
+  for k, v in pairs(params or {}) do p[k] = v end
+  return self:get("/instagram_oembed", p)
+end
+
+--- metadata(id) -> the node with metadata = { fields = {...}, type } (GET /{id}?metadata=1)
+function Client:metadata(id)
+  return self:get("/" .. require("instagram.node").check_id(id, "node"), { metadata = 1 })
+end
 
 function Client:close()
   if self.transport.close then self.transport:close() end

@@ -6,7 +6,7 @@
 --   local list, err = p:all()
 -- Follows paging.next (cursor and time-based edges alike), or, for edges documented to return
 -- cursors without `next` (field-expanded edges, /tags), the `after` cursor. Holds one page.
-local type, setmetatable, error, pairs, tostring = type, setmetatable, error, pairs, tostring
+local type, setmetatable, error, pairs, tostring, tonumber = type, setmetatable, error, pairs, tostring, tonumber
 
 local _M = {}
 local Pager = {}
@@ -66,6 +66,9 @@ function Pager:_advance(page)
     return
   end
   local cursors = type(paging.cursors) == "table" and paging.cursors or nil
+  -- A short page of a cursor-only edge is its last: no request for an empty page after it.
+  local limit = tonumber(self.params.limit)
+  if self.cursor_only and limit and type(data) == "table" and #data < limit then self.done = true return end
   if self.cursor_only and cursors and type(cursors.after) == "string" and type(data) == "table" and #data > 0 then
     local q = {}
     for k, v in pairs(self.params) do q[k] = v end
@@ -77,12 +80,14 @@ function Pager:_advance(page)
   self.done = true
 end
 
+function Pager:_fetch() return self.client:get(self.next_url, self.next_params) end
+
 --- next_page() -> page table | nil when done | nil, err
 function Pager:next_page()
   if self.done then return nil end
   if self.max_pages and self.pages_fetched >= self.max_pages then self.done = true return nil end
   if self.max_items and self.items_seen >= self.max_items then self.done = true return nil end
-  local page, err = self.client:get(self.next_url, self.next_params)
+  local page, err = self:_fetch()
   if not page then
     self.err, self.done = err, true
     return nil, err
@@ -137,6 +142,48 @@ function Pager:all()
   for item in self:items() do out[#out + 1] = item end
   if self.err then return nil, self.err end
   return out
+end
+
+-- ---- nested edges -------------------------------------------------------------------------
+
+local Nested = setmetatable({}, { __index = Pager })
+Nested.__index = Nested
+Nested.__tostring = Pager.__tostring
+
+--- nested(client, path, build_fields, pick, opts) -> a pager over an edge that comes back inside
+-- a node (field expansion), paged with an `after` modifier: build_fields(after_or_nil) returns the
+-- fields string, pick(response) the edge ({ data, paging }). Same iterators as any pager.
+-- opts: max_items, max_pages, limit (the page size asked for, so a short page ends it).
+function _M.nested(client, path, build_fields, pick, opts)
+  opts = opts or {}
+  local p = setmetatable({ client = client, path = path, params = { limit = opts.limit }, build_fields = build_fields,
+    pick = pick,
+    max_items = positive("max_items", opts.max_items), max_pages = positive("max_pages", opts.max_pages) }, Nested)
+  p:reset()
+  return p
+end
+
+function Nested:reset()
+  Pager.reset(self)
+  self.after = nil
+  return self
+end
+
+function Nested:_fetch()
+  local res, err = self.client:get(self.path, { fields = self.build_fields(self.after) })
+  if not res then return nil, err end
+  local edge = self.pick(res)
+  if type(edge) ~= "table" then return { data = {} } end
+  return edge
+end
+
+function Nested:_advance(page)
+  local limit = tonumber(self.params.limit)
+  if limit and #page.data < limit then self.done = true return end -- a short page is the last
+  local cursors = type(page.paging) == "table" and page.paging.cursors
+  local after = type(cursors) == "table" and cursors.after
+  if type(after) ~= "string" or after == self.after then self.done = true return end
+  self.after = after
 end
 
 return _M

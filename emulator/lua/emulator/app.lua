@@ -172,26 +172,39 @@ for _, spec in pairs(FIELDS) do
   for _, f in ipairs(spec.list) do spec.set[f] = true end
 end
 
---- "a,b{c,d},e.limit(3){f}" -> { "a", "b", "e" } (top-level names; nested parts are skipped)
+--- "a,b{c,d},e.limit(3).after(x){f}" -> { {name="a"}, {name="b", sub="c,d"},
+-- {name="e", mods={limit="3", after="x"}, sub="f"} } (top-level tokens; sub is parsed when used)
 local function parse_fields(s)
-  local names, depth, cur = {}, 0, {}
-  for ch in s:gmatch(".") do
+  local tokens, depth, start = {}, 0, 1
+  local function push(piece)
+    piece = piece:match("^%s*(.-)%s*$")
+    if piece == "" then return end
+    local name, rest = piece:match("^([%w_]+)(.*)$")
+    if not name then tokens[#tokens + 1] = { name = piece } return end
+    local tok = { name = name, mods = {} }
+    while true do
+      local k, v, r = rest:match("^%.([%w_]+)%(([^)]*)%)(.*)$")
+      if not k then break end
+      tok.mods[k] = v
+      rest = r
+    end
+    local sub = rest:match("^{(.*)}$")
+    if sub then tok.sub = sub elseif rest ~= "" then tok.name = piece end
+    tokens[#tokens + 1] = tok
+  end
+  for i = 1, #s do
+    local ch = s:sub(i, i)
     if ch == "{" or ch == "(" then depth = depth + 1
     elseif ch == "}" or ch == ")" then depth = depth - 1
     elseif ch == "," and depth == 0 then
-      names[#names + 1] = concat(cur)
-      cur = {}
+      push(s:sub(start, i - 1))
+      start = i + 1
     end
-    if depth == 0 and ch ~= "," and ch ~= "}" and ch ~= ")" then cur[#cur + 1] = ch end
   end
-  names[#names + 1] = concat(cur)
-  local out = {}
-  for _, n in ipairs(names) do
-    n = n:match("^%s*([^%.%s]*)")
-    if n and n ~= "" then out[#out + 1] = n end
-  end
-  return out
+  push(s:sub(start))
+  return tokens
 end
+_M.parse_fields = parse_fields
 
 --- "/__emulator/img/x.jpg" -> an absolute http URL on this emulator (browsers trust plain http here).
 local function asset_url(v)
@@ -215,25 +228,43 @@ local function field_value(node, f, view)
   return node[f]
 end
 
+-- Field expansions by node type: EXPAND[type][name](node, token) -> value | nil, error text
+local EXPAND = {}
+
 --- Node -> the object the API returns for `fields` (or the type's default fields).
 local function render(node, fields_arg)
   local spec = FIELDS[node.type]
-  local names = (type(fields_arg) == "string" and fields_arg ~= "") and parse_fields(fields_arg) or spec.default
+  local tokens
+  if type(fields_arg) == "string" and fields_arg ~= "" then tokens = parse_fields(fields_arg)
+  else
+    tokens = {}
+    for i, f in ipairs(spec.default) do tokens[i] = { name = f } end
+  end
   local out = { id = node.id }
   local view = node.type == "ig_container" and publish.snapshot(control_ctx(), node) or nil
-  for _, f in ipairs(names) do
-    if not spec.set[f] then
+  for _, tok in ipairs(tokens) do
+    local f = tok.name
+    local expand = EXPAND[node.type] and EXPAND[node.type][f]
+    if expand then
+      local v, err = expand(node, tok)
+      if err then return nil, err end
+      if v ~= nil then out[f] = v end
+    elseif spec.set[f] then
+      local v = field_value(node, f, view)
+      if v ~= nil then out[f] = v end
+    else
       return nil, format("(#100) Tried accessing nonexisting field (%s) on node type (%s)", f, spec.label)
     end
-    local v = field_value(node, f, view)
-    if v ~= nil then out[f] = v end
   end
   return out
 end
 
 local function render_or_fail(node, args)
   local out, err = render(node, args.fields)
-  if not out then return fail(100, err) end
+  if not out then
+    if type(err) == "table" then return fail(err.code, err.message, err.type, err.extra) end
+    return fail(100, err)
+  end
   return out
 end
 
@@ -376,12 +407,24 @@ end
 local handlers = {}
 
 -- GET /me, GET /{id}
-function handlers.node(method, node, args)
-  if method ~= "GET" then return unsupported(method, node.id) end
-  if node.type == "page" and args.fields == nil then
-    -- The reference lists `fields` as required for the Page node; answer with the defaults.
-    return send(200, render_or_fail(node, args))
+-- Writes on nodes: NODE_WRITE[type][method](node, args, tok) answers the request.
+local NODE_WRITE = {}
+
+function handlers.node(method, node, args, tok)
+  if method ~= "GET" then
+    local write = NODE_WRITE[node.type] and NODE_WRITE[node.type][method]
+    if write then return write(node, args, tok) end
+    return unsupported(method, node.id)
   end
+  if args.metadata == "1" then
+    local spec = FIELDS[node.type]
+    local list = {}
+    for i, f in ipairs(spec.list) do list[i] = { name = f, description = "The " .. f:gsub("_", " ") .. ".", type = "string" } end
+    local out = render_or_fail(node, args)
+    out.metadata = { type = spec.label, fields = json.array(list) }
+    return send(200, out)
+  end
+  -- The Page reference lists `fields` as required; without it the defaults come back.
   return send(200, render_or_fail(node, args))
 end
 
@@ -480,6 +523,17 @@ EDGES.ig_media = {
     if method ~= "GET" then return unsupported(method, node.id .. "/product_tags") end
     return send(200, { data = json.array(node.product_tags or {}) })
   end,
+}
+
+-- Root edges: /ig_hashtag_search, /instagram_oembed (ROOT[name](method, args, tok, token)).
+local ROOT = {}
+
+-- The rest of the documented surface lives in emulator/surface.lua, on the same tables.
+require("emulator.surface").install{
+  EDGES = EDGES, FIELDS = FIELDS, EXPAND = EXPAND, NODE_WRITE = NODE_WRITE, ROOT = ROOT,
+  render = render, paginate = paginate, page_url = page_url, fail = fail, send = send, need_scope = need_scope,
+  unsupported = unsupported, asset_url = asset_url,
+  state = function() return state end, config = function() return config end, now = function() return now() end,
 }
 
 -- ---- control API ---------------------------------------------------------------------------
@@ -592,13 +646,18 @@ function _M.handle()
     return batch.run(control_ctx(version or "v24.0"), args, token)
   end
   if #segs == 0 then return unsupported(method, "") end
+  if #segs == 1 and ROOT[segs[1]] then
+    local limited = count_call(token, nil)
+    if limited then return limited end
+    return ROOT[segs[1]](method, args, tok, token)
+  end
   local id = segs[1] == "me" and tok.id or segs[1]
   local node = state.nodes[id]
   if not node then return unsupported(method, id) end
   local limited = count_call(token, ig_owner_of(node))
   if limited then return limited end
 
-  if #segs == 1 then return handlers.node(method, node, args) end
+  if #segs == 1 then return handlers.node(method, node, args, tok) end
   if #segs == 2 then
     local edge = EDGES[node.type] and EDGES[node.type][segs[2]]
     if edge then return edge(method, node, args, token, tok, version) end

@@ -11,6 +11,7 @@ local _M = {
   error = require "instagram.error",
   is_error = require("instagram.error").is_error,
   token = require "instagram.token",
+  fields = require "instagram.fields",
   oauth = require "instagram.oauth",
   webhook = require "instagram.webhook",
 }

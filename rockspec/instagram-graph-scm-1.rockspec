@@ -42,6 +42,7 @@ build = {
     ["instagram.usage"] = "lua/instagram/usage.lua",
     ["instagram.transport.curl"] = "lua/instagram/transport/curl.lua",
     ["instagram.transport.ngx"] = "lua/instagram/transport/ngx.lua",
+    ["instagram.transport.auto"] = "lua/instagram/transport/auto.lua",
     ["instagram.node"] = "lua/instagram/node.lua",
     ["instagram.fields"] = "lua/instagram/fields.lua",
     ["instagram.node.ig_user"] = "lua/instagram/node/ig_user.lua",

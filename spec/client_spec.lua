@@ -30,7 +30,7 @@ describe("instagram.new", function()
 
   it("picks the cosocket transport inside nginx and libcurl elsewhere", function()
     local expected = rawget(_G, "ngx") and "ngx" or "curl"
-    assert.equal(expected, instagram.new{}.transport.name)
+    assert.equal(expected, instagram.new{}.transport:pick().name)
   end)
 
   it("never shows the token, secret or proof in tostring or the client table", function()

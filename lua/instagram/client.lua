@@ -41,11 +41,7 @@ local function check_url(name, url)
 end
 
 local function default_transport(opts)
-  if ngx and ngx.socket and ngx.get_phase then -- luacheck: ignore 113
-    local ngx_ok, ngx_transport = pcall(require, "instagram.transport.ngx")
-    if ngx_ok and ngx_transport.available() then return ngx_transport.new(opts) end
-  end
-  return require("instagram.transport.curl").new(opts)
+  return require("instagram.transport.auto").new(opts)
 end
 
 --- instagram.new{ access_token, app_secret, version, graph_url, rupload_url, timeout,
@@ -78,6 +74,11 @@ function _M.new(opts)
   local rupload_url = opts.rupload_url or "https://rupload.facebook.com"
   check_url("graph_url", graph_url)
   check_url("rupload_url", rupload_url)
+  if opts.ca_file then
+    local f = io.open(opts.ca_file, "rb")
+    if not f then error("instagram.new: option 'ca_file': cannot read '" .. opts.ca_file .. "'", 2) end
+    f:close()
+  end
   local retries = opts.retries or 3
   if retries < 0 or retries > 10 or retries % 1 ~= 0 then
     error("instagram.new: retries must be a whole number from 0 to 10", 2)

@@ -32,7 +32,7 @@ function _M.profile()
   local c = client()
   local u, err = c:ig_user(ngx.var.arg_ig):fetch("username,followers_count")
   if not u then return reply(502, { error = tostring(err) }) end
-  return reply(200, { user = u, transport = c.transport.name, usage = c:usage() })
+  return reply(200, { user = u, transport = c.transport:pick().name, usage = c:usage() })
 end
 
 function _M.media()
@@ -50,6 +50,14 @@ function _M.slow()
   local t0 = ngx.now()
   local res, err = c:get("/slow-graph-call", nil, { timeout = 10 })
   return reply(200, { waited = ngx.now() - t0, ok = res ~= nil, err = err and err.kind })
+end
+
+function _M.make_client() return client() end
+
+function _M.early()
+  local c = package.loaded["spec.ngx.early"]
+  local me, err = c:get("/me")
+  return reply(200, { transport = c.transport:pick().name, ok = me ~= nil, err = err and tostring(err) })
 end
 
 function _M.error()

@@ -18,7 +18,7 @@ describe("inside nginx", function()
 
   it("runs this suite in a phase with cosockets, so clients pick the ngx transport", function()
     assert.is_true(ngx_transport.available())
-    assert.equal("ngx", H.client().transport.name)
+    assert.equal("ngx", H.client().transport:pick().name)
   end)
 
   it("serves a handler that reads a profile through the library", function()
@@ -40,6 +40,14 @@ describe("inside nginx", function()
     assert.equal(25, #body.ids)
     assert.equal(3, body.pages)
     for _, r in ipairs(H.log()) do assert.not_matches("access_token", r.uri) end
+  end)
+
+  it("uses cosockets in handlers even for a client made in init_worker", function()
+    local status, body = get("/t/early")
+    assert.equal(200, status)
+    assert.equal("ngx", body.transport)
+    assert.is_true(body.ok, body.err)
+    assert.matches("%(ngx_lua%)$", H.log()[1].headers["user-agent"])
   end)
 
   it("returns Graph errors without the token", function()
@@ -86,7 +94,10 @@ describe("inside nginx", function()
 
   it("retries with ngx.sleep, which yields instead of blocking the worker", function()
     local c = H.client{ retries = 2, retry_base = 0.05 }
-    assert.equal(ngx_transport.new().sleep, c.sleep)
+    local ran = false
+    ngx.thread.spawn(function() ran = true end)
+    c.sleep(0.05) -- a blocking sleep would not let the other thread run first
+    assert.is_true(ran)
     H.config{ faults = { { path = "/me$", status = 503, times = 2 } } }
     local me, err = c:get("/me")
     assert.is_nil(err)

@@ -1,0 +1,22 @@
+-- Alternative: luacurl (Debian's lua-curl, LuaJIT/5.1) + cjson, one easy handle reused.
+local curl = require "curl"
+local cjson = require "cjson"
+local url, ca, n = arg[1], arg[2], tonumber(arg[3])
+local e = curl.easy_init()
+local buf = {}
+e:setopt(curl.OPT_URL, url)
+e:setopt(curl.OPT_CAINFO, ca)
+e:setopt(curl.OPT_HTTPHEADER, "Authorization: Bearer BENCH-TOKEN")
+e:setopt(curl.OPT_WRITEFUNCTION, function(_, s) buf[#buf + 1] = s return #s end)
+local function get()
+  buf = {}
+  assert(e:perform())
+  return cjson.decode(table.concat(buf))
+end
+get()
+
+local socket = require "socket"
+local w0, c0 = socket.gettime(), os.clock()
+for _ = 1, n do assert(#get().data == 25) end
+print(("%.9f %.9f"):format((socket.gettime() - w0) / n, (os.clock() - c0) / n))
+

@@ -7,3 +7,4 @@ exclude_files = { ".emulator", "build" }
 files["spec/ngx"] = { std = "ngx_lua+busted" }
 files["examples/openresty"] = { std = "ngx_lua" }
 files["spec/coverage.lua"] = { max_line_length = false } -- one operation a line
+files["bench/backend.lua"] = { std = "ngx_lua" }

@@ -37,7 +37,7 @@ OBJ     := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRC))
 SO      := $(BUILD)/instagram/core.so
 LUA_SRC := $(shell find lua -name '*.lua')
 
-.PHONY: all both deps test demo lint install uninstall clean clean-objs emulator-start emulator-stop sanitize fuzz
+.PHONY: all both deps test demo lint install uninstall clean clean-objs emulator-start emulator-stop sanitize fuzz bench
 
 all: $(SO)
 
@@ -66,7 +66,7 @@ demo: deps
 	@bash examples/run-demo
 
 lint: deps
-	luacheck --no-color lua spec examples emulator
+	luacheck --no-color lua spec examples emulator bench
 	$(MAKE) clean-objs LUA=lua5.4
 	$(MAKE) LUA=lua5.4 CFLAGS="-O2 -g -Werror"
 	$(MAKE) clean-objs LUA=luajit
@@ -92,6 +92,12 @@ SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 sanitize:
 	$(MAKE) BUILD=build/asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all
 	@bash spec/sanitize
+
+# Benchmarks (bench/run): the table is printed and written to build/bench/results.md.
+bench:
+	@IG_BENCH_DEPS=1 sh .ci/deps
+	$(MAKE) both
+	@bash bench/run
 
 # libFuzzer targets (clang) for what the core parses or encodes, FUZZ_SECONDS each (default 20).
 fuzz:

@@ -6,8 +6,13 @@ local e = curl.easy_init()
 local buf = {}
 e:setopt(curl.OPT_URL, url)
 e:setopt(curl.OPT_CAINFO, ca)
-e:setopt(curl.OPT_HTTPHEADER, "Authorization: Bearer BENCH-TOKEN")
-e:setopt(curl.OPT_WRITEFUNCTION, function(_, s) buf[#buf + 1] = s return #s end)
+e:setopt(curl.OPT_HTTPHEADER, { "Authorization: Bearer BENCH-TOKEN" })
+-- luacurl calls it as (data, size) without WRITEDATA, (userdata, data) with it
+e:setopt(curl.OPT_WRITEFUNCTION, function(a, b)
+  local s = type(a) == "string" and a or b
+  buf[#buf + 1] = s
+  return #s
+end)
 local function get()
   buf = {}
   assert(e:perform())

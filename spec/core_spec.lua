@@ -51,6 +51,23 @@ describe("instagram.core session", function()
     assert.equal("a=1", log[2].body)
   end)
 
+  it("switches methods cleanly from one request to the next on the same handle", function()
+    local auth = { Authorization = "Bearer " .. H.token }
+    s:request("POST", H.graph_url .. "/v24.0/me", auth, "a=1")
+    s:request("GET", H.graph_url .. "/v24.0/me", auth)
+    s:request("HEAD", H.graph_url .. "/v24.0/me", auth)
+    local st, _, body = s:request("GET", H.graph_url .. "/v24.0/me", auth)
+    assert.equal(200, st)
+    assert.matches("Emu Lator", body)
+    s:request("DELETE", H.graph_url .. "/v24.0/me", auth)
+    s:request("PUT", H.graph_url .. "/v24.0/me", auth, "b=2")
+    s:request("GET", H.graph_url .. "/v24.0/me", auth)
+    local methods, bodies = {}, {}
+    for i, r in ipairs(H.log()) do methods[i], bodies[i] = r.method, r.body end
+    assert.same({ "POST", "GET", "HEAD", "GET", "DELETE", "PUT", "GET" }, methods)
+    assert.same({ "a=1", "", "", "", "", "b=2", "" }, bodies)
+  end)
+
   it("names the library in the User-Agent and allows overriding it", function()
     s:request("GET", H.graph_url .. "/__emulator/health")
     s:request("GET", H.graph_url .. "/v24.0/me")
@@ -291,6 +308,27 @@ describe("instagram.core encoding and helpers", function()
     assert.is_true(core.now() - t0 >= 0.04)
     assert.has_error(function() core.sleep(-1) end)
     assert.has_error(function() core.sleep("x") end)
+  end)
+
+  it("turns integral floats of a decoded tree into integers (Lua 5.3+)", function()
+    local t = { 1.0, 2.5, { x = 3.0, y = { 4.0 } }, n = -0.0, big = 3231775643511089.0, s = "5" }
+    assert.equal(t, core.integerize(t))
+    if math.type then
+      assert.equal("integer", math.type(t[1]))
+      assert.equal("float", math.type(t[2]))
+      assert.equal("integer", math.type(t[3].x))
+      assert.equal("integer", math.type(t[3].y[1]))
+      assert.equal("integer", math.type(t.big))
+      assert.equal("integer", math.type(core.integerize(7.0)))
+    end
+    assert.equal("5", t.s)
+    assert.equal(2.5, core.integerize(2.5))
+    if math.type then -- LuaJIT has no integer type: the call returns its argument as it is
+      local cyc = {}
+      cyc.self = cyc
+      assert.has_error(function() core.integerize(cyc) end)
+    end
+    assert.has_error(function() core.integerize() end)
   end)
 
   it("says its version and libcurl's", function()

@@ -59,7 +59,47 @@ static int l_url_decode(lua_State *L) {
   return 1;
 }
 
+#if LUA_VERSION_NUM >= 503
+/* Turns every float with an integral value in a decoded JSON tree into an integer, in place
+ * (Debian's lua-cjson 2.1.0 decodes 42 as 42.0 on Lua 5.3+). */
+static void integerize(lua_State *L, int idx, int depth) {
+  if (depth > 200) luaL_error(L, "integerize: tables nested deeper than 200 levels (a cycle?)");
+  luaL_checkstack(L, 4, "integerize: out of stack");
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    int t = lua_type(L, -1);
+    if (t == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+      lua_Number n = lua_tonumber(L, -1);
+      lua_Integer i;
+      if (lua_numbertointeger(n, &i) && (lua_Number)i == n) {
+        lua_pushvalue(L, -2);
+        lua_pushinteger(L, i);
+        lua_rawset(L, idx); /* an existing key: allowed while traversing */
+      }
+    } else if (t == LUA_TTABLE) {
+      integerize(L, lua_gettop(L), depth + 1);
+    }
+    lua_pop(L, 1);
+  }
+}
+#endif
+
+/* integerize(value) -> value, with integral floats made integers (Lua 5.3+; as is on LuaJIT) */
+static int l_integerize(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_settop(L, 1);
+#if LUA_VERSION_NUM >= 503
+  if (lua_type(L, 1) == LUA_TTABLE) integerize(L, 1, 0);
+  else if (lua_type(L, 1) == LUA_TNUMBER && !lua_isinteger(L, 1)) {
+    lua_Integer i;
+    if (lua_numbertointeger(lua_tonumber(L, 1), &i) && (lua_Number)i == lua_tonumber(L, 1)) lua_pushinteger(L, i);
+  }
+#endif
+  return 1;
+}
+
 static const luaL_Reg encode_funcs[] = {
+  {"integerize", l_integerize},
   {"url_encode", l_url_encode},
   {"url_decode", l_url_decode},
   {NULL, NULL}

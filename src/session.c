@@ -36,8 +36,9 @@ typedef struct {
   char *ca_file;
   char *user_agent;
   int http2;
-  int busy;    /* a transfer is running */
-  int closing; /* close() was asked for while busy */
+  int busy;     /* a transfer is running */
+  int closing;  /* close() was asked for while busy */
+  int prepared; /* the easy handle holds request()'s standing options (an upload clears this) */
   ig_xfer x;
 } ig_session;
 
@@ -300,19 +301,35 @@ static void setup_common(ig_session *s, const char *url, struct curl_slist *head
   setup_easy(s, s->easy, &s->x, url, headers, timeout_ms);
 }
 
-/* The method and body of a request on a prepared handle (the body must outlive the transfer). */
+/* The method and body of a request (the body must outlive the transfer). Every call states the
+ * method from scratch, so a handle can go from one request to the next without a reset. */
 static void set_method(CURL *e, const char *method, const char *body, size_t blen) {
-  if (strcmp(method, "GET") == 0 && !body) {
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-  } else if (strcmp(method, "HEAD") == 0) {
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-  } else {
-    if (strcmp(method, "POST") == 0 || body) {
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
-    }
-    if (strcmp(method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* clears POST, NOBODY and UPLOAD */
+  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+  if (strcmp(method, "GET") == 0 && !body) return;
+  if (strcmp(method, "HEAD") == 0) { curl_easy_setopt(e, CURLOPT_NOBODY, 1L); return; }
+  if (strcmp(method, "POST") == 0 || body) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
   }
+  if (strcmp(method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+}
+
+/* request()'s fast path: the standing options are set once, then only what varies per call. */
+static void setup_request(ig_session *s, const char *url, struct curl_slist *headers, long timeout_ms) {
+  if (!s->prepared) {
+    setup_common(s, url, headers, timeout_ms);
+    s->prepared = 1;
+    return;
+  }
+  CURL *e = s->easy;
+  s->x.errbuf[0] = '\0';
+  ig_buf_reset(&s->x.body);
+  ig_buf_reset(&s->x.head);
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms < timeout_ms ? s->connect_timeout_ms : timeout_ms);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
 }
 
 /* Runs the transfer; frees the header list. */
@@ -368,7 +385,7 @@ static int l_session_request(lua_State *L) {
   long timeout_ms = lua_isnoneornil(L, 6) ? s->timeout_ms : opt_ms(L, 6, "timeout");
 
   struct curl_slist *headers = build_headers(L, lua_istable(L, 4) ? 4 : 0);
-  setup_common(s, url, headers, timeout_ms);
+  setup_request(s, url, headers, timeout_ms);
   set_method(s->easy, method, body, blen);
   return push_outcome(L, s, perform(s, headers));
 }
@@ -454,6 +471,7 @@ static int l_session_upload(lua_State *L) {
     return 3;
   }
   lua_settop(L, 7); /* the progress callback's results and errors land above this */
+  s->prepared = 0; /* the upload's options must not leak into the next request */
   setup_common(s, url, headers, 0);
   CURL *e = s->easy;
   /* One long stream gains nothing from HTTP/2 multiplexing; HTTP/1.1 is what every upload
@@ -600,7 +618,9 @@ static int l_session_many(lua_State *L) {
       it->easy = e;
       setup_easy(s, e, &it->x, it->url, it->headers, it->timeout_ms);
       set_method(e, it->method, it->body, it->blen);
-      curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+      /* Wait for HTTP/2 multiplexing on an existing connection rather than open another;
+       * over HTTP/1.1 that would serialise the transfers, so only then. */
+      if (s->http2) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
       curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)it);
       if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
         it->rc = CURLE_FAILED_INIT;
@@ -625,7 +645,8 @@ static int l_session_many(lua_State *L) {
       idle[nidle++] = e;
       done++;
     }
-    if (done < n && mc == CURLM_OK) mc = curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
+    /* A slot that just came free gets its next transfer before any waiting. */
+    if (done < n && mc == CURLM_OK && !(nidle > 0 && next < n)) mc = curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
   }
   if (mc != CURLM_OK) { /* stop what is still running; report it as a failure */
     for (int i = 0; i < n; i++) {

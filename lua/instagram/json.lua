@@ -42,14 +42,23 @@ local function integerize(v)
   return v
 end
 
+-- The C core's walk when it is loaded (several times faster); the Lua one otherwise.
+local ok_core, core = pcall(require, "instagram.core")
+local fast_integerize = ok_core and tointeger and core.integerize or nil
+
 --- decode(text) -> value | nil, message
 function _M.decode(text)
   if type(text) ~= "string" then return nil, "JSON text must be a string, got " .. type(text) end
   local v, err = codec.decode(text)
   if v == nil and err then return nil, err end
-  if tointeger then v = integerize(v) end
+  if fast_integerize then
+    if type(v) == "table" then fast_integerize(v) else v = integerize(v) end
+  elseif tointeger then
+    v = integerize(v)
+  end
   return v
 end
+_M.integerize = integerize
 
 --- Number -> JSON text (raises for NaN and infinities, which JSON cannot carry).
 local function number(n)

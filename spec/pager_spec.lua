@@ -128,6 +128,26 @@ describe("pager", function()
     assert.equal(35, #rest)
   end)
 
+  it("prefetches the next page while the caller works on this one", function()
+    local core = require "instagram.core"
+    local sleep = rawget(_G, "ngx") and ngx.sleep or core.sleep -- luacheck: ignore 113
+    local p = c:edge(media_path(), { limit = 20, prefetch = true })
+    local spans, seen = {}, 0
+    for data in p:pages() do
+      local t0 = core.now()
+      seen = seen + #data
+      sleep(0.15) -- the caller's own work on this page
+      spans[#spans + 1] = { t0, core.now() }
+    end
+    assert.is_nil(p.err)
+    assert.equal(60, seen)
+    local log = H.log()
+    assert.equal(3, #log) -- no page fetched twice, none past the end
+    -- pages 2 and 3 reached the server while the caller was still busy with the page before
+    assert.is_true(log[2].time < spans[1][2], "page 2 was asked for only after page 1 was done")
+    assert.is_true(log[3].time < spans[2][2], "page 3 was asked for only after page 2 was done")
+  end)
+
   it("can start again with reset()", function()
     local p = c:edge(media_path(), { max_items = 3 })
     assert.equal(3, #assert(p:all()))

@@ -18,6 +18,15 @@
 /* With Lua 5.1 headers this core targets LuaJIT 2.1, which already exports luaL_setfuncs,
  * luaL_testudata and luaL_setmetatable from 5.2: they are used as they are, never redeclared. */
 
+/* One Lua value attached to a userdata (a table, for what a C object keeps alive). */
+#if LUA_VERSION_NUM >= 504
+#define ig_setuservalue(L, idx) lua_setiuservalue((L), (idx), 1)
+#elif LUA_VERSION_NUM >= 502
+#define ig_setuservalue(L, idx) lua_setuservalue((L), (idx))
+#else
+#define ig_setuservalue(L, idx) lua_setfenv((L), (idx))
+#endif
+
 /* Exported symbol: everything else is hidden by -fvisibility=hidden. */
 #define IG_EXPORT __attribute__((visibility("default")))
 

@@ -27,9 +27,14 @@ typedef struct {
   char errbuf[CURL_ERROR_SIZE];
 } ig_xfer;
 
+typedef struct ig_pending ig_pending;
+
 typedef struct {
   CURL *easy;
   CURLM *multi;          /* for many(): created on first use, keeps its connection cache */
+  CURLM *async_multi;    /* for start(): one request in flight while Lua does other work */
+  CURL *async_easy;
+  ig_pending *active;    /* the started request, if any */
   CURL **pool;           /* many()'s easy handles, reused across calls */
   int pool_size;
   long timeout_ms, connect_timeout_ms;
@@ -42,7 +47,12 @@ typedef struct {
   ig_xfer x;
 } ig_session;
 
+static void pending_stop(ig_pending *p);
+
 static void session_free(ig_session *s) {
+  if (s->active) pending_stop(s->active);
+  if (s->async_easy) { curl_easy_cleanup(s->async_easy); s->async_easy = NULL; }
+  if (s->async_multi) { curl_multi_cleanup(s->async_multi); s->async_multi = NULL; }
   if (s->easy) { curl_easy_cleanup(s->easy); s->easy = NULL; }
   for (int i = 0; i < s->pool_size; i++) curl_easy_cleanup(s->pool[i]);
   free(s->pool); s->pool = NULL; s->pool_size = 0;
@@ -679,6 +689,132 @@ static int l_session_many(lua_State *L) {
   return 1;
 }
 
+
+/* ---- one request started now, finished later (prefetch) ------------------------------------- */
+
+#define IG_PENDING_MT "instagram.core.pending"
+
+struct ig_pending {
+  ig_session *s;               /* NULL once finished, cancelled, or its session closed */
+  struct curl_slist *headers;
+  ig_xfer x;
+  CURLcode rc;
+  long status;
+  int done;
+};
+
+/* Takes the transfer out of the session's async handle; never raises. */
+static void pending_stop(ig_pending *p) {
+  ig_session *s = p->s;
+  if (s) {
+    curl_multi_remove_handle(s->async_multi, s->async_easy);
+    curl_easy_setopt(s->async_easy, CURLOPT_HTTPHEADER, NULL);
+    s->active = NULL;
+    p->s = NULL;
+  }
+  curl_slist_free_all(p->headers);
+  p->headers = NULL;
+}
+
+/* s:start(method, url [, headers [, body [, timeout]]]) -> pending
+ * Sends the request now and returns; pending:finish() waits for the answer (status, headers,
+ * body | nil, kind, message). While Lua does other work the server is already answering: the
+ * pager's prefetch. One started request per session at a time; pending:cancel() drops it. */
+static int l_session_start(lua_State *L) {
+  ig_session *s = check_open(L);
+  size_t mlen, blen = 0;
+  const char *method = luaL_checklstring(L, 2, &mlen);
+  const char *url = check_url(L, 3);
+  if (!valid_method(method, mlen))
+    return luaL_error(L, "bad method '%s': an upper-case HTTP method such as GET or POST", method);
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+  const char *body = luaL_optlstring(L, 5, NULL, &blen);
+  long timeout_ms = lua_isnoneornil(L, 6) ? s->timeout_ms : opt_ms(L, 6, "timeout");
+  if (s->active) return luaL_error(L, "one started request per session: finish or cancel the last one first");
+  lua_settop(L, 6);
+  ig_pending *p = (ig_pending *)lua_newuserdata(L, sizeof *p); /* 7 */
+  memset(p, 0, sizeof *p);
+  p->x.body.max = s->x.body.max;
+  p->x.head.max = IG_MAX_HEADER_BLOCK;
+  luaL_setmetatable(L, IG_PENDING_MT);
+  lua_createtable(L, 3, 0); /* what the transfer needs alive: the session, url and body strings */
+  lua_pushvalue(L, 1);
+  lua_rawseti(L, -2, 1);
+  lua_pushvalue(L, 3);
+  lua_rawseti(L, -2, 2);
+  lua_pushvalue(L, 5);
+  lua_rawseti(L, -2, 3);
+  ig_setuservalue(L, 7);
+  p->headers = build_headers(L, lua_istable(L, 4) ? 4 : 0); /* may raise: __gc has nothing to free */
+  if (!s->async_multi) s->async_multi = curl_multi_init();
+  if (!s->async_easy) s->async_easy = curl_easy_init();
+  if (!s->async_multi || !s->async_easy) return luaL_error(L, "libcurl could not make a handle (out of memory?)");
+  setup_easy(s, s->async_easy, &p->x, url, p->headers, timeout_ms);
+  set_method(s->async_easy, method, body, blen);
+  if (curl_multi_add_handle(s->async_multi, s->async_easy) != CURLM_OK)
+    return luaL_error(L, "libcurl could not start the request");
+  p->s = s;
+  s->active = p;
+  /* Get the request onto the wire now (a new connection needs a few round trips first), but
+   * never wait long: at most about 20 ms here, the rest happens at finish(). */
+  for (int i = 0; i < 10; i++) {
+    int running;
+    long sent = 0;
+    if (curl_multi_perform(s->async_multi, &running) != CURLM_OK || running == 0) break;
+    curl_easy_getinfo(s->async_easy, CURLINFO_REQUEST_SIZE, &sent);
+    if (sent > 0) break;
+    curl_multi_poll(s->async_multi, NULL, 0, 2, NULL);
+  }
+  return 1;
+}
+
+static ig_pending *check_pending(lua_State *L) { return (ig_pending *)luaL_checkudata(L, 1, IG_PENDING_MT); }
+
+/* pending:finish() -> status, headers, body | nil, kind, message */
+static int l_pending_finish(lua_State *L) {
+  ig_pending *p = check_pending(L);
+  if (p->done) return luaL_error(L, "this request was already finished");
+  ig_session *s = p->s;
+  if (!s) return luaL_error(L, "this request was cancelled, or its session closed");
+  CURLMcode mc = CURLM_OK;
+  int finished = 0;
+  while (!finished && mc == CURLM_OK) {
+    int running, left;
+    mc = curl_multi_perform(s->async_multi, &running);
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(s->async_multi, &left)) != NULL) {
+      if (msg->msg == CURLMSG_DONE && msg->easy_handle == s->async_easy) {
+        p->rc = msg->data.result;
+        if (p->rc == CURLE_OK) curl_easy_getinfo(s->async_easy, CURLINFO_RESPONSE_CODE, &p->status);
+        finished = 1;
+      }
+    }
+    if (!finished && mc == CURLM_OK) mc = curl_multi_poll(s->async_multi, NULL, 0, 1000, NULL);
+  }
+  if (!finished) p->rc = CURLE_SEND_ERROR;
+  pending_stop(p);
+  p->done = 1;
+  push_result(L, p->status, &p->x, p->rc);
+  ig_buf_free(&p->x.body);
+  ig_buf_free(&p->x.head);
+  return 3;
+}
+
+/* pending:cancel(), also __gc: drops the request; idempotent */
+static int l_pending_cancel(lua_State *L) {
+  ig_pending *p = check_pending(L);
+  pending_stop(p);
+  ig_buf_free(&p->x.body);
+  ig_buf_free(&p->x.head);
+  return 0;
+}
+
+static const luaL_Reg pending_methods[] = {
+  {"finish", l_pending_finish},
+  {"cancel", l_pending_cancel},
+  {NULL, NULL}
+};
+
 /* ---- header block parsing ------------------------------------------------------------------ */
 
 void ig_push_headers(lua_State *L, const char *data, size_t len) {
@@ -740,6 +876,7 @@ static const luaL_Reg session_methods[] = {
   {"request", l_session_request},
   {"upload", l_session_upload},
   {"many", l_session_many},
+  {"start", l_session_start},
   {"close", l_session_close},
   {"is_open", l_session_is_open},
   {NULL, NULL}
@@ -760,6 +897,16 @@ void ig_session_open(lua_State *L) {
     lua_setfield(L, -2, "__name");
     lua_pushliteral(L, "session metatable is protected");
     lua_setfield(L, -2, "__metatable");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, IG_PENDING_MT)) {
+    lua_newtable(L);
+    luaL_setfuncs(L, pending_methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_pending_cancel);
+    lua_setfield(L, -2, "__gc");
+    lua_pushliteral(L, IG_PENDING_MT);
+    lua_setfield(L, -2, "__name");
   }
   lua_pop(L, 1);
   if (luaL_newmetatable(L, IG_MANY_MT)) {

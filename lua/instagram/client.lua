@@ -366,6 +366,33 @@ function Client:request(method, path, params, opts)
   end
 end
 
+--- start_get(path, params) -> handle with :finish() -> value | nil, err (and :cancel()), or nil
+-- when the transport cannot start requests. The GET is sent now and collected at finish; a
+-- failure that is safe to retry is retried then, as request() would.
+function Client:start_get(path, params)
+  if not self.transport.start then return nil end
+  local req = self:_build("GET", path, params, nil)
+  if not req then return nil end
+  local terr = self:_throttle()
+  if terr then return nil end
+  local ok, handle = pcall(self.transport.start, self.transport, req)
+  if not ok then return nil end
+  local s = secrets[self]
+  return {
+    finish = function()
+      local res, reason, message = handle.finish()
+      local value, err
+      if res then value, err = self:_interpret(res) else err = errors.transport(reason, message, s.list) end
+      if not err then return value end
+      err.attempts = 1
+      self:_note_block(err)
+      if self.retries > 0 and retryable("GET", err) then return self:request("GET", path, params) end
+      return nil, err
+    end,
+    cancel = handle.cancel,
+  }
+end
+
 --- Remembers when a rate-limited app may call again (used by the throttle).
 function Client:_note_block(err)
   if self.throttle and err.kind == "graph" and rejected_before_running(err) and err.retry_after then

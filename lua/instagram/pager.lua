@@ -13,7 +13,7 @@ local Pager = {}
 Pager.__index = Pager
 Pager.__tostring = function(p) return "instagram pager (" .. tostring(p.path) .. ")" end
 
-local CONTROL = { max_items = true, max_pages = true, cursor_only = true }
+local CONTROL = { max_items = true, max_pages = true, cursor_only = true, prefetch = true }
 
 local function positive(name, v)
   if v == nil then return nil end
@@ -24,7 +24,8 @@ local function positive(name, v)
 end
 
 --- new(client, path, params, opts) ; opts (or the same keys in params): max_items, max_pages,
--- cursor_only (follow paging.cursors.after when the edge gives no `next`).
+-- cursor_only (follow paging.cursors.after when the edge gives no `next`), prefetch (ask for the
+-- next page as soon as this one arrives, so the server works while the caller does).
 function _M.new(client, path, params, opts)
   if type(path) ~= "string" or path == "" then error("edge path must be a non-empty string", 2) end
   if params ~= nil and type(params) ~= "table" then error("edge params must be a table or nil", 2) end
@@ -42,6 +43,7 @@ function _M.new(client, path, params, opts)
     max_items = positive("max_items", o.max_items),
     max_pages = positive("max_pages", o.max_pages),
     cursor_only = o.cursor_only and true or false,
+    prefetch = o.prefetch and true or false,
   }, Pager)
   -- Ask for no more than we will use when the caller caps the items.
   if p.max_items and q.limit == nil and p.max_items < 25 then q.limit = p.max_items end
@@ -51,6 +53,7 @@ end
 
 --- Starts again from the first page.
 function Pager:reset()
+  if self.pending then self.pending.cancel() self.pending = nil end
   self.pages_fetched, self.items_seen = 0, 0
   self.next_url, self.next_params = self.path, self.params
   self.done, self.err = false, nil
@@ -80,7 +83,22 @@ function Pager:_advance(page)
   self.done = true
 end
 
-function Pager:_fetch() return self.client:get(self.next_url, self.next_params) end
+function Pager:_fetch()
+  local pending = self.pending
+  if pending then
+    self.pending = nil
+    return pending.finish()
+  end
+  return self.client:get(self.next_url, self.next_params)
+end
+
+--- With prefetch, the next page is asked for right away (unless a cap says it will not be used).
+function Pager:_start_next()
+  if not self.prefetch or self.done then return end
+  if self.max_pages and self.pages_fetched >= self.max_pages then return end
+  if self.max_items and self.items_seen >= self.max_items then return end
+  self.pending = self.client:start_get(self.next_url, self.next_params)
+end
 
 --- next_page() -> page table | nil when done | nil, err
 function Pager:next_page()
@@ -107,6 +125,7 @@ function Pager:next_page()
     end
   end
   self.items_seen = self.items_seen + #page.data
+  self:_start_next()
   return page
 end
 

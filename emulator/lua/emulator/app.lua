@@ -128,7 +128,7 @@ local function record(body)
     method = ngx.req.get_method(), uri = ngx.var.request_uri, path = ngx.var.uri,
     query = ngx.var.args or "", headers = ngx.req.get_headers(200), body = body or "",
     scheme = ngx.var.scheme, http_version = ngx.req.http_version(),
-    connection = tonumber(ngx.var.connection),
+    connection = tonumber(ngx.var.connection), time = ngx.now(),
   }
 end
 

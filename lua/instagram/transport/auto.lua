@@ -28,6 +28,7 @@ end
 function T:request(req) return self:pick():request(req) end
 function T:upload(req) return self:pick():upload(req) end
 function T:many(reqs, concurrency) return self:pick():many(reqs, concurrency) end
+function T:start(req) return self:pick():start(req) end
 function T.sleep(s) return (in_cosocket_phase() and ngx_transport.new().sleep or require("instagram.core").sleep)(s) end
 function T.now() return in_cosocket_phase() and ngx.now() or require("instagram.core").now() end -- luacheck: ignore 113
 

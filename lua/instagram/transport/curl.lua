@@ -32,6 +32,20 @@ end
 -- (curl_multi in the C core; HTTP/2 multiplexing where the server offers it).
 function T:many(reqs, concurrency) return self.session:many(reqs, concurrency) end
 
+--- t:start(req) -> handle; handle:finish() -> res | nil, reason, message ; handle:cancel()
+-- The request is sent now; the answer is collected at finish (one in flight per session).
+function T:start(req)
+  local pending = self.session:start(req.method, req.url, req.headers, req.body, req.timeout)
+  return {
+    finish = function()
+      local status, headers, body = pending:finish()
+      if not status then return nil, headers, body end
+      return { status = status, headers = headers, body = body }
+    end,
+    cancel = function() pending:cancel() end,
+  }
+end
+
 function T:close() self.session:close() end
 
 T.sleep = core.sleep

@@ -270,6 +270,20 @@ function T:many(reqs, concurrency)
   return results
 end
 
+--- t:start(req) -> handle; handle:finish() -> res | nil, reason, message ; handle:cancel()
+-- A light thread does the request while the caller goes on.
+function T:start(req)
+  local thread = ngx.thread.spawn(function() return self:request(req) end)
+  return {
+    finish = function()
+      local ok, res, reason, message = ngx.thread.wait(thread)
+      if not ok then return nil, "network", tostring(res) end
+      return res, reason, message
+    end,
+    cancel = function() ngx.thread.kill(thread) end,
+  }
+end
+
 --- t:upload{ url, headers, file, offset, progress, stall_timeout } -> res | nil, reason, message
 -- Streams the file from `offset` in 64 KiB pieces (never held in memory); progress(sent, total)
 -- may return false to stop. Each piece has stall_timeout (default: the transport timeout) to go.

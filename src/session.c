@@ -383,16 +383,33 @@ static int push_outcome(lua_State *L, ig_session *s, CURLcode rc) {
   return 3;
 }
 
+/* The arguments request() and start() share: (self, method, url [, headers [, body [, timeout]]]) */
+typedef struct {
+  const char *method, *url, *body;
+  size_t blen;
+  long timeout_ms;
+} ig_args;
+
+static ig_args check_request_args(lua_State *L, ig_session *s) {
+  ig_args a;
+  size_t mlen;
+  a.blen = 0;
+  a.method = luaL_checklstring(L, 2, &mlen);
+  a.url = check_url(L, 3);
+  if (!valid_method(a.method, mlen))
+    luaL_error(L, "bad method '%s': an upper-case HTTP method such as GET or POST", a.method);
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+  a.body = luaL_optlstring(L, 5, NULL, &a.blen);
+  a.timeout_ms = lua_isnoneornil(L, 6) ? s->timeout_ms : opt_ms(L, 6, "timeout");
+  return a;
+}
+
 static int l_session_request(lua_State *L) {
   ig_session *s = check_open(L);
-  size_t mlen, blen = 0;
-  const char *method = luaL_checklstring(L, 2, &mlen);
-  const char *url = check_url(L, 3);
-  if (!valid_method(method, mlen))
-    return luaL_error(L, "bad method '%s': an upper-case HTTP method such as GET or POST", method);
-  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
-  const char *body = luaL_optlstring(L, 5, NULL, &blen);
-  long timeout_ms = lua_isnoneornil(L, 6) ? s->timeout_ms : opt_ms(L, 6, "timeout");
+  ig_args a = check_request_args(L, s);
+  const char *url = a.url, *method = a.method, *body = a.body;
+  size_t blen = a.blen;
+  long timeout_ms = a.timeout_ms;
 
   struct curl_slist *headers = build_headers(L, lua_istable(L, 4) ? 4 : 0);
   setup_request(s, url, headers, timeout_ms);
@@ -722,14 +739,10 @@ static void pending_stop(ig_pending *p) {
  * pager's prefetch. One started request per session at a time; pending:cancel() drops it. */
 static int l_session_start(lua_State *L) {
   ig_session *s = check_open(L);
-  size_t mlen, blen = 0;
-  const char *method = luaL_checklstring(L, 2, &mlen);
-  const char *url = check_url(L, 3);
-  if (!valid_method(method, mlen))
-    return luaL_error(L, "bad method '%s': an upper-case HTTP method such as GET or POST", method);
-  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
-  const char *body = luaL_optlstring(L, 5, NULL, &blen);
-  long timeout_ms = lua_isnoneornil(L, 6) ? s->timeout_ms : opt_ms(L, 6, "timeout");
+  ig_args a = check_request_args(L, s);
+  const char *url = a.url, *method = a.method, *body = a.body;
+  size_t blen = a.blen;
+  long timeout_ms = a.timeout_ms;
   if (s->active) return luaL_error(L, "one started request per session: finish or cancel the last one first");
   lua_settop(L, 6);
   ig_pending *p = (ig_pending *)lua_newuserdata(L, sizeof *p); /* 7 */

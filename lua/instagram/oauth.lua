@@ -122,6 +122,13 @@ local function need_secret(self, what)
   if not self.app_secret then error(what .. " needs app_secret (server-side only)", 3) end
 end
 
+--- The redirect_uri and state of a login URL (the state is random unless given).
+local function redirect_and_state(self, o, what)
+  local redirect_uri = o.redirect_uri or self.redirect_uri
+  if type(redirect_uri) ~= "string" then error(what .. ": redirect_uri is required", 3) end
+  return redirect_uri, o.state or core.random_token(16)
+end
+
 local function redirect_error(p)
   if p.error or p.error_reason then
     local cancelled = p.error_reason == "user_denied" or p.error == "access_denied"
@@ -166,9 +173,7 @@ end
 -- -> url, state. The state is 32 random hex bytes from the C core unless given.
 function FB:login_url(o)
   o = o or {}
-  local redirect_uri = o.redirect_uri or self.redirect_uri
-  if type(redirect_uri) ~= "string" then error("login_url: redirect_uri is required", 2) end
-  local state = o.state or core.random_token(16)
+  local redirect_uri, state = redirect_and_state(self, o, "login_url")
   local extras = o.extras
   if type(extras) == "table" then extras = assert(json.encode(extras)) end
   local p = {
@@ -283,9 +288,7 @@ end
 --- authorize_url{ scope, state, redirect_uri, force_reauth, enable_fb_login } -> url, state
 function IG:authorize_url(o)
   o = o or {}
-  local redirect_uri = o.redirect_uri or self.redirect_uri
-  if type(redirect_uri) ~= "string" then error("authorize_url: redirect_uri is required", 2) end
-  local state = o.state or core.random_token(16)
+  local redirect_uri, state = redirect_and_state(self, o, "authorize_url")
   local p = {
     client_id = self.app_id, redirect_uri = redirect_uri, response_type = "code", state = state,
     scope = scope_string(o.scope, { "instagram_business_basic" }),
@@ -328,16 +331,20 @@ function IG:exchange_code(code, redirect_uri)
   return ig_token(res, false)
 end
 
+--- A long-lived token from the Instagram host, keeping what the old token knew of its user.
+local function ig_long_lived(self, path, params, old)
+  local res, err = self.graph:get(path, params, { versioned = false })
+  if not res then return nil, err end
+  local tok, terr = ig_token(res, true)
+  if tok and token_m.is_token(old) then tok.user_id, tok.permissions = old.user_id, old.permissions end
+  return tok, terr
+end
+
 --- exchange_long_lived(token) -> long-lived (60 days) token | nil, err
 function IG:exchange_long_lived(t)
   need_secret(self, "exchange_long_lived")
-  local res, err = self.graph:get("/access_token", {
-    grant_type = "ig_exchange_token", client_secret = self.app_secret, access_token = token_string(t),
-  }, { versioned = false })
-  if not res then return nil, err end
-  local tok, terr = ig_token(res, true)
-  if tok and token_m.is_token(t) then tok.user_id, tok.permissions = t.user_id, t.permissions end
-  return tok, terr
+  return ig_long_lived(self, "/access_token", {
+    grant_type = "ig_exchange_token", client_secret = self.app_secret, access_token = token_string(t) }, t)
 end
 
 --- refresh(token) -> a new long-lived token | nil, err. Only for long-lived tokens at least
@@ -347,13 +354,7 @@ function IG:refresh(t)
     local ok, why = t:can_refresh()
     if not ok then return nil, oauth_error("too_early", why) end
   end
-  local res, err = self.graph:get("/refresh_access_token", {
-    grant_type = "ig_refresh_token", access_token = token_string(t),
-  }, { versioned = false })
-  if not res then return nil, err end
-  local tok, terr = ig_token(res, true)
-  if tok and token_m.is_token(t) then tok.user_id, tok.permissions = t.user_id, t.permissions end
-  return tok, terr
+  return ig_long_lived(self, "/refresh_access_token", { grant_type = "ig_refresh_token", access_token = token_string(t) }, t)
 end
 
 --- handle_redirect(url, expected_state) -> short-lived token | nil, err

@@ -189,27 +189,31 @@ local function ig_code_token(ctx, args)
   return ctx.send(200, { data = { { access_token = t, user_id = data.IG_USER_ID, permissions = concat(c.scopes, ",") } } })
 end
 
+--- The Instagram token in args.access_token, or nil and the failure already answered.
+local function live_ig_token(ctx, args)
+  local old = ctx.state.tokens[args.access_token or ""]
+  if not old or old.kind ~= "ig_user" then
+    return nil, ig_fail(ctx, "Invalid OAuth access token - Cannot parse access token")
+  end
+  if old.expires_at and ctx.now() > old.expires_at then
+    return nil, ig_fail(ctx, "Error validating access token: Session has expired")
+  end
+  return old
+end
+
 local function ig_exchange(ctx, args)
   if args.grant_type ~= "ig_exchange_token" then return ig_fail(ctx, "Invalid grant_type: expected ig_exchange_token") end
   if args.client_secret ~= data.APP_SECRET then return ig_fail(ctx, "Error validating client secret") end
-  local old = ctx.state.tokens[args.access_token or ""]
-  local bad = not old or old.kind ~= "ig_user"
-  if bad then return ig_fail(ctx, "Invalid OAuth access token - Cannot parse access token") end
-  if old.expires_at and ctx.now() > old.expires_at then
-    return ig_fail(ctx, "Error validating access token: Session has expired")
-  end
+  local old, answered = live_ig_token(ctx, args)
+  if not old then return answered end
   local t = mint(ctx, "ig_user", old.id, old.scopes, IG_LONG_TTL, true)
   return ctx.send(200, { access_token = t, token_type = "bearer", expires_in = IG_LONG_TTL })
 end
 
 local function ig_refresh(ctx, args)
   if args.grant_type ~= "ig_refresh_token" then return ig_fail(ctx, "Invalid grant_type: expected ig_refresh_token") end
-  local old = ctx.state.tokens[args.access_token or ""]
-  local bad = not old or old.kind ~= "ig_user"
-  if bad then return ig_fail(ctx, "Invalid OAuth access token - Cannot parse access token") end
-  if old.expires_at and ctx.now() > old.expires_at then
-    return ig_fail(ctx, "Error validating access token: Session has expired")
-  end
+  local old, answered = live_ig_token(ctx, args)
+  if not old then return answered end
   if not old.long_lived then return ig_fail(ctx, "Only long-lived tokens can be refreshed") end
   if ctx.now() - old.issued_at < 86400 then
     return ig_fail(ctx, "The access token can only be refreshed when it is at least 24 hours old")

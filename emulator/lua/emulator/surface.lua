@@ -561,20 +561,21 @@ local function expansions(EX)
     end
     return out
   end
-  EX.ig_user.mentioned_media = function(_, tok)
-    world()
-    local id = tok.mods and tok.mods.media_id
-    local m = id and S().nodes[id]
-    if not m or m.type ~= "ig_media" then return nil, "(#100) mentioned_media needs .media_id(<id>) of a media that mentions you" end
-    return K.render(m, tok.sub or "caption,media_type,timestamp")
+  -- mentioned_media.media_id(X){...} and mentioned_comment.comment_id(X){...}
+  local function mentioned(field, key, node_type, what, defaults)
+    return function(_, tok)
+      world()
+      local id = tok.mods and tok.mods[key]
+      local n = id and S().nodes[id]
+      if not n or n.type ~= node_type then
+        return nil, ("(#100) %s needs .%s(<id>) of a %s that mentions you"):format(field, key, what)
+      end
+      return K.render(n, tok.sub or defaults)
+    end
   end
-  EX.ig_user.mentioned_comment = function(_, tok)
-    world()
-    local id = tok.mods and tok.mods.comment_id
-    local c = id and S().nodes[id]
-    if not c or c.type ~= "ig_comment" then return nil, "(#100) mentioned_comment needs .comment_id(<id>) of a comment that mentions you" end
-    return K.render(c, tok.sub or "timestamp,like_count,text")
-  end
+  EX.ig_user.mentioned_media = mentioned("mentioned_media", "media_id", "ig_media", "media", "caption,media_type,timestamp")
+  EX.ig_user.mentioned_comment = mentioned("mentioned_comment", "comment_id", "ig_comment", "comment",
+    "timestamp,like_count,text")
   EX.ig_user.available_catalogs = function() return { data = { world().catalog } } end
   EX.ig_user.media = function(node, tok) return nested(S().media_of[node.id] or {}, tok, "id") end
 

@@ -70,6 +70,23 @@ describe("client requests", function()
     assert.not_matches(H.token, r.uri, 1, true)
   end)
 
+  it("talks to an emulator that takes the token as the Graph API does: header, query or body", function()
+    local core = require "instagram.core"
+    local s = core.session{ ca_file = H.ca_file }
+    local function status(method, url, headers, body)
+      return (s:request(method, H.graph_url .. url, headers, body))
+    end
+    assert.equal(200, status("GET", "/v24.0/me", { Authorization = "Bearer " .. H.token }))
+    assert.equal(200, status("GET", "/v24.0/me", { Authorization = "OAuth " .. H.token }))
+    assert.equal(200, status("GET", "/v24.0/me?access_token=" .. H.token))
+    assert.equal(200, status("POST", "/v24.0/17918195224100001/comments",
+      { ["Content-Type"] = "application/x-www-form-urlencoded" }, "message=hi&access_token=" .. H.token))
+    assert.equal(200, status("POST", "/v24.0/17918195224100001/comments",
+      { ["Content-Type"] = "application/json" }, '{"message":"hi","access_token":"' .. H.token .. '"}'))
+    assert.equal(400, status("GET", "/v24.0/me?access_token=nope"))
+    s:close()
+  end)
+
   it("accepts paths without a leading slash, with a version, or with a query", function()
     assert.is_table(c:get("me"))
     assert.is_table(c:get("/v19.0/me"))

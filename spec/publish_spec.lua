@@ -126,6 +126,17 @@ describe("publishing", function()
     assert.matches("IN_PROGRESS", err.message)
   end)
 
+  it("enforces the containers-per-24-hours limit", function()
+    H.config{ container_limit = 2 }
+    assert(user:create_container{ image_url = "https://cdn.example/1.jpg" })
+    assert(user:create_container{ image_url = "https://cdn.example/2.jpg" })
+    local _, err = user:create_container{ image_url = "https://cdn.example/3.jpg" }
+    assert.equal(9, err.code)
+    assert.matches("limit is 2", err.message)
+    H.config{ clock_offset = 86401 } -- a day later the window has moved on
+    assert(user:create_container{ image_url = "https://cdn.example/4.jpg" })
+  end)
+
   it("reports a publish before the container is ready (9007/2207027)", function()
     local ct = assert(user:create_container{ media_type = "REELS", video_url = "https://cdn.example/r.mp4" })
     local _, err = user:media_publish(ct.id)

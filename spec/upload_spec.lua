@@ -97,6 +97,16 @@ describe("resumable upload", function()
     assert.equal(1, #H.requests("ig%-api%-upload"))
   end)
 
+  it("resumes after the server stalls longer than the client's timeout", function()
+    local ct = container()
+    local quick = H.client{ rupload_url = H.graph_url, timeout = 1, sleep = function() end }
+    H.config{ upload_faults = { { stall = 2.5, times = 1 } } }
+    local ok, info = quick:upload_video(ct.uri, file)
+    assert.is_true(ok)
+    assert.is_true(info.attempts >= 2)
+    assert.is_true(same_file(file, stored(ct.id)))
+  end)
+
   it("gives up after max_attempts when the connection keeps dropping", function()
     local ct = container()
     H.config{ upload_faults = { { drop_after = 1000 } } }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <curl/curl.h>
 #include "core.h"
 
@@ -423,9 +424,17 @@ typedef struct {
   FILE *f;
   lua_State *L;
   int progress;        /* stack index of the progress function, 0 for none */
-  curl_off_t base, total, last;
-  int aborted, cb_error, read_error;
+  curl_off_t base, total, last, last_up, last_down;
+  double last_change;  /* monotonic seconds when bytes last moved either way */
+  double stall;        /* seconds without any bytes moving that count as a stall */
+  int aborted, cb_error, read_error, stalled;
 } ig_upload;
+
+static double monotonic(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static size_t on_read(char *buf, size_t size, size_t n, void *ud) {
   ig_upload *u = (ig_upload *)ud;
@@ -438,7 +447,16 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud) {
  * stack top and raised once libcurl has returned. */
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
   ig_upload *u = (ig_upload *)ud;
-  (void)dltotal; (void)dlnow; (void)ultotal;
+  (void)dltotal; (void)ultotal;
+  double t = monotonic();
+  if (ulnow != u->last_up || dlnow != u->last_down) {
+    u->last_change = t;
+    u->last_up = ulnow;
+    u->last_down = dlnow;
+  } else if (t - u->last_change > u->stall) {
+    u->stalled = 1; /* libcurl calls this at least once a second, so a stall is seen in time */
+    return 1;
+  }
   if (!u->progress || u->cb_error || ulnow == u->last) return 0;
   u->last = ulnow;
   lua_State *L = u->L;
@@ -456,8 +474,8 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 /* s:upload(url, headers, path [, offset [, progress [, stall_timeout]]])
  * POSTs the file's bytes from `offset` to its end, streamed from disk (never held in memory).
  * progress(sent, total): bytes of the file sent so far (counting the offset) and the file size;
- * returning false aborts. Without a total timeout: a transfer slower than 1 byte/s for
- * stall_timeout seconds (default: the session timeout) fails as "timeout".
+ * returning false aborts. Without a total timeout: when no byte moves either way for
+ * stall_timeout seconds (default: the session timeout) it fails as "timeout".
  * -> status, headers, body | nil, kind, message (kinds as request's, plus "file" and "aborted") */
 static int l_session_upload(lua_State *L) {
   ig_session *s = check_open(L);
@@ -480,6 +498,9 @@ static int l_session_upload(lua_State *L) {
   u.progress = lua_isfunction(L, 6) ? 6 : 0;
   u.base = (curl_off_t)off;
   u.last = -1;
+  u.last_up = u.last_down = 0;
+  u.last_change = monotonic();
+  u.stall = (double)stall_ms / 1000.0;
   const char *why = NULL;
   struct stat st;
   u.f = fopen(path, "rb");
@@ -511,11 +532,16 @@ static int l_session_upload(lua_State *L) {
   curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(e, CURLOPT_XFERINFODATA, &u);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_ms / 1000 > 0 ? stall_ms / 1000 : 1L);
   CURLcode rc = perform(s, headers);
   fclose(u.f);
   if (u.cb_error) { finish(s); return lua_error(L); } /* the callback's own error, now safe to raise */
+  if (u.stalled) {
+    finish(s);
+    lua_pushnil(L);
+    lua_pushliteral(L, "timeout");
+    lua_pushfstring(L, "upload stalled: no bytes moved for %d ms", (int)stall_ms);
+    return 3;
+  }
   if (u.aborted || u.read_error) {
     finish(s);
     lua_pushnil(L);

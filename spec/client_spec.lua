@@ -71,7 +71,6 @@ describe("client requests", function()
   end)
 
   it("talks to an emulator that takes the token as the Graph API does: header, query or body", function()
-    local core = require "instagram.core"
     local s = core.session{ ca_file = H.ca_file }
     local function status(method, url, headers, body)
       return (s:request(method, H.graph_url .. url, headers, body))

@@ -44,6 +44,8 @@ end
 for k, v in pairs(publish.DEFAULTS) do DEFAULTS[k] = v end
 
 function _M.init()
+  -- trace ids, codes and minted tokens differ from one emulator run to the next
+  math.randomseed(math.floor(ngx.now() * 1000) + ngx.worker.pid())
   state = data.reset()
   config = deep_copy(DEFAULTS)
   os.execute("rm -rf " .. ngx.config.prefix() .. "uploads")

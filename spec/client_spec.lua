@@ -284,6 +284,29 @@ describe("client requests", function()
     assert.has_error(function() c:get("/me", nil, 5) end)
   end)
 
+  it("closes its connections; a closed client refuses further calls", function()
+    local cc = H.client()
+    assert(cc:get("/me"))
+    cc:close()
+    cc:close()
+    if not rawget(_G, "ngx") then -- nginx's cosocket pool is nginx's own: nothing to close there
+      assert.has_error(function() cc:get("/me") end, "session is closed")
+    end
+  end)
+
+  it("starts a GET now and collects it later", function()
+    local h = assert(c:start_get("/me", { fields = "id,name" }))
+    local me = assert(h.finish())
+    assert.equal("Emu Lator", me.name)
+    local bad = assert(c:start_get("/me", { fields = "nope" }))
+    local v, err = bad.finish()
+    assert.is_nil(v)
+    assert.equal(100, err.code)
+    local dropped = assert(c:start_get("/me"))
+    dropped.cancel()
+    assert(c:get("/me")) -- the client goes on
+  end)
+
   it("replaces the token and recomputes the proof", function()
     local pc = H.client{ app_secret = H.app_secret, access_token = "BAD-TOKEN-XYZ" }
     assert.is_nil((pc:get("/me")))

@@ -182,6 +182,18 @@ describe("Facebook Login", function()
     assert.has_error(function() fb():exchange_code("") end)
     assert.has_error(function() fb():exchange_long_lived(nil) end)
     assert.not_matches(H.app_secret, tostring(fb()), 1, true)
+    -- nor anywhere in the login objects' tables
+    local function walk(t, seen)
+      seen = seen or {}
+      if seen[t] then return end
+      seen[t] = true
+      for k, v in pairs(t) do
+        assert.not_equal(H.app_secret, v, "app secret found under key " .. tostring(k))
+        if type(v) == "table" then walk(v, seen) end
+      end
+    end
+    walk(fb())
+    walk(ig())
   end)
 end)
 

@@ -6,7 +6,7 @@
 -- (lua-cjson keeps 14 significant digits).
 local cjson = require "cjson.safe"
 
-local type, pairs, next, tostring, setmetatable, getmetatable = type, pairs, next, tostring, setmetatable, getmetatable
+local type, pairs, tostring, setmetatable, getmetatable = type, pairs, tostring, setmetatable, getmetatable
 local format, concat, floor, huge = string.format, table.concat, math.floor, math.huge
 local math_type, tointeger = math.type, math.tointeger -- nil on LuaJIT
 local ipairs, pcall = ipairs, pcall
@@ -58,7 +58,6 @@ function _M.decode(text)
   end
   return v
 end
-_M.integerize = integerize
 
 --- Number -> JSON text (raises for NaN and infinities, which JSON cannot carry).
 local function number(n)
@@ -138,7 +137,5 @@ function _M.encode(v)
   if not ok then return nil, err end
   return concat(out)
 end
-
-_M.is_empty = function(t) return next(t) == nil end
 
 return _M

@@ -18,6 +18,10 @@ local concat, sort, match, find = table.concat, table.sort, string.match, string
 
 local _M = {}
 
+-- App secrets live here, keyed weakly by login object, never on the object itself (as the
+-- client keeps its token): printing or serialising a login object cannot leak them.
+local secrets = setmetatable({}, { __mode = "k" })
+
 -- ---- permissions and Page tasks (seed 002) -------------------------------------------------
 
 --- Which Page tasks can grant each documented permission.
@@ -66,7 +70,6 @@ local function oauth_error(reason, message, extra)
   for k, v in pairs(extra or {}) do e[k] = v end
   return errors.new(e)
 end
-_M.error = oauth_error
 
 --- Splits a redirect URL (or a bare query / fragment) into its parameters; the fragment wins.
 -- Instagram appends "#_" to its redirect: an empty "_" fragment is dropped.
@@ -119,7 +122,7 @@ local function token_string(t)
 end
 
 local function need_secret(self, what)
-  if not self.app_secret then error(what .. " needs app_secret (server-side only)", 3) end
+  if not secrets[self] then error(what .. " needs app_secret (server-side only)", 3) end
 end
 
 --- The redirect_uri and state of a login URL (the state is random unless given).
@@ -164,7 +167,7 @@ function _M.facebook(opts)
     version = opts.version or client_m.DEFAULT_VERSION,
     dialog_url = opts.dialog_url or "https://www.facebook.com",
   }, FB)
-  self.app_secret = opts.app_secret
+  secrets[self] = opts.app_secret
   self.client = make_client(opts, opts.graph_url or "https://graph.facebook.com")
   return self
 end
@@ -201,7 +204,7 @@ function FB:exchange_code(code, redirect_uri)
   need_secret(self, "exchange_code")
   if type(code) ~= "string" or code == "" then error("exchange_code: code must be a non-empty string", 2) end
   local res, err = self.client:get("/oauth/access_token", {
-    client_id = self.app_id, client_secret = self.app_secret, code = code,
+    client_id = self.app_id, client_secret = secrets[self], code = code,
     redirect_uri = redirect_uri or self.redirect_uri,
   })
   if not res then return nil, err end
@@ -212,7 +215,7 @@ end
 function FB:exchange_long_lived(t)
   need_secret(self, "exchange_long_lived")
   local res, err = self.client:get("/oauth/access_token", {
-    grant_type = "fb_exchange_token", client_id = self.app_id, client_secret = self.app_secret,
+    grant_type = "fb_exchange_token", client_id = self.app_id, client_secret = secrets[self],
     fb_exchange_token = token_string(t),
   })
   if not res then return nil, err end
@@ -243,7 +246,7 @@ end
 function FB:debug_token(t)
   need_secret(self, "debug_token")
   local app_client = client_m.new{ graph_url = self.client.graph_url, version = self.version,
-    access_token = self.app_id .. "|" .. self.app_secret, transport = self.client.transport, retries = 0 }
+    access_token = self.app_id .. "|" .. secrets[self], transport = self.client.transport, retries = 0 }
   local res, err = app_client:get("/debug_token", { input_token = token_string(t) })
   if not res then return nil, err end
   return res.data or res
@@ -253,7 +256,7 @@ end
 -- grantable_permissions } | nil, err
 function FB:pages(user_token)
   local c = client_m.new{ graph_url = self.client.graph_url, version = self.version,
-    access_token = token_string(user_token), app_secret = self.app_secret, transport = self.client.transport }
+    access_token = token_string(user_token), app_secret = secrets[self], transport = self.client.transport }
   local list, err = c:edge("/me/accounts", { fields = "id,name,access_token,instagram_business_account,tasks" }):all()
   if not list then return nil, err end
   for _, page in ipairs(list) do page.grantable_permissions = _M.grantable_permissions(page.tasks or {}) end
@@ -279,7 +282,7 @@ function _M.instagram(opts)
     version = opts.version or client_m.DEFAULT_VERSION,
     authorize_base = opts.authorize_url or api_url,
   }, IG)
-  self.app_secret = opts.app_secret
+  secrets[self] = opts.app_secret
   self.graph = make_client(opts, opts.graph_url or "https://graph.instagram.com")
   self.api = make_client(opts, api_url)
   return self
@@ -324,7 +327,7 @@ function IG:exchange_code(code, redirect_uri)
   if type(code) ~= "string" or code == "" then error("exchange_code: code must be a non-empty string", 2) end
   code = code:gsub("#_$", "")
   local res, err = self.api:post("/oauth/access_token", {
-    client_id = self.app_id, client_secret = self.app_secret, grant_type = "authorization_code",
+    client_id = self.app_id, client_secret = secrets[self], grant_type = "authorization_code",
     redirect_uri = redirect_uri or self.redirect_uri, code = code,
   }, { versioned = false })
   if not res then return nil, err end
@@ -344,7 +347,7 @@ end
 function IG:exchange_long_lived(t)
   need_secret(self, "exchange_long_lived")
   return ig_long_lived(self, "/access_token", {
-    grant_type = "ig_exchange_token", client_secret = self.app_secret, access_token = token_string(t) }, t)
+    grant_type = "ig_exchange_token", client_secret = secrets[self], access_token = token_string(t) }, t)
 end
 
 --- refresh(token) -> a new long-lived token | nil, err. Only for long-lived tokens at least

@@ -267,10 +267,6 @@ function Client:_backoff(attempt, err)
   return delay
 end
 
---- request(method, path, params [, opts]) -> value | nil, err
--- opts: timeout (seconds), json (send params as a JSON body), headers (extra request headers),
--- versioned = false (no version prefix: the unversioned OAuth token endpoints),
--- auth = "OAuth" (the Authorization scheme; "Bearer" by default, rupload documents "OAuth")
 --- Builds the transport request: URL with version, token header, proof, encoded params.
 -- Returns req, or nil, err (a URL on a foreign host). Raises on programmer mistakes.
 function Client:_build(method, path, params, opts)
@@ -339,7 +335,8 @@ end
 --- request(method, path, params [, opts]) -> value | nil, err
 -- opts: timeout (seconds), json (send params as a JSON body), headers (extra request headers),
 -- versioned = false (no version prefix: the unversioned OAuth token endpoints),
--- auth = "OAuth" (the Authorization scheme; "Bearer" by default, rupload documents "OAuth")
+-- auth = "OAuth" (the Authorization scheme; "Bearer" by default, rupload documents "OAuth").
+-- Retries what is safe to retry (see retryable), with backoff; honours the throttle.
 function Client:request(method, path, params, opts)
   if self.auto_refresh then self:_maybe_refresh() end
   local req, berr = self:_build(method, path, params, opts)

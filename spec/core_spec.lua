@@ -233,9 +233,16 @@ describe("instagram.core session", function()
     end)
 
     it("refuses methods called on something that is not a session", function()
-      local request = getmetatable(s).__index and s.request
-      assert.has_error(function() request({}, "GET", "http://x") end)
+      local request, close = s.request, s.close
+      assert.is_function(request)
+      assert.has_error(function() request({}, "GET", "http://x") end, nil)
+      local ok, err = pcall(request, {}, "GET", "http://x")
+      assert.is_false(ok)
+      assert.matches("instagram.core.session expected", err)
       assert.has_error(function() request(nil) end)
+      assert.has_error(function() close("not a session") end)
+      -- the metatable is protected: Lua code cannot swap a session's methods
+      assert.equal("session metatable is protected", getmetatable(s))
     end)
 
     it("is collected without leaks when dropped open", function()

@@ -921,37 +921,39 @@ static const luaL_Reg session_methods[] = {
   {NULL, NULL}
 };
 
+/* One named metatable per userdata, built once: methods in __index, gc (also __close when
+ * given close), an optional __tostring, __name. */
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
+                      int with_close, lua_CFunction tostring_fn) {
+  if (luaL_newmetatable(L, name)) {
+    if (methods) {
+      lua_newtable(L);
+      luaL_setfuncs(L, methods, 0);
+      lua_setfield(L, -2, "__index");
+    }
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    if (with_close) {
+      lua_pushcfunction(L, gc);
+      lua_setfield(L, -2, "__close");
+    }
+    if (tostring_fn) {
+      lua_pushcfunction(L, tostring_fn);
+      lua_setfield(L, -2, "__tostring");
+    }
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "__name");
+  }
+}
+
 void ig_session_open(lua_State *L) {
-  if (luaL_newmetatable(L, IG_SESSION_MT)) {
-    lua_newtable(L);
-    luaL_setfuncs(L, session_methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_session_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, l_session_close);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, l_session_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushliteral(L, IG_SESSION_MT);
-    lua_setfield(L, -2, "__name");
-    lua_pushliteral(L, "session metatable is protected");
-    lua_setfield(L, -2, "__metatable");
-  }
+  new_class(L, IG_SESSION_MT, session_methods, l_session_close, 1, l_session_tostring);
+  lua_pushliteral(L, "session metatable is protected");
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
-  if (luaL_newmetatable(L, IG_PENDING_MT)) {
-    lua_newtable(L);
-    luaL_setfuncs(L, pending_methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_pending_cancel);
-    lua_setfield(L, -2, "__gc");
-    lua_pushliteral(L, IG_PENDING_MT);
-    lua_setfield(L, -2, "__name");
-  }
+  new_class(L, IG_PENDING_MT, pending_methods, l_pending_cancel, 0, NULL);
   lua_pop(L, 1);
-  if (luaL_newmetatable(L, IG_MANY_MT)) {
-    lua_pushcfunction(L, l_many_gc);
-    lua_setfield(L, -2, "__gc");
-  }
+  new_class(L, IG_MANY_MT, NULL, l_many_gc, 0, NULL);
   lua_pop(L, 1);
   lua_pushcfunction(L, l_session_new);
   lua_setfield(L, -2, "session");

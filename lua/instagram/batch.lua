@@ -55,8 +55,7 @@ local function encode_op(op)
   return out
 end
 
-local function result(entry)
-  local secrets_scrub = nil
+local function result(entry, secrets_scrub)
   if entry == nil or entry == json.null then return false end
   local code = tonumber(entry.code) or 0
   local body = entry.body
@@ -69,8 +68,7 @@ local function result(entry)
     end
   end
   if type(decoded) == "table" and type(decoded.error) == "table" then
-    local e = errors.graph(code, decoded.error, nil, secrets_scrub)
-    return e
+    return errors.graph(code, decoded.error, nil, secrets_scrub)
   end
   if code < 200 or code >= 300 then return errors.http(code, body, nil, secrets_scrub) end
   if decoded == nil and body ~= nil and body ~= "" then return errors.decode(code, body, why, secrets_scrub) end
@@ -92,11 +90,10 @@ function _M.run(client, ops, opts)
       return nil, errors.new{ kind = "decode", message = "a batch answer must be a JSON array" }
     end
     for k = 1, #chunk do
-      results[first + k - 1] = result(res[k])
+      results[first + k - 1] = result(res[k], client:_secret_list())
     end
   end
   return results
 end
 
-_M.is_error = errors.is_error
 return _M

@@ -152,6 +152,9 @@ end
 --- Scrubs this client's secrets out of a string (for log lines of your own).
 function Client:redact(s) return errors.scrub(s, secrets[self].list) end
 
+-- For modules that build error objects from answers of their own (batch): what to scrub.
+function Client:_secret_list() return secrets[self].list end
+
 -- ---- URLs ----------------------------------------------------------------------------------
 
 local function origin(url) return match(url, "^(https?://[^/?#]+)") end
@@ -217,7 +220,6 @@ local function retryable(method, err)
   if err.kind == "http" or err.kind == "decode" then return (err.status or 0) >= 500 or err.status == 429 end
   return false
 end
-_M.retryable = retryable
 
 local function retry_after_header(headers)
   local v = headers and headers["retry-after"]

@@ -132,7 +132,19 @@ local function redirect_and_state(self, o, what)
   return redirect_uri, o.state or core.random_token(16)
 end
 
-local function redirect_error(p)
+local redirect_error
+
+--- The redirect's parameters once its state checks out and it reports no failure; else nil, err.
+local function checked_redirect(url, expected_state)
+  local p = _M.parse_redirect(url)
+  local ok, serr = _M.check_state(expected_state, p.state)
+  if not ok then return nil, serr end
+  local rerr = redirect_error(p)
+  if rerr then return nil, rerr end
+  return p
+end
+
+function redirect_error(p)
   if p.error or p.error_reason then
     local cancelled = p.error_reason == "user_denied" or p.error == "access_denied"
     return oauth_error(cancelled and "cancelled" or (p.error or "error"),
@@ -227,11 +239,8 @@ FB.refresh = FB.exchange_long_lived
 -- Checks the state, reports a cancelled or failed login, then exchanges the code (code flow) or
 -- reads the token from the fragment (response_type=token, preferring its long_lived_token).
 function FB:handle_redirect(url, expected_state)
-  local p = _M.parse_redirect(url)
-  local ok, serr = _M.check_state(expected_state, p.state)
-  if not ok then return nil, serr end
-  local rerr = redirect_error(p)
-  if rerr then return nil, rerr end
+  local p, err = checked_redirect(url, expected_state)
+  if not p then return nil, err end
   if p.code then return self:exchange_code(p.code) end
   if p.access_token then
     local long = p.long_lived_token
@@ -362,11 +371,8 @@ end
 
 --- handle_redirect(url, expected_state) -> short-lived token | nil, err
 function IG:handle_redirect(url, expected_state)
-  local p = _M.parse_redirect(url)
-  local ok, serr = _M.check_state(expected_state, p.state)
-  if not ok then return nil, serr end
-  local rerr = redirect_error(p)
-  if rerr then return nil, rerr end
+  local p, err = checked_redirect(url, expected_state)
+  if not p then return nil, err end
   if not p.code then return nil, oauth_error("no_code", "the redirect carries no code") end
   return self:exchange_code(p.code)
 end

@@ -90,5 +90,4 @@ function _M.run(ctx, args, token)
   return ctx.send(200, json.array(out))
 end
 
-_M.jsonpath = jsonpath
 return _M

@@ -390,6 +390,4 @@ function _M.rupload(ctx, id)
   return debug_info(400, true, format("partial upload: %d of %d bytes received", c.bytes, size))
 end
 
---- Where a container's uploaded bytes are kept (the specs compare them with the file sent).
-_M.upload_path = upload_path
 return _M

@@ -106,7 +106,11 @@ local function world()
   }
   return w
 end
-_M.world = world
+
+local SUBTYPES = {}
+for _, v in ipairs{ "BEFORE_EVENT_1DAY", "BEFORE_EVENT_15MIN", "EVENT_START", "BEFORE_EVENT_2DAY",
+  "BEFORE_EVENT_1HOUR", "AFTER_EVENT_1DAY", "AFTER_EVENT_2DAY", "AFTER_EVENT_3DAY", "AFTER_EVENT_4DAY",
+  "AFTER_EVENT_5DAY", "AFTER_EVENT_6DAY", "AFTER_EVENT_7DAY" } do SUBTYPES[v] = true end
 
 local function need(args, name)
   if args[name] == nil or args[name] == "" then
@@ -245,11 +249,6 @@ local function user_edges(E)
   E.connected_threads_user = threads("connected_threads_user")
   E.instagram_backed_threads_user = threads("instagram_backed_threads_user")
 
-  local SUBTYPES = {}
-  for _, v in ipairs{ "BEFORE_EVENT_1DAY", "BEFORE_EVENT_15MIN", "EVENT_START", "BEFORE_EVENT_2DAY",
-    "BEFORE_EVENT_1HOUR", "AFTER_EVENT_1DAY", "AFTER_EVENT_2DAY", "AFTER_EVENT_3DAY", "AFTER_EVENT_4DAY",
-    "AFTER_EVENT_5DAY", "AFTER_EVENT_6DAY", "AFTER_EVENT_7DAY" } do SUBTYPES[v] = true end
-  _M.SUBTYPES = SUBTYPES
 
   E.upcoming_events = function(method, node, args, token)
     local w = world()
@@ -488,7 +487,7 @@ function _M.check_event(args)
       return K.fail(100, "(#100) notification_subtypes must list exactly 3 values")
     end
     for _, v in ipairs(list) do
-      if not _M.SUBTYPES[v] then return K.fail(100, "(#100) unknown notification subtype " .. tostring(v)) end
+      if not SUBTYPES[v] then return K.fail(100, "(#100) unknown notification subtype " .. tostring(v)) end
     end
   end
   if args.notification_target_time and args.notification_target_time ~= "EVENT_START"
@@ -681,23 +680,19 @@ function _M.install(kit)
   kit.EDGES.ig_hashtag.top_media = hashtag_media("top_media")
   kit.EDGES.ig_hashtag.recent_media = hashtag_media("recent_media")
 
-  kit.NODE_WRITE.ig_media = {
-    POST = function(node, args, tok)
+  -- POST /{id}?<param>=true|false sets one flag of the node (comment_enabled, hide).
+  local function set_flag(param, field)
+    return function(node, args, tok)
       local scope = K.need_scope(tok, "instagram_manage_comments")
       if scope then return scope end
-      if args.comment_enabled == nil then return K.fail(100, "(#100) The parameter comment_enabled is required") end
-      node.is_comment_enabled = args.comment_enabled == "true" or args.comment_enabled == true
+      if args[param] == nil then return K.fail(100, "(#100) The parameter " .. param .. " is required") end
+      node[field] = args[param] == "true" or args[param] == true
       return K.send(200, { success = true })
-    end,
-  }
+    end
+  end
+  kit.NODE_WRITE.ig_media = { POST = set_flag("comment_enabled", "is_comment_enabled") }
   kit.NODE_WRITE.ig_comment = {
-    POST = function(node, args, tok)
-      local scope = K.need_scope(tok, "instagram_manage_comments")
-      if scope then return scope end
-      if args.hide == nil then return K.fail(100, "(#100) The parameter hide is required") end
-      node.hidden = args.hide == "true" or args.hide == true
-      return K.send(200, { success = true })
-    end,
+    POST = set_flag("hide", "hidden"),
     DELETE = function(node, _, tok)
       local scope = K.need_scope(tok, "instagram_manage_comments")
       if scope then return scope end

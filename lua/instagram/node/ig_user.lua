@@ -9,7 +9,6 @@ local User = node.class("IG user")
 _M.User = User
 
 function _M.new(client, id) return User.new(client, id) end
-_M.check_id = node.check_id
 
 -- List edges (pagers).
 node.list(User, "media", "media")                        -- cursor; since/until for time ranges

@@ -1,6 +1,7 @@
 --- The default transport: picks, for each call, the cosocket transport when running inside
 -- ngx_lua in a phase that allows cosockets, and libcurl otherwise. A client made at module load
 -- or in init_worker_by_lua (where cosockets are not allowed) still never blocks a request handler.
+local core = require "instagram.core"
 local ngx_ok, ngx_transport = pcall(require, "instagram.transport.ngx")
 
 local setmetatable = setmetatable
@@ -29,8 +30,12 @@ function T:request(req) return self:pick():request(req) end
 function T:upload(req) return self:pick():upload(req) end
 function T:many(reqs, concurrency) return self:pick():many(reqs, concurrency) end
 function T:start(req) return self:pick():start(req) end
-function T.sleep(s) return (in_cosocket_phase() and ngx_transport.new().sleep or require("instagram.core").sleep)(s) end
-function T.now() return in_cosocket_phase() and ngx.now() or require("instagram.core").now() end -- luacheck: ignore 113
+-- ngx.sleep yields to other requests; core.sleep blocks, which is right outside nginx.
+function T.sleep(s)
+  if in_cosocket_phase() then return ngx.sleep(s) end -- luacheck: ignore 113
+  return core.sleep(s)
+end
+function T.now() return in_cosocket_phase() and ngx.now() or core.now() end -- luacheck: ignore 113
 
 function T:close()
   if self.curl then self.curl:close() end

@@ -235,7 +235,6 @@ function Client:_interpret(res)
   local retry_after = retry_after_header(headers)
   if not retry_after and u and u.regain_access_seconds > 0 then retry_after = u.regain_access_seconds end
   local status, body = res.status, res.body
-  local ctype = lower(headers["content-type"] or "")
   local value, why = nil, "empty body"
   if body and body ~= "" then value, why = json.decode(body) end
   if type(value) == "table" then
@@ -250,7 +249,7 @@ function Client:_interpret(res)
     end
   end
   if status < 200 or status >= 300 then
-    if value == nil and status >= 500 and find(ctype, "json", 1, true) then
+    if value == nil and status >= 500 and find(lower(headers["content-type"] or ""), "json", 1, true) then
       return nil, errors.decode(status, body, why, list)
     end
     return nil, errors.http(status, body, retry_after, list)

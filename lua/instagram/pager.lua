@@ -133,9 +133,8 @@ end
 function Pager:pages()
   return function()
     local page = self:next_page()
-    if page and #page.data == 0 and self.done then return nil end
-    if page then return page.data, page end
-    return nil
+    if page and #page.data > 0 then return page.data, page end
+    return nil -- the end (an empty last page is not yielded), a cap, or an error (see .err)
   end
 end
 

@@ -26,7 +26,8 @@ local DEFAULTS = {
   require_proof = false,
   clock_offset = 0,       -- seconds added to the emulator's clock (token and code lifetimes)
   faults = {},            -- { path = lua pattern, method = "GET", times = N, delay = s,
-                          --   status = N, body = "...", content_type = "...", action = "reset"|"truncate" }
+                          --   status = N, body = "...", content_type = "...", action = "reset"|"truncate",
+                          --   headers = N (extra response headers), header_size = bytes each }
 }
 
 local state, config, log, calls
@@ -358,6 +359,9 @@ local function apply_faults(method, path)
     if (not f.method or f.method == method) and path:find(f.path or "") and (f.times == nil or f.times > 0) then
       if f.times then f.times = f.times - 1 end
       if f.delay then ngx.sleep(f.delay) end
+      if f.headers then -- a flood of response headers; the answer itself goes on as usual
+        for i = 1, f.headers do ngx.header["X-Flood-" .. i] = string.rep("v", f.header_size or 8) end
+      end
       if f.action == "reset" then return ngx.exit(444) end
       if f.action == "truncate" then
         local body = f.body or '{"data":[{"id":"1791819522'

@@ -1,0 +1,97 @@
+--- Hostile Lua against the C core: finalizers that close or re-enter a session at the worst
+-- moment (any allocation inside a C function can run one), request tables whose fields come
+-- through __index, callbacks that close the session, files that would block. Each finalizer case
+-- runs in a process of its own (spec/support/gc_stress.lua: a small heap, a collector that never
+-- pauses), so a crash is seen as that process's death, not this one's. The same cases run on
+-- both runtimes, under valgrind and under AddressSanitizer (spec/sanitize passes its build and
+-- LD_PRELOAD down). The promise: a Lua error or a whole result; never a crash, never freed memory.
+local H = require "spec.helper"
+local core = require "instagram.core"
+
+local runtime = jit and "luajit" or "lua5.4"
+
+-- Runs one case; returns its output and exit status (signals show as 128 + n).
+local function run_case(name)
+  local p = assert(io.popen(("timeout 60 %s spec/support/gc_stress.lua %s 2>&1; echo \"exit=$?\""):format(runtime, name)))
+  local out = p:read("*a")
+  p:close()
+  local code = tonumber(out:match("exit=(%d+)%s*$"))
+  return out, code
+end
+
+describe("C core under hostile finalizers", function()
+  local url
+  before_each(function()
+    H.reset()
+    url = H.graph_url .. "/v24.0/me"
+  end)
+
+  for _, name in ipairs{ "close_while_building", "close_while_pushing", "reenter_while_pushing",
+                         "many_tables_emptied", "start_race", "cancel_while_finishing", "fifo" } do
+    it("survives the hostile finalizer case " .. name .. " (a process of its own)", function()
+      local out, code = run_case(name)
+      assert.equal(0, code, out)
+      assert.matches("ok " .. name, out)
+    end)
+  end
+
+  it("s:many() reads request tables raw: fields behind __index are refused, not read after they are freed", function()
+    local s = core.session{ ca_file = H.ca_file, timeout = 10 }
+    local proxy = setmetatable({}, { __index = function(_, k)
+      collectgarbage("collect")
+      if k == "method" then return "PO" .. "ST" end
+      if k == "url" then return url .. "?x=" .. string.rep("y", 64) end
+      if k == "body" then return "message=" .. string.rep("z", 200) end
+    end })
+    local ok, err = pcall(s.many, s, { proxy })
+    assert.is_false(ok)
+    assert.matches("request 1: 'method' must be a string", err)
+    s:close()
+  end)
+
+  it("s:close() inside an upload's progress callback stops the upload", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb"))
+    f:write(string.rep("u", 4 * 1024 * 1024))
+    f:close()
+    local s = core.session{ ca_file = H.ca_file, timeout = 20 }
+    local calls = 0
+    local t0 = os.time()
+    local ok, kind, msg = s:upload(H.graph_url .. "/ig-api-upload/v24.0/1", {}, path, 0, function()
+      calls = calls + 1
+      s:close()
+    end)
+    os.remove(path)
+    assert.is_nil(ok)
+    assert.equal("aborted", kind)
+    assert.matches("closed", msg)
+    assert.equal(1, calls, "no progress call after the close")
+    assert.is_false(s:is_open())
+    assert.is_true(os.time() - t0 < 10)
+  end)
+
+  it("a progress callback that collects garbage and makes finalizers run does not disturb the upload", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb"))
+    f:write(string.rep("g", 256 * 1024))
+    f:close()
+    local s = core.session{ ca_file = H.ca_file, timeout = 20 }
+    local calls, finalized = 0, 0
+    local status = s:upload(H.graph_url .. "/v24.0/me", { Authorization = "Bearer " .. H.token }, path, 0,
+      function()
+        calls = calls + 1
+        for _ = 1, 50 do
+          if newproxy then getmetatable(newproxy(true)).__gc = function() finalized = finalized + 1 end
+          else setmetatable({}, { __gc = function() finalized = finalized + 1 end }) end
+        end
+        collectgarbage("collect")
+      end)
+    os.remove(path)
+    assert.is_number(status)
+    assert.is_true(calls > 0)
+    assert.is_true(finalized > 0)
+    assert.is_true(s:is_open())
+    assert.equal(200, (s:request("GET", H.graph_url .. "/v24.0/me", { Authorization = "Bearer " .. H.token })))
+    s:close()
+  end)
+end)

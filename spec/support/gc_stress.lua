@@ -1,0 +1,252 @@
+-- Hostile finalizers against the C core, one case per process (spec/gc_stress_spec.lua runs it):
+--   lua5.4 spec/support/gc_stress.lua <case>
+-- A small heap and a collector that never pauses make a cycle end every few kilobytes allocated,
+-- and a finalizer that re-arms itself then runs at many allocation points inside one C call:
+-- exactly where a close, a second call or a cancel must find consistent state. Prints one line
+-- "ok <case> ..." and exits 0; a failed check raises (exit 1); a crash is a signal or an ASan abort.
+local build = os.getenv("IG_BUILD_DIR") or (jit and "build/luajit" or "build/lua5.4")
+package.cpath = build .. "/?.so;" .. package.cpath
+package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;" .. package.path
+
+local H = require "spec.helper"
+local core = require "instagram.core"
+
+local case = assert(arg[1], "usage: gc_stress.lua <case>")
+local LUA54 = _VERSION == "Lua 5.4" and not jit
+local url = H.graph_url .. "/v24.0/me"
+local auth = { Authorization = "Bearer " .. H.token }
+
+local function restless_gc()
+  -- the parameters first: the threshold a full collection sets is computed from them
+  if LUA54 then collectgarbage("incremental", 1, 1000, 10)
+  else collectgarbage("setpause", 1); collectgarbage("setstepmul", 5000) end
+  collectgarbage("collect")
+end
+
+-- An object whose finalizer is fn: a table in Lua 5.4; LuaJIT runs __gc for userdata only.
+local function finalizable(fn)
+  if newproxy then
+    local p = newproxy(true)
+    getmetatable(p).__gc = fn
+    return p
+  end
+  return setmetatable({}, { __gc = fn })
+end
+
+-- fn runs from a finalizer at the end of collection cycles, from the (skip + 1)-th cycle on, until
+-- the returned stop() is called. With the collector never pausing a cycle ends every few
+-- allocations, so rounds with growing skips reach further and further into one C call.
+local function haunt(fn, skip)
+  local on, seen = true, 0
+  local function plant()
+    finalizable(function()
+      if not on then return end
+      seen = seen + 1
+      if seen > (skip or 0) then pcall(fn) end
+      plant()
+    end)
+  end
+  plant()
+  return function() on = false end
+end
+
+-- Header values that are numbers: each one becomes a string inside the C call (an allocation).
+local function numeric_headers(n)
+  local h = { Authorization = auth.Authorization }
+  for i = 1, n do h["X-Pad-" .. i] = 1000000 + i end
+  return h
+end
+
+local function new_session(opts)
+  opts = opts or {}
+  opts.ca_file, opts.timeout = H.ca_file, opts.timeout or 10
+  return core.session(opts)
+end
+
+local cases = {}
+
+-- The session closed by a finalizer while request() builds its header list.
+function cases.close_while_building()
+  local results, closed = 0, 0
+  for round = 1, 15 do
+    local s = new_session()
+    local hdrs = numeric_headers(1500)
+    restless_gc()
+    local stop = haunt(function() s:close() end, round * 7)
+    local ok, status = pcall(s.request, s, "GET", url, hdrs)
+    stop()
+    if ok then
+      assert(type(status) == "number" or status == nil, "a result or nil, kind, message")
+      results = results + 1
+    else
+      assert(tostring(status):find("session is closed", 1, true), "unexpected error: " .. tostring(status))
+      closed = closed + 1
+    end
+    s:close()
+  end
+  return ("%d results, %d closed-session errors"):format(results, closed)
+end
+
+-- The session closed by a finalizer while a 600-header answer is being pushed. A close that
+-- comes before the call is a clean error; rounds where it came during the call must be seen.
+function cases.close_while_pushing()
+  H.reset()
+  H.config{ faults = { { path = "/me$", headers = 600, header_size = 40 } } }
+  local during, before = 0, 0
+  for round = 1, 30 do
+    local s = new_session{ http2 = false }
+    assert(s:request("GET", url, auth) == 200)
+    restless_gc()
+    local stop = haunt(function() s:close() end, round * 5)
+    local ok, status, headers, body = pcall(s.request, s, "GET", url, auth)
+    stop()
+    if not ok then
+      assert(tostring(status):find("session is closed", 1, true), tostring(status))
+      before = before + 1
+    else
+      assert(status == 200, "status " .. tostring(status))
+      assert(headers["x-flood-600"] == string.rep("v", 40), "header 600 intact")
+      assert(headers["x-flood-1"] == string.rep("v", 40), "header 1 intact")
+      assert(body:find('"id"', 1, true), "body intact")
+      if not s:is_open() then during = during + 1 end
+    end
+    s:close()
+  end
+  assert(during > 0, "no round closed the session during the call")
+  return ("%d closed during the call (answers whole), %d before it"):format(during, before)
+end
+
+-- A finalizer that uses the same session again while results are pushed.
+function cases.reenter_while_pushing()
+  H.reset()
+  H.config{ rate_limit = { limit = 100000 }, faults = { { path = "/me$", headers = 600, header_size = 40 } } }
+  local s = new_session{ http2 = false }
+  local nested = 0
+  for round = 1, 10 do
+    restless_gc()
+    local this_round = 0
+    local stop = haunt(function()
+      if this_round >= 3 then return end -- a few nested calls per round are enough
+      this_round = this_round + 1
+      local st = s:request("GET", url, auth)
+      assert(st == 200)
+      nested = nested + 1
+    end, round * 20)
+    local status, headers, body = s:request("GET", url, auth)
+    stop()
+    assert(status == 200 and headers["x-flood-600"] and body:find('"id"', 1, true),
+      ("outer answer intact: %s %s %s"):format(tostring(status), tostring(headers and headers["x-flood-600"]),
+        tostring(body)))
+  end
+  s:close()
+  return ("%d nested calls answered"):format(nested)
+end
+
+-- s:many() while a finalizer empties the request tables and collects.
+function cases.many_tables_emptied()
+  local s = new_session()
+  local sent = 0
+  for round = 1, 10 do
+    H.reset()
+    local reqs, bodies = {}, {}
+    for i = 1, 6 do
+      local h = numeric_headers(200)
+      h["Content-Type"] = "application/x-www-form-urlencoded"
+      bodies[i] = ("message=r%d-%d-"):format(round, i) .. string.rep("x", 200)
+      reqs[i] = { method = "POST", url = H.graph_url .. "/v24.0/17918195224100001/comments",
+                  headers = h, body = bodies[i] }
+    end
+    restless_gc()
+    local stop = haunt(function()
+      for i = 1, 6 do reqs[i].body, reqs[i].url, reqs[i].method = nil, nil, nil end
+      collectgarbage("step", 0)
+    end, round <= 7 and round * 10 or 100000) -- the last rounds: no finalizer, all sent
+    local ok, results = pcall(s.many, s, reqs, 3)
+    stop()
+    collectgarbage("collect")
+    if ok then
+      local seen = {}
+      for _, r in ipairs(H.requests("/comments$")) do seen[r.body] = true end
+      for i = 1, 6 do
+        assert(results[i].status == 200, "request " .. i .. ": " .. tostring(results[i].message))
+        assert(seen[bodies[i]], "request " .. i .. "'s body arrived as given")
+      end
+      sent = sent + 1
+    else
+      assert(tostring(results):find("must be a string", 1, true), tostring(results))
+    end
+  end
+  s:close()
+  return ("%d of 10 rounds sent whole"):format(sent)
+end
+
+-- s:start() from a finalizer while another start() sets up: never two active requests.
+function cases.start_race()
+  for round = 1, 15 do
+    local s = new_session()
+    local inner = {}
+    local hdrs = numeric_headers(1000)
+    restless_gc()
+    local stop = haunt(function()
+      local ok, p = pcall(s.start, s, "GET", url, auth)
+      if ok then inner[#inner + 1] = p end
+    end, round * 3)
+    local ok, p = pcall(s.start, s, "GET", url, hdrs)
+    stop()
+    collectgarbage("collect")
+    if ok then
+      assert(#inner == 0, "the outer start succeeded while an inner one was active")
+      assert(type((p:finish())) == "number")
+    else
+      assert(tostring(p):find("one started request per session", 1, true), tostring(p))
+      assert(#inner == 1)
+      assert(inner[1]:finish() == 200)
+    end
+    s:close()
+  end
+  return "one active request each round"
+end
+
+-- pending:cancel() (and close) from a finalizer while finish() pushes a 600-header answer.
+function cases.cancel_while_finishing()
+  H.reset()
+  H.config{ faults = { { path = "/me$", headers = 600, header_size = 40 } } }
+  local during, before = 0, 0
+  for round = 1, 30 do
+    local s = new_session{ http2 = false }
+    local p = s:start("GET", url, auth)
+    restless_gc()
+    local stop = haunt(function() p:cancel(); s:close() end, round * 5)
+    local ok, status, headers, body = pcall(p.finish, p)
+    stop()
+    if not ok then
+      assert(tostring(status):find("cancelled", 1, true), tostring(status))
+      before = before + 1
+    else
+      assert(status == 200, tostring(status))
+      assert(headers["x-flood-600"] == string.rep("v", 40) and body:find('"id"', 1, true), "answer intact")
+      if not s:is_open() then during = during + 1 end
+    end
+    s:close()
+  end
+  assert(during > 0, "no round cancelled during finish()")
+  return ("%d cancelled while the answer was pushed (whole), %d before"):format(during, before)
+end
+
+-- A FIFO as the upload file or the CA file: refused at once (the spec runs this under a timeout).
+function cases.fifo()
+  local fifo = os.tmpname()
+  os.remove(fifo)
+  assert(os.execute("mkfifo " .. fifo))
+  local s = new_session()
+  local ok, kind, msg = s:upload(H.graph_url .. "/x", {}, fifo)
+  assert(ok == nil and kind == "file" and msg:find("not a regular file", 1, true), tostring(msg))
+  local ok2, err = pcall(core.session, { ca_file = fifo })
+  assert(not ok2 and tostring(err):find("ca_file", 1, true), tostring(err))
+  s:close()
+  os.remove(fifo)
+  return "refused"
+end
+
+local fn = assert(cases[case], "unknown case " .. case)
+print("ok " .. case .. ": " .. fn())

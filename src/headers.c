@@ -1,0 +1,67 @@
+/* headers.c: a response header block -> Lua table. Pure function of its input; fuzzed in
+ * spec/fuzz. Names are lower-cased; a repeated name's values are joined by ", " as HTTP allows;
+ * the status line, blank lines and lines without a name are skipped. */
+#include <ctype.h>
+#include <string.h>
+#include "core.h"
+
+void ig_push_headers(lua_State *L, const char *data, size_t len) {
+  luaL_checkstack(L, 6, "too many nested calls");
+  lua_newtable(L);
+  int t = lua_gettop(L);
+  size_t i = 0;
+  while (i < len) {
+    size_t start = i;
+    while (i < len && data[i] != '\n') i++;
+    size_t end = i; /* line is [start, end) */
+    if (i < len) i++;
+    if (end > start && data[end - 1] == '\r') end--;
+    const char *colon = memchr(data + start, ':', end - start);
+    if (!colon || colon == data + start) continue; /* status line, blank line or junk */
+    size_t nlen = (size_t)(colon - (data + start));
+    if (nlen > 256) continue;
+    char name[257];
+    for (size_t k = 0; k < nlen; k++) name[k] = (char)tolower((unsigned char)data[start + k]);
+    size_t vs = (size_t)(colon - data) + 1, ve = end;
+    while (vs < ve && (data[vs] == ' ' || data[vs] == '\t')) vs++;
+    while (ve > vs && (data[ve - 1] == ' ' || data[ve - 1] == '\t')) ve--;
+    lua_pushlstring(L, name, nlen);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, t);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      lua_pushlstring(L, data + vs, ve - vs);
+      lua_rawset(L, t);
+    } else { /* repeated: collect the values in a list, joined once at the end (never quadratic) */
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        lua_createtable(L, 4, 0);
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, 1);
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, t);
+      }
+      lua_pushlstring(L, data + vs, ve - vs);
+      lua_rawseti(L, -2, (int)ig_rawlen(L, -2) + 1);
+      lua_pop(L, 2);
+    }
+  }
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) {
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      int list = lua_gettop(L), n = (int)ig_rawlen(L, list);
+      luaL_Buffer b;
+      luaL_buffinit(L, &b);
+      for (int k = 1; k <= n; k++) {
+        if (k > 1) luaL_addlstring(&b, ", ", 2);
+        lua_rawgeti(L, list, k);
+        luaL_addvalue(&b);
+      }
+      luaL_pushresult(&b);
+      lua_pushvalue(L, list - 1);
+      lua_insert(L, -2);
+      lua_rawset(L, t); /* assigning an existing field during lua_next is allowed */
+    }
+    lua_pop(L, 1);
+  }
+}

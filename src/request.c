@@ -1,0 +1,58 @@
+/* request.c: s:request(method, url [, headers [, body [, timeout]]])
+ *   -> status, headers, body | nil, kind, message
+ * The session's easy handle keeps its standing options between calls; only what varies is set. */
+#include <string.h>
+#include "session.h"
+
+/* request()'s fast path: the standing options are set once, then only what varies per call. */
+static void setup_request(ig_session *s, const char *url, struct curl_slist *headers, long timeout_ms) {
+  if (!s->prepared) {
+    ig_setup_easy(s, s->easy, &s->x, url, headers, timeout_ms);
+    s->prepared = 1;
+    return;
+  }
+  CURL *e = s->easy;
+  s->x.errbuf[0] = '\0';
+  ig_buf_reset(&s->x.body);
+  ig_buf_reset(&s->x.head);
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms < timeout_ms ? s->connect_timeout_ms : timeout_ms);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+}
+
+/* The arguments request() and start() share: (self, method, url [, headers [, body [, timeout]]]).
+ * The strings stay on the caller's stack, so they live as long as the call. */
+void ig_check_request_args(lua_State *L, ig_session *s, ig_args *a) {
+  size_t mlen;
+  a->blen = 0;
+  a->method = luaL_checklstring(L, 2, &mlen);
+  a->url = ig_check_url(L, 3);
+  if (!ig_valid_method(a->method, mlen))
+    luaL_error(L, "bad method: an upper-case HTTP method such as GET or POST");
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+  a->body = luaL_optlstring(L, 5, NULL, &a->blen);
+  a->timeout_ms = lua_isnoneornil(L, 6) ? s->timeout_ms : ig_opt_ms(L, 6, "timeout");
+  lua_settop(L, 6);
+}
+
+int ig_l_request(lua_State *L) {
+  ig_session *s = ig_check_open(L, 1);
+  ig_args a;
+  ig_check_request_args(L, s, &a);
+  ig_call *c = ig_call_new(L, s->x.body.max);                   /* 7 */
+  ig_build_headers(L, lua_istable(L, 4) ? 4 : 0, &c->headers);  /* may run finalizers, may raise */
+  ig_session_enter(L, s);                                       /* no allocation from here ... */
+  setup_request(s, a.url, c->headers, a.timeout_ms);
+  ig_set_method(s->easy, a.method, a.body, a.blen);
+  c->rc = curl_easy_perform(s->easy);
+  if (c->rc == CURLE_OK) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &c->status);
+  curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, NULL);
+  curl_slist_free_all(c->headers);
+  c->headers = NULL;
+  ig_take_response(&s->x, &c->x);
+  ig_session_leave(s);                                          /* ... to here */
+  ig_push_result(L, c->status, &c->x, c->rc);
+  ig_give_back(s, &c->x);
+  return 3;
+}

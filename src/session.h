@@ -1,0 +1,107 @@
+/* session.h: what the session's files share (session.c, transfer.c, request.c, upload.c, many.c,
+ * pending.c). Internal.
+ *
+ * The lifetime rule, in one place (session.c): any Lua allocation can run a finalizer, and a
+ * finalizer can close the session, call it again, or (LuaJIT, Lua 5.1) raise straight through the
+ * C function that allocated. So an entry point
+ *   1. checks its arguments and builds what it needs with the Lua API, keeping every C resource in
+ *      a scratch userdata (ig_call) whose __gc frees it, never in a C local;
+ *   2. calls ig_session_enter(), which checks again that the session is open and idle and marks it
+ *      busy; between enter and leave no Lua API call allocates (libcurl runs; the upload's
+ *      progress callback runs under lua_pcall and a close() it asks for stops the upload);
+ *   3. calls ig_session_leave() after moving the response into the scratch userdata, and only
+ *      then pushes results: a finalizer that closes or reuses the session while they are pushed
+ *      finds it idle, and the bytes being pushed are not the session's.
+ */
+#ifndef IG_SESSION_H
+#define IG_SESSION_H
+
+#include <stdio.h>
+#include <curl/curl.h>
+#include "core.h"
+
+#define IG_DEFAULT_MAX_BODY ((size_t)64 << 20)
+#define IG_MAX_HEADER_BLOCK ((size_t)256 << 10)
+#define IG_MAX_URL ((size_t)64 << 10)
+#define IG_CALL_MT "instagram.core.call"
+
+/* What one transfer collects: body, header block, libcurl's error text. */
+typedef struct {
+  ig_buf body, head;
+  char errbuf[CURL_ERROR_SIZE];
+} ig_xfer;
+
+typedef struct ig_pending ig_pending;
+
+typedef struct {
+  CURL *easy;
+  CURLM *multi;          /* for many(): created on first use, keeps its connection cache */
+  CURLM *async_multi;    /* for start(): one request in flight while Lua does other work */
+  CURL *async_easy;
+  ig_pending *active;    /* the started request, if any */
+  CURL **pool;           /* many()'s easy handles, reused across calls */
+  int pool_size;
+  long timeout_ms, connect_timeout_ms;
+  char *ca_file;
+  char *user_agent;
+  int http2;
+  int busy;     /* between ig_session_enter and ig_session_leave */
+  int closing;  /* close() was asked for while busy */
+  int prepared; /* the easy handle holds request()'s standing options (an upload clears this) */
+  ig_xfer x;
+} ig_session;
+
+/* One call's scratch: C resources that must be freed even if a Lua error unwinds the call, and the
+ * response once it is taken from the session. Its __gc frees everything; idempotent. */
+typedef struct {
+  struct curl_slist *headers;
+  FILE *file;
+  ig_xfer x;
+  long status;
+  CURLcode rc;
+} ig_call;
+
+/* session.c: lifetime */
+ig_session *ig_check_session(lua_State *L, int idx);
+ig_session *ig_check_open(lua_State *L, int idx);     /* raises when closed or busy */
+void ig_session_enter(lua_State *L, ig_session *s);   /* re-checks without allocating; marks busy */
+void ig_session_leave(ig_session *s);                 /* idle again; frees it if close() was asked */
+void ig_session_free(ig_session *s);
+long ig_opt_ms(lua_State *L, int idx, const char *name);
+
+/* transfer.c: what every kind of transfer shares */
+ig_call *ig_call_new(lua_State *L, size_t max_body); /* pushes the scratch userdata */
+void ig_call_free(ig_call *c);
+void ig_build_headers(lua_State *L, int idx, struct curl_slist **list); /* appends; raises on bad input */
+const char *ig_check_url(lua_State *L, int idx);
+int ig_valid_url(const char *url, size_t len);
+int ig_valid_method(const char *m, size_t len);
+void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct curl_slist *headers,
+                   long timeout_ms);
+void ig_set_method(CURL *e, const char *method, const char *body, size_t blen);
+void ig_take_response(ig_xfer *from, ig_xfer *to);    /* moves the buffers; never allocates */
+void ig_give_back(ig_session *s, ig_xfer *x);         /* reuse the buffers if the session can */
+int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc); /* pushes 3 values */
+int ig_open_regular(const char *path, FILE **out);    /* 0, or an errno-like failure; never blocks */
+
+/* request.c: the arguments request() and start() share */
+typedef struct {
+  const char *method, *url, *body;
+  size_t blen;
+  long timeout_ms;
+} ig_args;
+void ig_check_request_args(lua_State *L, ig_session *s, ig_args *a);
+
+/* The files' methods and classes, registered by session.c. */
+int ig_l_request(lua_State *L);
+int ig_l_upload(lua_State *L);
+int ig_l_many(lua_State *L);
+int ig_l_start(lua_State *L);
+void ig_transfer_open(lua_State *L);
+void ig_many_open(lua_State *L);
+void ig_pending_open(lua_State *L);
+void ig_pending_stop(ig_pending *p);
+void ig_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
+                  int with_close, lua_CFunction tostring_fn);
+
+#endif

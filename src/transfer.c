@@ -1,0 +1,289 @@
+/* transfer.c: what every kind of transfer shares (request, upload, many, start): argument
+ * validation, the header list, the easy handle's options, libcurl's callbacks, the call's scratch
+ * userdata and the results pushed back to Lua. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "session.h"
+
+/* ---- the call's scratch userdata ----------------------------------------------------------- */
+
+void ig_call_free(ig_call *c) {
+  curl_slist_free_all(c->headers);
+  c->headers = NULL;
+  if (c->file) { fclose(c->file); c->file = NULL; }
+  ig_buf_free(&c->x.body);
+  ig_buf_free(&c->x.head);
+}
+
+static int l_call_gc(lua_State *L) {
+  ig_call_free((ig_call *)luaL_checkudata(L, 1, IG_CALL_MT));
+  return 0;
+}
+
+ig_call *ig_call_new(lua_State *L, size_t max_body) {
+  ig_call *c = (ig_call *)lua_newuserdata(L, sizeof *c);
+  memset(c, 0, sizeof *c);
+  c->x.body.max = max_body;
+  c->x.head.max = IG_MAX_HEADER_BLOCK;
+  luaL_setmetatable(L, IG_CALL_MT);
+  return c;
+}
+
+void ig_transfer_open(lua_State *L) {
+  ig_new_class(L, IG_CALL_MT, NULL, l_call_gc, 0, NULL);
+  lua_pop(L, 1);
+}
+
+/* The response moves from the session's buffers to the call's: after this the session may be
+ * closed or reused by a finalizer while the call pushes what it holds. Never allocates. */
+void ig_take_response(ig_xfer *from, ig_xfer *to) {
+  ig_buf_free(&to->body);
+  ig_buf_free(&to->head);
+  size_t bmax = to->body.max, hmax = to->head.max;
+  to->body = from->body;
+  to->head = from->head;
+  to->body.max = bmax;
+  to->head.max = hmax;
+  memcpy(to->errbuf, from->errbuf, sizeof to->errbuf);
+  size_t fbmax = from->body.max, fhmax = from->head.max;
+  memset(&from->body, 0, sizeof from->body);
+  memset(&from->head, 0, sizeof from->head);
+  from->body.max = fbmax;
+  from->head.max = fhmax;
+  from->errbuf[0] = '\0';
+}
+
+/* Once the results are on the stack: the session keeps the allocations for its next response,
+ * if it is still open, idle, and has not made new ones meanwhile. */
+void ig_give_back(ig_session *s, ig_xfer *x) {
+  if (s->easy && !s->busy && !s->closing && !s->x.body.data && !s->x.head.data) {
+    size_t bmax = s->x.body.max, hmax = s->x.head.max;
+    s->x.body = x->body;
+    s->x.head = x->head;
+    s->x.body.max = bmax;
+    s->x.head.max = hmax;
+    ig_buf_reset(&s->x.body);
+    ig_buf_reset(&s->x.head);
+    memset(&x->body, 0, sizeof x->body);
+    memset(&x->head, 0, sizeof x->head);
+  } else {
+    ig_buf_free(&x->body);
+    ig_buf_free(&x->head);
+  }
+}
+
+/* ---- validation ---------------------------------------------------------------------------- */
+
+int ig_valid_method(const char *m, size_t len) {
+  if (len == 0 || len > 16) return 0;
+  for (size_t i = 0; i < len; i++)
+    if (!isupper((unsigned char)m[i])) return 0;
+  return 1;
+}
+
+static int valid_header_name(const char *k, size_t len) {
+  if (len == 0 || len > 256) return 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)k[i];
+    if (c == 0 || !(isalnum(c) || strchr("!#$%&'*+-.^_`|~", c))) return 0;
+  }
+  return 1;
+}
+
+static int valid_header_value(const char *v, size_t len) {
+  if (len > 16384) return 0;
+  for (size_t i = 0; i < len; i++)
+    if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0') return 0;
+  return 1;
+}
+
+/* An http(s) URL of at most 64 KiB with no byte <= 0x20 and no DEL (no request splitting, no
+ * NUL truncation: libcurl would see a different URL from the one checked). */
+int ig_valid_url(const char *url, size_t len) {
+  if (len == 0 || len > IG_MAX_URL) return 0;
+  if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) return 0;
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] == 0x7f) return 0;
+  return 1;
+}
+
+const char *ig_check_url(lua_State *L, int idx) {
+  size_t ulen;
+  const char *url = luaL_checklstring(L, idx, &ulen);
+  if (!ig_valid_url(url, ulen))
+    luaL_error(L, "bad url: an http:// or https:// URL of at most 64 KiB, without spaces or control bytes");
+  return url;
+}
+
+/* Appends the table at idx (0: none) to *list, then "Expect:". Every line is on *list as soon as
+ * it is made, so whoever owns *list frees it even when this raises halfway. */
+void ig_build_headers(lua_State *L, int idx, struct curl_slist **list) {
+  struct curl_slist *tmp;
+  if (idx != 0) {
+    luaL_checkstack(L, 4, "too many nested calls");
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+      size_t klen, vlen;
+      if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "header names must be strings");
+      if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "header values must be strings or numbers");
+      const char *k = lua_tolstring(L, -2, &klen);
+      lua_pushvalue(L, -1); /* tolstring on a copy: never convert a key in place during lua_next */
+      const char *v = lua_tolstring(L, -1, &vlen);
+      if (!valid_header_name(k, klen))
+        luaL_error(L, "invalid header name: names are HTTP tokens of at most 256 bytes");
+      if (!valid_header_value(v, vlen))
+        luaL_error(L, "invalid header '%s': values have no CR, LF or NUL (at most 16 KiB)", k);
+      char *line = malloc(klen + vlen + 3);
+      if (!line) luaL_error(L, "out of memory");
+      memcpy(line, k, klen);
+      if (vlen == 0) { line[klen] = ';'; line[klen + 1] = '\0'; } /* curl's syntax for an empty value */
+      else { line[klen] = ':'; line[klen + 1] = ' '; memcpy(line + klen + 2, v, vlen); line[klen + 2 + vlen] = '\0'; }
+      tmp = curl_slist_append(*list, line);
+      free(line);
+      if (!tmp) luaL_error(L, "out of memory");
+      *list = tmp;
+      lua_pop(L, 2);
+    }
+  }
+  tmp = curl_slist_append(*list, "Expect:"); /* no 100-continue round trip on POST bodies */
+  if (!tmp) luaL_error(L, "out of memory");
+  *list = tmp;
+}
+
+/* Opens a regular file for reading without ever blocking: a FIFO or a device would stall the
+ * process in open() or later in read(). 0 on success; -1 when it is not a regular file; else an
+ * errno value. */
+int ig_open_regular(const char *path, FILE **out) {
+  *out = NULL;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return errno ? errno : EIO;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { close(fd); return -1; }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl != -1) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  FILE *f = fdopen(fd, "rb");
+  if (!f) { int e = errno; close(fd); return e ? e : EIO; }
+  *out = f;
+  return 0;
+}
+
+/* ---- libcurl: callbacks (never touch the Lua state) and options ----------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+  ig_xfer *x = (ig_xfer *)ud;
+  size_t total = size * n;
+  return ig_buf_append(&x->body, p, total) == 0 ? total : 0;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  ig_xfer *x = (ig_xfer *)ud;
+  size_t total = size * n;
+  /* A new status line starts a new header block (after 1xx or an auth round): keep the last. */
+  if (total >= 5 && memcmp(p, "HTTP/", 5) == 0) x->head.len = 0;
+  return ig_buf_append(&x->head, p, total) == 0 ? total : 0;
+}
+
+/* Resets an easy handle and sets what every transfer shares; x collects the response. */
+void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct curl_slist *headers,
+                   long timeout_ms) {
+  curl_easy_reset(e); /* keeps live connections, DNS and TLS session caches */
+  x->errbuf[0] = '\0';
+  ig_buf_reset(&x->body);
+  ig_buf_reset(&x->head);
+  curl_easy_setopt(e, CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+  long connect_ms = s->connect_timeout_ms;
+  if (timeout_ms > 0 && timeout_ms < connect_ms) connect_ms = timeout_ms;
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent ? s->user_agent
+                                                       : "instagram-graph-lua/" IG_CORE_VERSION);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, s->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (s->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+}
+
+/* The method and body of a request (the body must outlive the transfer). Every call states the
+ * method from scratch, so a handle can go from one request to the next without a reset. */
+void ig_set_method(CURL *e, const char *method, const char *body, size_t blen) {
+  curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* clears POST, NOBODY and UPLOAD */
+  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+  if (strcmp(method, "GET") == 0 && !body) return;
+  if (strcmp(method, "HEAD") == 0) { curl_easy_setopt(e, CURLOPT_NOBODY, 1L); return; }
+  if (strcmp(method, "POST") == 0 || body) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
+  }
+  if (strcmp(method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+}
+
+/* ---- results ------------------------------------------------------------------------------- */
+
+static const char *error_kind(CURLcode rc) {
+  switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: return "timeout";
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT: return "connect";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_USE_SSL_FAILED: return "tls";
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL: return "invalid";
+    default: return "network";
+  }
+}
+
+/* Pushes status, headers, body, or nil, kind, message, for a finished transfer. x must belong to
+ * the caller's scratch (not to a session): pushing allocates, and finalizers may run. */
+int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc) {
+  luaL_checkstack(L, 4, "too many nested calls");
+  if (rc != CURLE_OK) {
+    lua_pushnil(L);
+    if (rc == CURLE_WRITE_ERROR && x->body.overflow) {
+      lua_pushliteral(L, "size");
+      lua_pushfstring(L, "response body larger than max_body (%d bytes)",
+                      (int)(x->body.max > 0x7fffffff ? 0x7fffffff : x->body.max));
+    } else if (rc == CURLE_WRITE_ERROR && x->head.overflow) {
+      lua_pushliteral(L, "size");
+      lua_pushliteral(L, "response headers larger than 256 KiB");
+    } else {
+      lua_pushstring(L, error_kind(rc));
+      lua_pushstring(L, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+    }
+    return 3;
+  }
+  lua_pushinteger(L, (lua_Integer)status);
+  ig_push_headers(L, x->head.data, x->head.len);
+  lua_pushlstring(L, x->body.data ? x->body.data : "", x->body.len);
+  return 3;
+}

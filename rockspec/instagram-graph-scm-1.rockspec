@@ -28,7 +28,8 @@ build = {
   type = "builtin",
   modules = {
     ["instagram.core"] = {
-      sources = { "src/core.c", "src/session.c", "src/crypto.c", "src/encode.c", "src/buffer.c" },
+      sources = { "src/core.c", "src/session.c", "src/transfer.c", "src/request.c", "src/upload.c",
+                  "src/many.c", "src/pending.c", "src/headers.c", "src/crypto.c", "src/encode.c", "src/buffer.c" },
       libraries = { "curl", "crypto" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
       defines = { "_POSIX_C_SOURCE=200809L" },

@@ -210,6 +210,22 @@ describe("instagram.core session", function()
       assert.equal(200, (s:request("GET", H.graph_url .. "/__emulator/health")))
     end)
 
+    it("refuses request splitting: control bytes in URLs, framing headers of the caller's", function()
+      for _, u in ipairs{ "http://127.0.0.1/a b", "http://127.0.0.1/a\r\nHost: x", "http://127.0.0.1/\0x",
+                          "http://127.0.0.1/\t", "http://127.0.0.1/\127" } do
+        assert.has_error(function() s:request("GET", u) end,
+          "bad url: an http:// or https:// URL of at most 64 KiB, without spaces or control bytes")
+        assert.has_error(function() s:start("GET", u) end)
+        assert.has_error(function() s:many{ { method = "GET", url = u } } end)
+      end
+      for _, name in ipairs{ "Content-Length", "transfer-encoding" } do
+        local ok, err = pcall(s.request, s, "POST", H.graph_url .. "/v24.0/me", { [name] = "5" }, "a=b")
+        assert.is_false(ok)
+        assert.matches("transport's to set", err)
+      end
+      assert.equal(0, #H.log())
+    end)
+
     it("checks session options", function()
       assert.has_error(function() core.session("x") end)
       assert.has_error(function() core.session{ nope = 1 } end,

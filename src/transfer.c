@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "session.h"
@@ -137,6 +138,9 @@ void ig_build_headers(lua_State *L, int idx, struct curl_slist **list) {
       const char *v = lua_tolstring(L, -1, &vlen);
       if (!valid_header_name(k, klen))
         luaL_error(L, "invalid header name: names are HTTP tokens of at most 256 bytes");
+      if ((klen == 14 && strncasecmp(k, "content-length", 14) == 0) ||
+          (klen == 17 && strncasecmp(k, "transfer-encoding", 17) == 0))
+        luaL_error(L, "header '%s' is the transport's to set: a second framing header would split the request", k);
       if (!valid_header_value(v, vlen))
         luaL_error(L, "invalid header '%s': values have no CR, LF or NUL (at most 16 KiB)", k);
       char *line = malloc(klen + vlen + 3);

@@ -3,16 +3,49 @@
 -- HTTP/1.1 over ngx.socket.tcp, TLS verified by sslhandshake (trust comes from nginx's
 -- `lua_ssl_trusted_certificate`), SNI, a keep-alive pool per origin, content-length, chunked and
 -- read-until-close bodies, an overall deadline per request.
+--
+-- It holds to what the C core (libcurl) does with the same input:
+-- * misuse raises: a URL that is not a string, empty, over 64 KiB, with a NUL byte or not http(s);
+--   a method that is not 1-16 upper-case letters; header names that are not HTTP tokens of at most
+--   256 bytes, values with CR, LF or NUL or over 16384 bytes. A URL with any other byte up to 0x20,
+--   or 0x7F, is refused as libcurl refuses it: nil, "invalid". Nothing is sent in either case.
+-- * a Host or User-Agent header replaces the transport's own; Content-Length and
+--   Transfer-Encoding raise (the transport frames the body itself, and two would split a request).
+-- * answers are bounded: at most 256 KiB of status and header lines (interim 1xx answers and
+--   chunked trailers included) and at most 1000 header lines, else nil, "size"; bodies stop as soon
+--   as they pass max_body, whatever their framing, with nil, "size".
+-- * header lines are parsed as the C core parses them: a line without a colon, or with an empty or
+--   over-256-byte name, is skipped; values keep their bytes (CR and NUL included) and lose the
+--   spaces and tabs around them; a repeated name is joined with ", ".
+-- * a request is sent again on a fresh connection only when a reused keep-alive connection failed
+--   and the server cannot have acted on it: for GET, HEAD, DELETE, PUT and OPTIONS when no answer
+--   byte came; for any other method only when not one byte of the request left (the first byte is
+--   sent alone on a reused connection to know that). A POST the server may have read is never
+--   sent twice: its failure is returned as "network".
 local ngx = ngx
-local type, tonumber, tostring, setmetatable, pairs = type, tonumber, tostring, setmetatable, pairs
-local lower, match, find, sub, concat, format = string.lower, string.match, string.find, string.sub,
-  table.concat, string.format
-local max, floor = math.max, math.floor
+local type, tonumber, tostring, setmetatable, pairs, error = type, tonumber, tostring, setmetatable, pairs, error
+local lower, match, find, sub, byte, gsub, concat, format = string.lower, string.match, string.find, string.sub,
+  string.byte, string.gsub, table.concat, string.format
+local max, min, floor = math.max, math.min, math.floor
 
 local VERSION = "0.1.0"
 local _M = {}
 local T = {}
 T.__index = T
+
+local MAX_URL = 64 * 1024
+local MAX_HEADER_NAME, MAX_HEADER_VALUE = 256, 16384
+local MAX_HEADER_BLOCK = 256 * 1024 -- bytes of status and header lines, 1xx answers included
+local MAX_HEADER_LINES = 1000       -- header lines (not counting status lines)
+local MAX_CHUNK_LINE = 4096         -- a chunk-size line, extensions included
+local PIECE = 65536                 -- what one socket read asks for
+local DAY = 86400
+
+local SIZE_HEADERS = "response headers larger than 256 KiB"
+local SIZE_LINES = "response headers: more than " .. MAX_HEADER_LINES .. " lines"
+
+-- Safe to send twice: the server may have acted on the first and acts the same on the second.
+local IDEMPOTENT = { GET = true, HEAD = true, DELETE = true, PUT = true, OPTIONS = true }
 
 -- Phases in which cosockets may be used.
 local COSOCKET_PHASES = {
@@ -26,22 +59,68 @@ function _M.available()
   return COSOCKET_PHASES[ngx.get_phase()] == true
 end
 
-local OPTIONS = {
-  timeout = true, connect_timeout = true, ca_file = true, user_agent = true, http2 = true,
-  max_body = true, keepalive_timeout = true, pool_size = true,
+-- ---- options ----------------------------------------------------------------------------------
+
+-- Raises at `level` (default 4: the caller of whoever called the function that called this).
+local function seconds(v, name, level)
+  level = level or 4
+  if type(v) ~= "number" then error(format("option '%s' must be a number of seconds, got %s", name, type(v)), level) end
+  if not (v > 0 and v <= DAY) then
+    error(format("option '%s' must be between 0 and 86400 seconds (exclusive of 0)", name), level)
+  end
+  return v
+end
+
+local function option_string(v, name)
+  if type(v) ~= "string" then error(format("option '%s' must be a string, got %s", name, type(v)), 4) end
+  if #v == 0 or #v > 4096 or find(v, "\0", 1, true) then
+    error(format("option '%s' must be a non-empty string without NUL bytes (at most 4096 bytes)", name), 4)
+  end
+  return v
+end
+
+local CHECK = {
+  timeout = function(v) return seconds(v, "timeout") end,
+  connect_timeout = function(v) return seconds(v, "connect_timeout") end,
+  keepalive_timeout = function(v) return seconds(v, "keepalive_timeout") end,
+  ca_file = function(v) return option_string(v, "ca_file") end,
+  user_agent = function(v)
+    option_string(v, "user_agent")
+    if find(v, "[%z\1-\31\127]") then error("option 'user_agent' must not contain control characters", 3) end
+    return v
+  end,
+  http2 = function(v)
+    if type(v) ~= "boolean" then error("option 'http2' must be a boolean", 3) end
+    return v
+  end,
+  max_body = function(v)
+    if type(v) ~= "number" then error("option 'max_body' must be a number of bytes", 3) end
+    if not (v >= 1 and v <= 4294967296) then error("option 'max_body' must be between 1 byte and 4 GiB", 3) end
+    return floor(v)
+  end,
+  pool_size = function(v)
+    if type(v) ~= "number" or v < 1 or v > 65536 or v % 1 ~= 0 then
+      error("option 'pool_size' must be a whole number from 1 to 65536", 3)
+    end
+    return v
+  end,
 }
 
 --- new{ timeout = 30, connect_timeout = 10, user_agent, max_body = 64 MiB, keepalive_timeout = 60,
 --       pool_size = 32 }. ca_file and http2 are accepted for symmetry with the curl transport and
 -- have no effect here: nginx's lua_ssl_trusted_certificate decides trust, and this speaks HTTP/1.1.
+-- Options are checked as the C core checks its own; a wrong one raises.
 function _M.new(opts)
   opts = opts or {}
-  for k in pairs(opts) do
-    if not OPTIONS[k] then error("unknown ngx transport option '" .. tostring(k) .. "'", 2) end
+  if type(opts) ~= "table" then error("ngx transport options must be a table", 2) end
+  for k, v in pairs(opts) do
+    local check = CHECK[k]
+    if not check then error("unknown ngx transport option '" .. tostring(k) .. "'", 2) end
+    check(v)
   end
   if opts.ca_file then -- not used here, but a wrong path is still a mistake worth naming
     local f = io.open(opts.ca_file, "rb")
-    if not f then error("option 'ca_file': cannot read '" .. tostring(opts.ca_file) .. "'", 3) end
+    if not f then error("option 'ca_file': cannot read '" .. tostring(opts.ca_file) .. "'", 2) end
     f:close()
   end
   return setmetatable({
@@ -49,7 +128,7 @@ function _M.new(opts)
     timeout = opts.timeout or 30,
     connect_timeout = opts.connect_timeout or 10,
     user_agent = opts.user_agent or ("instagram-graph-lua/" .. VERSION .. " (ngx_lua)"),
-    max_body = opts.max_body or 64 * 1024 * 1024,
+    max_body = opts.max_body and floor(opts.max_body) or 64 * 1024 * 1024,
     keepalive_timeout = (opts.keepalive_timeout or 60) * 1000,
     pool_size = opts.pool_size or 32,
   }, T)
@@ -58,7 +137,9 @@ end
 T.sleep = function(s) return ngx.sleep(s) end
 T.now = function() return ngx.now() end
 
---- "https://host:port/path?q" -> scheme, host, port, path_and_query
+-- ---- the request: checked whole before any connection is made ---------------------------------
+
+--- "https://host:port/path?q" -> scheme, host, port, path_and_query, authority
 local function parse_url(url)
   local scheme, rest = match(url, "^(https?)://(.+)$")
   if not scheme then return nil end
@@ -68,10 +149,93 @@ local function parse_url(url)
   if not host then host, port = match(authority, "^([^:]+):?(%d*)$") end
   if not host then return nil end
   port = tonumber(port) or (scheme == "https" and 443 or 80)
+  if port < 1 or port > 65535 then return nil end
   if path == "" or sub(path, 1, 1) == "?" then path = "/" .. path end
   path = match(path, "^([^#]*)")
   return scheme, host, port, path, authority
 end
+
+-- Raises (at `level`) on what the C core raises on; returns nil, message for what libcurl refuses.
+local function check_url(url, level)
+  if type(url) ~= "string" then error("bad url: a string is required", level) end
+  if #url == 0 or #url > MAX_URL or find(url, "\0", 1, true) then
+    error("bad url: a non-empty http(s) URL without NUL bytes, at most 64 KiB", level)
+  end
+  if sub(url, 1, 7) ~= "http://" and sub(url, 1, 8) ~= "https://" then
+    error("bad url: only http:// and https:// URLs are supported", level)
+  end
+  if find(url, "[\1-\32\127]") then return nil, "bad url: spaces and control characters are not allowed" end
+  return url
+end
+
+local function valid_name(k)
+  return #k >= 1 and #k <= MAX_HEADER_NAME and not find(k, "[^%w!#$%%&'*+%-.^_`|~]")
+end
+
+local function valid_value(v)
+  return #v <= MAX_HEADER_VALUE and not find(v, "[%z\r\n]")
+end
+
+-- The request head, up to and including the blank line. Raises (at `level`) on bad headers.
+local function build_head(self, method, path, authority, headers, body_length, level)
+  local host, agent, lines = authority, self.user_agent, {}
+  if headers ~= nil then
+    if type(headers) ~= "table" then error("headers must be a table", level) end
+    for k, v in pairs(headers) do
+      if type(k) ~= "string" then error("header names must be strings", level) end
+      local tv = type(v)
+      if tv ~= "string" and tv ~= "number" then error("header values must be strings or numbers", level) end
+      v = tostring(v)
+      local name_ok = valid_name(k)
+      if not (name_ok and valid_value(v)) then
+        error(format("invalid header '%s': names are HTTP tokens, values have no CR, LF or NUL", name_ok and k or "?"),
+          level)
+      end
+      local lk = lower(k)
+      if lk == "content-length" or lk == "transfer-encoding" then
+        error("header '" .. k .. "': the transport frames the body itself", level)
+      elseif lk == "host" then host = v
+      elseif lk == "user-agent" then agent = v
+      else lines[#lines + 1] = k .. ": " .. v .. "\r\n" end
+    end
+  end
+  if body_length then lines[#lines + 1] = "Content-Length: " .. format("%d", body_length) .. "\r\n" end
+  return concat{ method, " ", path, " HTTP/1.1\r\nHost: ", host, "\r\nUser-Agent: ", agent, "\r\n",
+                 concat(lines), "\r\n" }
+end
+
+local function check_method(method, level)
+  if type(method) ~= "string" or #method > 16 or not match(method, "^%u+$") then
+    error("bad method '" .. tostring(method) .. "': an upper-case HTTP method such as GET or POST", level)
+  end
+end
+
+-- Checks a request table; returns what _attempt needs, or nil, "invalid", message. Raises at level.
+local function prepare(self, req, level)
+  if type(req) ~= "table" then error("request must be a table", level) end
+  check_method(req.method, level + 1)
+  local url, why = check_url(req.url, level + 1)
+  if not url then return nil, "invalid", why end
+  local body = req.body
+  if body ~= nil and type(body) ~= "string" then
+    if type(body) ~= "number" then error("body must be a string", level) end
+    body = tostring(body)
+  end
+  local timeout = req.timeout
+  if timeout ~= nil then seconds(timeout, "timeout") end
+  local scheme, host, port, path, authority = parse_url(url)
+  if not scheme then return nil, "invalid", "bad url: no host, or a bad port" end
+  local method = req.method
+  local length = (body or method == "POST" or method == "PUT") and #(body or "") or nil
+  return {
+    method = method, scheme = scheme, host = host, port = port,
+    pool = format("%s://%s:%d", scheme, host, port),
+    head = build_head(self, method, path, authority, req.headers, length, level + 1),
+    body = body, timeout = timeout or self.timeout,
+  }
+end
+
+-- ---- reading the answer: every read bounded --------------------------------------------------
 
 local function classify(err)
   err = tostring(err)
@@ -82,6 +246,12 @@ local function classify(err)
   return "network"
 end
 
+-- After the request may have left: a timeout stays a timeout, anything else is "network" (never
+-- "connect", which callers take as "the request never left").
+local function after_send(err)
+  return classify(err) == "timeout" and "timeout" or "network"
+end
+
 -- Every socket operation gets what is left of the request's time; a negative deadline means
 -- "this many seconds per operation" instead (uploads: a stall limit, not a total one).
 local function remaining_ms(deadline)
@@ -89,68 +259,213 @@ local function remaining_ms(deadline)
   return max(1, floor((deadline - ngx.now()) * 1000))
 end
 
-local function read_headers(sock, deadline)
-  sock:settimeout(remaining_ms(deadline))
-  local line, err = sock:receive("*l")
-  if not line then return nil, err end
-  local status = tonumber(match(line, "^HTTP/%d%.%d (%d%d%d)"))
-  if not status then return nil, "bad status line: " .. sub(line, 1, 80) end
-  local headers = {}
-  while true do
-    sock:settimeout(remaining_ms(deadline))
-    local h, herr = sock:receive("*l")
-    if not h then return nil, herr end
-    if h == "" then break end
-    local name, value = match(h, "^([^:]+):%s*(.-)%s*$")
-    if name then
-      name = lower(name)
-      local old = headers[name]
-      headers[name] = old and (old .. ", " .. value) or value
-    end
-  end
-  return status, headers
+-- A read buffer over the socket: `buf` from `pos` is received and not yet used; `got` counts
+-- every byte received.
+local function new_reader(sock, deadline)
+  return { sock = sock, deadline = deadline, buf = "", pos = 1, got = 0 }
 end
 
-local function read_chunked(sock, deadline, limit)
-  local parts, total = {}, 0
+-- Whatever has arrived (up to n bytes), waiting at most what is left of the deadline. nginx's
+-- socket timeouts restart whenever a byte arrives, so every read is one receiveany under a
+-- deadline checked here: a server dripping bytes cannot stretch the request past its timeout.
+local function receive_some(r, n)
+  local d = r.deadline
+  if d >= 0 and ngx.now() >= d then return nil, "timeout" end
+  r.sock:settimeout(remaining_ms(d))
+  local data, err = r.sock:receiveany(n)
+  if not data then return nil, err end
+  r.got = r.got + #data
+  return data
+end
+
+local function fill(r)
+  local data, err = receive_some(r, PIECE)
+  if not data then return nil, err end
+  r.buf, r.pos = data, 1
+  return true
+end
+
+-- The next line (LF-terminated; a CR before the LF dropped) and the bytes it took, or nil, "size"
+-- as soon as it would take more than `budget` bytes, or nil, socket error.
+local function read_line(r, budget)
+  local parts, n = nil, 0
   while true do
-    sock:settimeout(remaining_ms(deadline))
-    local line, err = sock:receive("*l")
-    if not line then return nil, err end
-    local size = tonumber(match(line, "^%s*(%x+)"), 16)
-    if not size then return nil, "bad chunk size line" end
+    local buf, pos = r.buf, r.pos
+    local e = find(buf, "\n", pos, true)
+    if e then
+      n = n + (e - pos + 1)
+      if n > budget then return nil, "size" end
+      local line = sub(buf, pos, e - 1)
+      r.pos = e + 1
+      if parts then parts[#parts + 1] = line; line = concat(parts) end
+      if byte(line, -1) == 13 then line = sub(line, 1, -2) end
+      return line, n
+    end
+    local rest = #buf - pos + 1
+    if rest > 0 then
+      n = n + rest
+      if n > budget then return nil, "size" end
+      parts = parts or {}
+      parts[#parts + 1] = pos == 1 and buf or sub(buf, pos)
+    end
+    local ok, err = fill(r)
+    if not ok then return nil, err end
+  end
+end
+
+-- Exactly n bytes (n already bounded by the caller).
+local function read_exact(r, n)
+  local avail = #r.buf - r.pos + 1
+  if avail >= n then
+    local s = sub(r.buf, r.pos, r.pos + n - 1)
+    r.pos = r.pos + n
+    return s
+  end
+  local parts, need = { sub(r.buf, r.pos) }, n - avail
+  r.buf, r.pos = "", 1
+  while need > 0 do
+    local data, err = receive_some(r, min(need, PIECE))
+    if not data then return nil, err end
+    parts[#parts + 1] = data
+    need = need - #data
+  end
+  return concat(parts)
+end
+
+-- Collects many pieces without keeping each small one alive: 1024 at a time become one.
+local function new_sink() return { small = {}, n = 0, big = {} } end
+local function put(s, data)
+  s.n = s.n + 1
+  s.small[s.n] = data
+  if s.n >= 1024 then
+    s.big[#s.big + 1] = concat(s.small, "", 1, s.n)
+    s.small, s.n = {}, 0
+  end
+end
+local function drain(s)
+  s.big[#s.big + 1] = concat(s.small, "", 1, s.n)
+  return concat(s.big)
+end
+
+-- One header line into fields (name -> list of values), as ig_push_headers does in the C core.
+local function add_field(fields, line)
+  local colon = find(line, ":", 1, true)
+  if not colon or colon == 1 or colon - 1 > MAX_HEADER_NAME then return end -- junk, or no usable name
+  local name = lower(sub(line, 1, colon - 1))
+  local vs = find(line, "[^ \t]", colon + 1) or #line + 1
+  local ve = #line
+  while ve >= vs do
+    local b = byte(line, ve)
+    if b ~= 32 and b ~= 9 then break end
+    ve = ve - 1
+  end
+  local value = sub(line, vs, ve)
+  local list = fields[name]
+  if list then list[#list + 1] = value else fields[name] = { value } end
+end
+
+local function joined(fields)
+  local headers = {}
+  for name, list in pairs(fields) do headers[name] = concat(list, ", ") end
+  return headers
+end
+
+local function printable(s) return (gsub(sub(s, 1, 80), "[%z\1-\31\127]", "?")) end
+
+-- Lines up to a blank one, within the budget; returns the fields, the budget left and the lines
+-- counted so far, or nil, error ("size", "lines", a socket error).
+local function read_fields(r, budget, count)
+  local fields = {}
+  while true do
+    local line, n = read_line(r, budget)
+    if not line then return nil, n end
+    budget = budget - n
+    if line == "" then return fields, budget, count end
+    count = count + 1
+    if count > MAX_HEADER_LINES then return nil, "lines" end
+    add_field(fields, line)
+  end
+end
+
+-- The final answer's status, headers and HTTP version (interim 1xx answers skipped), or nil, err.
+local function read_head(r)
+  local budget, count = MAX_HEADER_BLOCK, 0
+  while true do
+    local line, n = read_line(r, budget)
+    if not line then return nil, n end
+    budget = budget - n
+    local version, status = match(line, "^HTTP/(%d%.%d) (%d%d%d)")
+    if not status then return nil, "bad status line: " .. printable(line) end
+    local fields, left, lines = read_fields(r, budget, count)
+    if not fields then return nil, left end
+    budget, count = left, lines
+    status = tonumber(status)
+    if status < 100 or status >= 200 then return status, joined(fields), version end
+  end
+end
+
+local function read_chunked(r, limit)
+  local sink, total = new_sink(), 0
+  while true do
+    local line, err = read_line(r, MAX_CHUNK_LINE)
+    if not line then return nil, err == "size" and "bad chunk size line (too long)" or err end
+    local hex = match(line, "^[ \t]*(%x+)")
+    if not hex then return nil, "bad chunk size line" end
+    local size = tonumber(hex, 16)
     if size == 0 then
-      repeat -- trailers, up to the blank line
-        sock:settimeout(remaining_ms(deadline))
-        line, err = sock:receive("*l")
-        if not line then return nil, err end
-      until line == ""
-      return concat(parts)
+      local fields, terr = read_fields(r, MAX_HEADER_BLOCK, 0) -- trailers, bounded as headers are
+      if not fields then return nil, terr == "size" and "trailers" or terr end
+      return drain(sink)
     end
     total = total + size
     if total > limit then return nil, "size" end
-    sock:settimeout(remaining_ms(deadline))
-    local data, derr = sock:receive(size)
+    local data, derr = read_exact(r, size)
     if not data then return nil, derr end
-    parts[#parts + 1] = data
-    sock:settimeout(remaining_ms(deadline))
-    local crlf, cerr = sock:receive(2)
-    if not crlf then return nil, cerr end
+    put(sink, data)
+    local crlf, cerr = read_line(r, 2)
+    if not crlf then return nil, cerr == "size" and "bad chunk end" or cerr end
+    if crlf ~= "" then return nil, "bad chunk end" end
   end
 end
 
---- One attempt on one connection. Returns res, or nil, reason, message, stale (true when a
--- reused keep-alive connection failed before any response byte: safe to try a fresh one).
-function T:_attempt(req, scheme, host, port, path, authority, deadline, body_writer, body_length)
+local function read_to_close(r, limit)
+  local sink, total = new_sink(), 0
+  local rest = sub(r.buf, r.pos)
+  r.buf, r.pos = "", 1
+  if rest ~= "" then put(sink, rest); total = #rest end
+  while total <= limit do
+    local data, err = receive_some(r, PIECE)
+    if not data then
+      if err == "closed" then return drain(sink) end
+      return nil, err
+    end
+    total = total + #data
+    put(sink, data)
+  end
+  return nil, "size"
+end
+
+local function has_token(list, token)
+  for t in (list or ""):gmatch("[^,%s]+") do
+    if lower(t) == token then return true end
+  end
+  return false
+end
+
+-- ---- one attempt -----------------------------------------------------------------------------
+
+--- One attempt on one connection. Returns res, or nil, reason, message, retry (true when a fresh
+-- connection may be tried: see the rule at the top of this file).
+function T:_attempt(p, deadline, body_writer)
   local sock = ngx.socket.tcp()
-  sock:settimeout(max(1, floor(self.connect_timeout * 1000)))
-  local pool = format("%s://%s:%d", scheme, host, port)
-  local ok, err = sock:connect(host, port, { pool = pool, pool_size = self.pool_size })
+  local pool = p.pool
+  sock:settimeout(min(max(1, floor(self.connect_timeout * 1000)), remaining_ms(deadline)))
+  local ok, err = sock:connect(p.host, p.port, { pool = pool, pool_size = self.pool_size })
   if not ok then return nil, classify(err), "connect to " .. pool .. " failed: " .. tostring(err) end
   local reused = (sock:getreusedtimes() or 0) > 0
-  if scheme == "https" and not reused then
+  if p.scheme == "https" and not reused then
     sock:settimeout(remaining_ms(deadline))
-    local sess, serr = sock:sslhandshake(nil, host, true)
+    local sess, serr = sock:sslhandshake(nil, p.host, true)
     if not sess then
       sock:close()
       local reason = find(tostring(serr), "timeout", 1, true) and "timeout" or "tls"
@@ -158,26 +473,24 @@ function T:_attempt(req, scheme, host, port, path, authority, deadline, body_wri
     end
   end
 
-  local method = req.method
-  local body = req.body
-  local lines = { method .. " " .. path .. " HTTP/1.1", "Host: " .. authority, "User-Agent: " .. self.user_agent }
-  for k, v in pairs(req.headers or {}) do
-    v = tostring(v)
-    if find(k, "[\r\n:]") or find(v, "[\r\n]") then
-      sock:close()
-      error("invalid header '" .. tostring(k) .. "': names are HTTP tokens, values have no CR or LF", 3)
-    end
-    lines[#lines + 1] = k .. ": " .. v
-  end
-  if body_writer then lines[#lines + 1] = "Content-Length: " .. body_length
-  elseif body or method == "POST" or method == "PUT" then lines[#lines + 1] = "Content-Length: " .. #(body or "") end
-  lines[#lines + 1] = ""
-  lines[#lines + 1] = body_writer and "" or (body or "")
+  local idempotent = IDEMPOTENT[p.method] and not body_writer
+  local head = p.head
   sock:settimeout(remaining_ms(deadline))
-  local sent, serr = sock:send(concat(lines, "\r\n"))
+  if reused and not idempotent then
+    -- The first byte alone: if even it cannot go, nothing of the request left this host.
+    local sent, serr = sock:send(sub(head, 1, 1))
+    if not sent then
+      sock:close()
+      return nil, after_send(serr), "sending to " .. pool .. " failed: " .. tostring(serr), true
+    end
+    head = sub(head, 2)
+  end
+  local sent, serr = sock:send(body_writer and head or { head, p.body or "" })
   if not sent then
     sock:close()
-    return nil, classify(serr), "sending to " .. pool .. " failed: " .. tostring(serr), reused
+    local reason = after_send(serr)
+    return nil, reason, "sending to " .. pool .. " failed: " .. tostring(serr),
+      reused and idempotent and reason ~= "timeout"
   end
   if body_writer then
     local written, reason, message = body_writer(sock, deadline)
@@ -187,82 +500,94 @@ function T:_attempt(req, scheme, host, port, path, authority, deadline, body_wri
     end
   end
 
-  local status, headers = read_headers(sock, deadline)
-  while status and status >= 100 and status < 200 do -- interim responses
-    status, headers = read_headers(sock, deadline)
-  end
+  local r = new_reader(sock, deadline)
+  local status, headers, version = read_head(r)
   if not status then
     sock:close()
-    return nil, classify(headers), "reading from " .. pool .. " failed: " .. tostring(headers),
-      reused and headers ~= "timeout"
+    if headers == "size" then return nil, "size", SIZE_HEADERS end
+    if headers == "lines" then return nil, "size", SIZE_LINES end
+    local reason = find(headers, "^bad ") and "network" or after_send(headers)
+    return nil, reason, "reading from " .. pool .. " failed: " .. tostring(headers),
+      reused and idempotent and r.got == 0 and reason ~= "timeout"
   end
 
   local res_body, berr
-  local keep = lower(headers["connection"] or "") ~= "close"
-  if method == "HEAD" or status == 204 or status == 304 then
+  local connection = headers["connection"]
+  local keep = (version == "1.1" and not has_token(connection, "close")) or has_token(connection, "keep-alive")
+  local te = headers["transfer-encoding"]
+  if p.method == "HEAD" or status == 204 or status == 304 then
     res_body = ""
-  elseif find(lower(headers["transfer-encoding"] or ""), "chunked", 1, true) then
-    res_body, berr = read_chunked(sock, deadline, self.max_body)
-  elseif headers["content-length"] then
-    local n = tonumber(headers["content-length"])
-    if not n or n < 0 then berr = "bad Content-Length"
+  elseif te and has_token(te, "chunked") then
+    if headers["content-length"] then keep = false end -- both framings: trust neither for the next answer
+    res_body, berr = read_chunked(r, self.max_body)
+  elseif not te and headers["content-length"] then
+    local n = match(headers["content-length"], "^%d+$") and tonumber(headers["content-length"])
+    if not n then berr = "bad Content-Length"
     elseif n > self.max_body then berr = "size"
     elseif n == 0 then res_body = ""
-    else
-      sock:settimeout(remaining_ms(deadline))
-      res_body, berr = sock:receive(n)
-    end
+    else res_body, berr = read_exact(r, n) end
   else
     keep = false
-    sock:settimeout(remaining_ms(deadline))
-    res_body, berr = sock:receive("*a")
-    if res_body and #res_body > self.max_body then res_body, berr = nil, "size" end
+    res_body, berr = read_to_close(r, self.max_body)
   end
   if not res_body then
     sock:close()
     if berr == "size" then
       return nil, "size", format("response body larger than max_body (%d bytes)", self.max_body)
     end
-    return nil, classify(berr), "reading the body from " .. pool .. " failed: " .. tostring(berr)
+    if berr == "trailers" then return nil, "size", SIZE_HEADERS end
+    if berr == "lines" then return nil, "size", SIZE_LINES end
+    local reason = find(berr, "^bad ") and "network" or after_send(berr)
+    return nil, reason, "reading the body from " .. pool .. " failed: " .. tostring(berr)
   end
-  if keep then sock:setkeepalive(self.keepalive_timeout, self.pool_size) else sock:close() end
+  if r.pos <= #r.buf then keep = false end -- bytes that belong to no request: not a connection to reuse
+  if not (keep and sock:setkeepalive(self.keepalive_timeout, self.pool_size)) then sock:close() end
   return { status = status, headers = headers, body = res_body }
 end
 
-function T:request(req)
-  if type(req) ~= "table" then error("request must be a table", 2) end
-  if type(req.method) ~= "string" or not match(req.method, "^%u+$") then
-    error("bad method '" .. tostring(req.method) .. "': an upper-case HTTP method such as GET or POST", 2)
-  end
-  if type(req.url) ~= "string" then error("bad url: a string is required", 2) end
-  local scheme, host, port, path, authority = parse_url(req.url)
-  if not scheme then return nil, "invalid", "bad url: only http:// and https:// URLs are supported" end
-  local timeout = req.timeout or self.timeout
-  local deadline = ngx.now() + timeout
-  local res, reason, message, stale
-  for _ = 1, 3 do -- a keep-alive connection the server closed meanwhile is retried once or twice
-    res, reason, message, stale = self:_attempt(req, scheme, host, port, path, authority, deadline)
-    if res or not stale then break end
+-- Attempts until one answers or a fresh connection may not be tried (at most 3).
+function T:_perform(p, deadline, body_writer)
+  local res, reason, message, retry
+  for _ = 1, 3 do
+    res, reason, message, retry = self:_attempt(p, deadline, body_writer)
+    if res or not retry then break end
   end
   if res then return res end
   return nil, reason, message
 end
 
+function T:request(req)
+  local p, reason, message = prepare(self, req, 3)
+  if not p then return nil, reason, message end
+  return self:_perform(p, ngx.now() + p.timeout)
+end
+
 --- t:many(reqs, concurrency) -> results in order: { status, headers, body } or { error, message }
--- `concurrency` light threads, each taking the next request until none is left.
+-- `concurrency` light threads, each taking the next request until none is left. Every request is
+-- checked before any is sent: misuse in one raises and sends none.
 function T:many(reqs, concurrency)
-  local results, next_i = {}, 0
+  if type(reqs) ~= "table" then error("many needs a list of requests", 2) end
+  local prepared, results = {}, {}
+  for i = 1, #reqs do
+    local p, reason, message = prepare(self, reqs[i], 3)
+    prepared[i] = p
+    if not p then results[i] = { error = reason, message = message } end
+  end
+  local next_i = 0
   local function worker()
     while true do
       next_i = next_i + 1
       local i = next_i
       if i > #reqs then return end
-      local res, reason, message = self:request(reqs[i])
-      results[i] = res or { error = reason, message = message }
+      local p = prepared[i]
+      if p then
+        local res, reason, message = self:_perform(p, ngx.now() + p.timeout)
+        results[i] = res or { error = reason, message = message }
+      end
     end
   end
   local threads = {}
-  for k = 1, math.min(concurrency or 8, #reqs) do threads[k] = ngx.thread.spawn(worker) end
+  for k = 1, min(concurrency or 8, #reqs) do threads[k] = ngx.thread.spawn(worker) end
   for k = 1, #threads do
     local ok, err = ngx.thread.wait(threads[k])
     if not ok then error(err, 0) end
@@ -271,16 +596,22 @@ function T:many(reqs, concurrency)
 end
 
 --- t:start(req) -> handle; handle:finish() -> res | nil, reason, message ; handle:cancel()
--- A light thread does the request while the caller goes on.
+-- A light thread does the request while the caller goes on. Misuse raises here, as in request.
 function T:start(req)
-  local thread = ngx.thread.spawn(function() return self:request(req) end)
+  local p, reason, message = prepare(self, req, 3)
+  local thread
+  if p then
+    local deadline = ngx.now() + p.timeout
+    thread = ngx.thread.spawn(function() return self:_perform(p, deadline) end)
+  end
   return {
     finish = function()
-      local ok, res, reason, message = ngx.thread.wait(thread)
+      if not thread then return nil, reason, message end
+      local ok, res, r2, m2 = ngx.thread.wait(thread)
       if not ok then return nil, "network", tostring(res) end
-      return res, reason, message
+      return res, r2, m2
     end,
-    cancel = function() ngx.thread.kill(thread) end,
+    cancel = function() if thread then ngx.thread.kill(thread) end end,
   }
 end
 
@@ -288,20 +619,30 @@ end
 -- Streams the file from `offset` in 64 KiB pieces (never held in memory); progress(sent, total)
 -- may return false to stop. Each piece has stall_timeout (default: the transport timeout) to go.
 function T:upload(req)
-  if type(req) ~= "table" or type(req.url) ~= "string" or type(req.file) ~= "string" then
+  if type(req) ~= "table" or type(req.file) ~= "string" then
     error("upload needs { url = string, file = path }", 2)
   end
-  local scheme, host, port, path, authority = parse_url(req.url)
-  if not scheme then return nil, "invalid", "bad url: only http:// and https:// URLs are supported" end
+  local url, why = check_url(req.url, 3)
+  if not url then return nil, "invalid", why end
+  local scheme, host, port, path, authority = parse_url(url)
+  if not scheme then return nil, "invalid", "bad url: no host, or a bad port" end
+  local stall = req.stall_timeout ~= nil and seconds(req.stall_timeout, "stall_timeout", 3) or self.timeout
+  local offset = req.offset or 0
+  if type(offset) ~= "number" or offset < 0 or offset % 1 ~= 0 then
+    error("upload offset must be a whole number of bytes", 2)
+  end
   local f = io.open(req.file, "rb")
   if not f then return nil, "file", "cannot open '" .. req.file .. "' for reading" end
   local total = f:seek("end")
-  local offset = req.offset or 0
   if offset > total then
     f:close()
     return nil, "file", "the offset is past the end of '" .. req.file .. "'"
   end
-  local stall = req.stall_timeout or self.timeout
+  local ok, head = pcall(build_head, self, "POST", path, authority, req.headers, total - offset, 0)
+  if not ok then
+    f:close()
+    error(head, 2)
+  end
   local progress = req.progress
   local function writer(sock)
     f:seek("set", offset)
@@ -311,8 +652,8 @@ function T:upload(req)
       local chunk = f:read(65536)
       if not chunk then return nil, "file", "error reading the file" end
       sock:settimeout(max(1, floor(stall * 1000)))
-      local ok, err = sock:send(chunk)
-      if not ok then return nil, classify(err), "sending the file failed: " .. tostring(err) end
+      local sok, err = sock:send(chunk)
+      if not sok then return nil, after_send(err), "sending the file failed: " .. tostring(err) end
       sent = sent + #chunk
       if progress and progress(sent, total) == false then
         return nil, "aborted", "upload stopped by the progress callback"
@@ -320,8 +661,9 @@ function T:upload(req)
     end
     return true
   end
-  local ureq = { method = "POST", headers = req.headers }
-  local res, reason, message = self:_attempt(ureq, scheme, host, port, path, authority, -stall, writer, total - offset)
+  local p = { method = "POST", scheme = scheme, host = host, port = port, head = head,
+              pool = format("%s://%s:%d", scheme, host, port) }
+  local res, reason, message = self:_perform(p, -stall, writer)
   f:close()
   if res then return res end
   return nil, reason, message

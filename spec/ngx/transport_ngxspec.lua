@@ -1,0 +1,348 @@
+-- Runs only inside the test nginx (spec/ngx/run): the cosocket transport called directly, against
+-- the hostile locations of that same nginx (spec/ngx/hostile_server.lua). What each server saw is
+-- counted in the shared dict `hostile`.
+local ngx_transport = require "instagram.transport.ngx"
+
+local base = assert(os.getenv("IG_NGX_TEST_URL"), "run through spec/ngx/run")
+local dict = ngx.shared.hostile
+local rep = string.rep
+
+local function count(key) return dict:get(key or "count") or 0 end
+
+-- Waits (at most 15 s) until the hostile case has recorded how many bytes it wrote.
+local function sent_by(case)
+  local t0 = ngx.now()
+  while not dict:get("done:" .. case) and ngx.now() - t0 < 15 do ngx.sleep(0.02) end
+  assert(dict:get("done:" .. case), "the hostile case '" .. case .. "' did not finish")
+  return dict:get("sent:" .. case)
+end
+
+local MiB = 1024 * 1024
+
+describe("the ngx transport against a hostile server", function()
+  local t
+  before_each(function()
+    dict:flush_all()
+    t = ngx_transport.new{ timeout = 20 }
+  end)
+
+  describe("never lets a caller's bytes split the request", function()
+    it("refuses a path with CR LF, so the server never sees a second request", function()
+      local url = base .. "/hostile/count HTTP/1.1\r\nHost: x\r\n\r\nPOST /hostile/count"
+      local res, reason, message = t:request{ method = "GET", url = url, headers = { Authorization = "Bearer S" } }
+      ngx.sleep(0.1) -- time for a pipelined second request to arrive, were one sent
+      assert.equal(0, count())
+      assert.is_nil(res)
+      assert.equal("invalid", reason)
+      assert.matches("bad url", message)
+    end)
+
+    it("refuses every byte up to 0x20 and 0x7F in a URL, as libcurl does (nil, 'invalid')", function()
+      for _, b in ipairs{ 1, 9, 10, 13, 32, 127 } do
+        local res, reason = t:request{ method = "GET", url = base .. "/hostile/count" .. string.char(b) .. "x" }
+        assert.is_nil(res, "byte " .. b)
+        assert.equal("invalid", reason, "byte " .. b)
+      end
+      assert.equal(0, count())
+    end)
+
+    it("raises on what the C core raises on: NUL, an empty or non-http(s) URL, a bad method", function()
+      assert.has_error(function() t:request{ method = "GET", url = base .. "/hostile/count\0x" } end,
+        "bad url: a non-empty http(s) URL without NUL bytes, at most 64 KiB")
+      assert.has_error(function() t:request{ method = "GET", url = "" } end,
+        "bad url: a non-empty http(s) URL without NUL bytes, at most 64 KiB")
+      assert.has_error(function() t:request{ method = "GET", url = "ftp://127.0.0.1/" } end,
+        "bad url: only http:// and https:// URLs are supported")
+      assert.has_error(function() t:request{ method = "GET", url = base .. "/" .. rep("a", 65536) } end,
+        "bad url: a non-empty http(s) URL without NUL bytes, at most 64 KiB")
+      assert.has_error(function() t:request{ method = "GET / HTTP/1.1\r\n", url = base .. "/hostile/count" } end)
+      assert.has_error(function() t:request{ method = rep("G", 17), url = base .. "/hostile/count" } end)
+      assert.equal(0, count())
+    end)
+
+    it("raises on header names that are not HTTP tokens and values with CR, LF or NUL; sends nothing", function()
+      local bad = {
+        { ["a b"] = "x" }, { ["a\0b"] = "x" }, { ["a:b"] = "x" }, { [""] = "x" }, { ["a\r\nX-Injected"] = "1" },
+        { [rep("a", 257)] = "x" }, { ["X-A"] = "v\0w" }, { ["X-A"] = "v\r\nX-Injected: 1" }, { ["X-A"] = "v\nw" },
+        { ["X-A"] = rep("v", 16385) },
+      }
+      for i, h in ipairs(bad) do
+        local ok, err = pcall(t.request, t, { method = "GET", url = base .. "/hostile/count", headers = h })
+        assert.is_false(ok, "case " .. i)
+        assert.matches("invalid header '.*': names are HTTP tokens, values have no CR, LF or NUL", err)
+      end
+      assert.has_error(function() t:request{ method = "GET", url = base .. "/hostile/count", headers = { "x" } } end,
+        "header names must be strings")
+      assert.has_error(function()
+        t:request{ method = "GET", url = base .. "/hostile/count", headers = { X = true } }
+      end, "header values must be strings or numbers")
+      ngx.sleep(0.05)
+      assert.equal(0, count())
+    end)
+
+    it("sends the longest name (256) and value (16384) the C core accepts, and numbers", function()
+      local name, value = rep("n", 256), rep("v", 16384)
+      local res = assert(t:request{ method = "GET", url = base .. "/hostile/count",
+                                    headers = { [name] = value, ["X-Num"] = 42, ["!#$%&'*+-.^_`|~"] = "" } })
+      assert.equal(200, res.status)
+      local raw = dict:get("raw")
+      assert.truthy(raw:find(name .. ": " .. value .. "\r\n", 1, true))
+      assert.truthy(raw:find("X-Num: 42\r\n", 1, true))
+      assert.truthy(raw:find("!#$%&'*+-.^_`|~: \r\n", 1, true))
+    end)
+
+    it("lets a Host or User-Agent header replace its own, as libcurl does, and never sends two", function()
+      assert(t:request{ method = "GET", url = base .. "/hostile/count",
+                        headers = { host = "example.test", ["User-Agent"] = "mine/1" } })
+      local raw = dict:get("raw")
+      local _, hosts = raw:lower():gsub("\nhost:", "")
+      local _, agents = raw:lower():gsub("\nuser%-agent:", "")
+      assert.equal(1, hosts)
+      assert.equal(1, agents)
+      assert.truthy(raw:find("Host: example.test\r\n", 1, true))
+      assert.truthy(raw:find("User-Agent: mine/1\r\n", 1, true))
+    end)
+
+    it("raises on a Content-Length or Transfer-Encoding header: it frames the body itself", function()
+      for _, name in ipairs{ "Content-Length", "transfer-encoding" } do
+        assert.has_error(function()
+          t:request{ method = "POST", url = base .. "/hostile/count", headers = { [name] = "0" },
+                     body = "x\r\n\r\nGET /hostile/count HTTP/1.1\r\nHost: x\r\n\r\n" }
+        end)
+      end
+      ngx.sleep(0.05)
+      assert.equal(0, count())
+    end)
+
+    it("checks every request of many() before sending any, and start() before it starts", function()
+      local ok_req = { method = "GET", url = base .. "/hostile/count" }
+      assert.has_error(function()
+        t:many({ ok_req, { method = "GET", url = base .. "/hostile/count", headers = { ["a b"] = "x" } } }, 2)
+      end, "invalid header '?': names are HTTP tokens, values have no CR, LF or NUL")
+      assert.has_error(function()
+        t:start{ method = "GET", url = base .. "/hostile/count", headers = { ["X-A"] = "a\r\nb" } }
+      end, "invalid header 'X-A': names are HTTP tokens, values have no CR, LF or NUL")
+      ngx.sleep(0.05)
+      assert.equal(0, count())
+      local results = t:many({ ok_req, { method = "GET", url = base .. "/hostile/count\r\nX: y" } }, 2)
+      assert.equal(200, results[1].status)
+      assert.equal("invalid", results[2].error)
+      local res, reason = t:start{ method = "GET", url = base .. "/hostile/count x" }.finish()
+      assert.is_nil(res)
+      assert.equal("invalid", reason)
+      assert.equal(1, count())
+    end)
+
+    it("checks its options and a request's timeout as the C core does", function()
+      assert.has_error(function() ngx_transport.new{ timeout = -5 } end,
+        "option 'timeout' must be between 0 and 86400 seconds (exclusive of 0)")
+      assert.has_error(function() ngx_transport.new{ connect_timeout = "10" } end,
+        "option 'connect_timeout' must be a number of seconds, got string")
+      assert.has_error(function() ngx_transport.new{ max_body = 1e12 } end,
+        "option 'max_body' must be between 1 byte and 4 GiB")
+      assert.has_error(function() ngx_transport.new{ http2 = "yes" } end, "option 'http2' must be a boolean")
+      assert.has_error(function() ngx_transport.new{ pool_size = 0.5 } end)
+      assert.has_error(function() t:request{ method = "GET", url = base .. "/hostile/count", timeout = 0 } end,
+        "option 'timeout' must be between 0 and 86400 seconds (exclusive of 0)")
+      assert.equal(0, count())
+    end)
+
+    it("raises on a user_agent option with control characters", function()
+      assert.has_error(function() ngx_transport.new{ user_agent = "ua\r\nX-Injected: 1" } end,
+        "option 'user_agent' must not contain control characters")
+    end)
+  end)
+
+  describe("never replays a POST the server may have read", function()
+    it("returns a network error when a reused connection is closed after the server read the POST", function()
+      local first = assert(t:request{ method = "GET", url = base .. "/hostile/count" }) -- leaves a pooled connection
+      assert.equal(200, first.status)
+      local res, reason = t:request{ method = "POST", url = base .. "/hostile/drop", body = "message=hello",
+                                     headers = { ["Content-Type"] = "application/x-www-form-urlencoded" } }
+      assert.is_nil(res)
+      assert.equal("network", reason)
+      assert.equal(1, count("drop"))
+      assert.is_true(dict:get("drop_requests_on_connection") >= 2, "the POST did not reuse a connection")
+    end)
+
+    it("does re-send a GET on a fresh connection when a reused one closes without answering", function()
+      assert(t:request{ method = "GET", url = base .. "/hostile/count" })
+      local res, reason = t:request{ method = "GET", url = base .. "/hostile/drop" }
+      assert.is_nil(res)
+      assert.equal("network", reason)
+      -- once on the pooled connection, then again on another (pooled or fresh: up to 3 attempts)
+      assert.is_true(count("drop") >= 2, "sent " .. count("drop") .. " time(s)")
+    end)
+
+    -- A stand-in for a pooled connection the peer has closed: `sends` says what each send does.
+    local function with_stale_socket(sends, fn)
+      local real_tcp = ngx.socket.tcp
+      local made, sent = 0, {}
+      ngx.socket.tcp = function() -- luacheck: ignore 122 (a stand-in, put back below)
+        made = made + 1
+        if made > 1 then return real_tcp() end
+        local n = 0
+        local fake = {}
+        function fake.connect() return 1 end
+        function fake.getreusedtimes() return 1 end
+        function fake.settimeout() end
+        function fake.close() return 1 end
+        function fake.setkeepalive() return 1 end
+        function fake.send(_, data)
+          n = n + 1
+          if sends[n] then sent[#sent + 1] = data; return #data end
+          return nil, "broken pipe"
+        end
+        function fake.receive() return nil, "closed" end
+        function fake.receiveany() return nil, "closed" end
+        return fake
+      end
+      local ok, err = pcall(fn)
+      ngx.socket.tcp = real_tcp -- luacheck: ignore 122
+      assert(ok, err)
+      return made, sent
+    end
+
+    it("re-sends a POST when the reused connection took none of it", function()
+      local res
+      local made, sent = with_stale_socket({}, function()
+        res = t:request{ method = "POST", url = base .. "/hostile/count", body = "a=1" }
+      end)
+      assert.equal(2, made)
+      assert.equal(0, #sent)
+      assert.equal(200, res.status)
+      assert.equal(1, count())
+      assert.equal("a=1", dict:get("body"))
+    end)
+
+    it("does not re-send a POST once any byte went out on the reused connection", function()
+      local res, reason
+      local made, sent = with_stale_socket({ true }, function()
+        res, reason = t:request{ method = "POST", url = base .. "/hostile/count", body = "a=1" }
+      end)
+      assert.is_nil(res)
+      assert.equal("network", reason)
+      assert.equal(1, made)
+      assert.equal(1, #sent)
+      assert.equal(0, count())
+    end)
+
+    it("does not re-send a POST whose send succeeded and whose answer never came", function()
+      local res, reason
+      local made = with_stale_socket({ true, true, true }, function()
+        res, reason = t:request{ method = "POST", url = base .. "/hostile/count", body = "a=1" }
+      end)
+      assert.is_nil(res)
+      assert.equal("network", reason)
+      assert.equal(1, made)
+      assert.equal(0, count())
+    end)
+
+    it("re-sends a GET whose answer never came on a reused connection", function()
+      local res
+      local made = with_stale_socket({ true, true, true }, function()
+        res = t:request{ method = "GET", url = base .. "/hostile/count" }
+      end)
+      assert.equal(2, made)
+      assert.equal(200, res.status)
+      assert.equal(1, count())
+    end)
+  end)
+
+  describe("bounds what it reads", function()
+    local function size_error(path, transport)
+      local t0 = ngx.now()
+      local res, reason, message = (transport or t):request{ method = "GET", url = base .. path }
+      assert.is_nil(res)
+      assert.equal("size", reason)
+      assert.is_true(ngx.now() - t0 < 5, "took " .. (ngx.now() - t0) .. " s")
+      return message
+    end
+
+    it("stops reading a flood of header lines at 256 KiB", function()
+      assert.equal("response headers larger than 256 KiB", size_error("/hostile/flood"))
+      assert.is_true(sent_by("flood") < 32 * MiB)
+    end)
+
+    it("stops at one header line that never ends", function()
+      assert.equal("response headers larger than 256 KiB", size_error("/hostile/longline"))
+      assert.is_true(sent_by("longline") < 32 * MiB)
+    end)
+
+    it("stops at interim (1xx) answers without end: they count toward the same 256 KiB", function()
+      assert.equal("response headers larger than 256 KiB", size_error("/hostile/interim"))
+    end)
+
+    it("takes at most 1000 header lines", function()
+      local res = assert(t:request{ method = "GET", url = base .. "/hostile/many?n=1000" })
+      assert.equal(200, res.status)
+      assert.equal("v", res.headers["x-m999"])
+      assert.equal("response headers: more than 1000 lines", size_error("/hostile/many?n=1001"))
+    end)
+
+    it("stops a close-delimited body as soon as it passes max_body", function()
+      local small = ngx_transport.new{ timeout = 20, max_body = MiB }
+      assert.equal("response body larger than max_body (1048576 bytes)", size_error("/hostile/endless", small))
+      assert.is_true(sent_by("endless") < 32 * MiB, "the server wrote " .. sent_by("endless") .. " bytes")
+    end)
+
+    it("stops a chunked body as soon as it passes max_body", function()
+      local small = ngx_transport.new{ timeout = 20, max_body = MiB }
+      assert.equal("response body larger than max_body (1048576 bytes)", size_error("/hostile/chunked", small))
+      assert.is_true(sent_by("chunked") < 32 * MiB)
+    end)
+
+    it("stops a body of one-byte chunks at max_body too", function()
+      local small = ngx_transport.new{ timeout = 20, max_body = 100000 }
+      size_error("/hostile/tiny", small)
+    end)
+
+    it("stops at a chunk-size line that never ends", function()
+      local t0 = ngx.now()
+      local res, reason = t:request{ method = "GET", url = base .. "/hostile/chunkline" }
+      assert.is_nil(res)
+      assert.equal("network", reason)
+      assert.is_true(ngx.now() - t0 < 5)
+      assert.is_true(sent_by("chunkline") < 32 * MiB)
+    end)
+
+    it("stops at trailers without end", function()
+      assert.equal("response headers larger than 256 KiB", size_error("/hostile/trailers"))
+    end)
+
+    it("gives up at its timeout when the body drips a byte at a time, whatever its framing", function()
+      for _, framing in ipairs{ "length", "close", "chunked" } do
+        local t0 = ngx.now()
+        local res, reason = ngx_transport.new{ timeout = 0.5 }:request{ method = "GET",
+          url = base .. "/hostile/drip?framing=" .. framing }
+        assert.is_nil(res, framing)
+        assert.equal("timeout", reason, framing)
+        assert.is_true(ngx.now() - t0 < 1.5, framing .. ": a 0.5 s timeout took " .. (ngx.now() - t0) .. " s")
+      end
+    end)
+
+    it("refuses a Content-Length that is not a decimal number", function()
+      local res, reason, message = t:request{ method = "GET", url = base .. "/hostile/badlength" }
+      assert.is_nil(res)
+      assert.equal("network", reason)
+      assert.matches("Content%-Length", message)
+    end)
+  end)
+
+  it("parses broken header lines as the C core does, without raising", function()
+    local res = assert(t:request{ method = "GET", url = base .. "/hostile/odd" })
+    assert.equal(200, res.status)
+    assert.equal("ok", res.body)
+    local h = res.headers
+    assert.equal("a\rb", h["x-cr"])
+    assert.equal("a\0b", h["x-nul"])
+    assert.equal("v w", h["x-tabs"])
+    assert.equal("1, 2", h["x-dup"])
+    assert.equal("lf", h["x-lf-only"])
+    assert.equal("", h["x-empty"])
+    assert.equal("longest name", h[rep("k", 256)])
+    assert.is_nil(h[rep("n", 257)])
+    assert.is_nil(h[""])
+    for k in pairs(h) do assert.not_matches("colon", k) end
+  end)
+end)

@@ -35,9 +35,28 @@ ig_call *ig_call_new(lua_State *L, size_t max_body) {
   return c;
 }
 
+/* core.regular_file(path) -> true | nil, message: can this be opened for reading without
+ * blocking, and is it a regular file? (What the nginx transport asks before io.open: a FIFO
+ * would block the whole worker.) */
+static int l_regular_file(lua_State *L) {
+  size_t len;
+  const char *path = luaL_checklstring(L, 1, &len);
+  if (len == 0 || strlen(path) != len) return luaL_argerror(L, 1, "a file path without NUL bytes");
+  FILE *f = NULL;
+  int err = ig_open_regular(path, &f);
+  if (err == 0) { fclose(f); lua_pushboolean(L, 1); return 1; }
+  lua_pushnil(L);
+  if (err < 0) lua_pushfstring(L, "'%s' is not a regular file", path);
+  else lua_pushfstring(L, "cannot open '%s' for reading", path);
+  return 2;
+}
+
+/* With the module table on the stack top. */
 void ig_transfer_open(lua_State *L) {
   ig_new_class(L, IG_CALL_MT, NULL, l_call_gc, 0, NULL);
   lua_pop(L, 1);
+  lua_pushcfunction(L, l_regular_file);
+  lua_setfield(L, -2, "regular_file");
 }
 
 /* The response moves from the session's buffers to the call's: after this the session may be

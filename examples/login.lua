@@ -18,17 +18,26 @@ local fb = instagram.oauth.facebook{
   graph_url = os.getenv("IG_GRAPH_URL"), dialog_url = os.getenv("IG_DIALOG_URL"), ca_file = os.getenv("IG_CA_FILE"),
 }
 
-local function write(path, text, mode)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
+--- Writes a file only its owner can read or write, from its first byte: the shell creates it
+-- empty under a temporary name with umask 077 (and noclobber, so nothing already there is
+-- reused), Lua fills it, and a rename puts it in place. No chmod afterwards: there is no moment
+-- when the token sits in a file others can read.
+local function write_private(path, text)
+  local tmp = path .. ".tmp"
+  os.remove(tmp)
+  local created = os.execute("umask 077 && set -C && : > '" .. tmp:gsub("'", "'\\''") .. "'")
+  if created ~= true and created ~= 0 then error("cannot create " .. tmp .. " (is its folder writable?)") end
+  local f = assert(io.open(tmp, "wb"))
+  local ok, err = f:write(text)
   f:close()
-  if mode then os.execute("chmod " .. mode .. " '" .. path .. "'") end
+  if not ok then os.remove(tmp) error("cannot write " .. tmp .. ": " .. tostring(err)) end
+  assert(os.rename(tmp, path))
 end
 
 local function start()
   local url, state = fb:login_url{ scope = { "instagram_basic", "pages_show_list", "instagram_content_publish",
     "instagram_manage_comments", "instagram_manage_insights" } }
-  write(state_file, state, "600")
+  write_private(state_file, state)
   print("Open this URL in a browser and log in:\n\n  " .. url .. "\n")
   return state
 end
@@ -42,7 +51,7 @@ local function finish(redirect, state)
   end
   local long = assert(fb:exchange_long_lived(short))
   local pages = assert(fb:pages(long))
-  write(token_file, json.encode(long:to_table()), "600")
+  write_private(token_file, json.encode(long:to_table()))
   os.remove(state_file)
   print(("Stored a long-lived token in %s (%s)."):format(token_file, tostring(long)))
   for _, p in ipairs(pages) do

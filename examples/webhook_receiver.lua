@@ -31,9 +31,17 @@ while not max_requests or served < max_requests do
     local h = conn:receive("*l")
     if not h or h == "" then break end
     local k, v = h:match("^([^:]+):%s*(.*)$")
-    if k then headers[k:lower()] = v end
+    if k then
+      k = k:lower()
+      local seen = headers[k]
+      -- a header sent twice is kept as a list (as nginx does): handle() refuses two signatures
+      if seen == nil then headers[k] = v
+      elseif type(seen) == "table" then seen[#seen + 1] = v
+      else headers[k] = { seen, v } end
+    end
   end
-  local length = tonumber(headers["content-length"] or 0) or 0
+  local length = type(headers["content-length"]) == "string" and headers["content-length"]:match("^%s*(%d+)%s*$")
+  length = tonumber(length) or 0
   if length > instagram.webhook.MAX_BODY then
     reply(conn, "413 Payload Too Large", "too large")
   elseif method == "GET" then

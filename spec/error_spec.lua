@@ -41,4 +41,29 @@ describe("instagram.error", function()
     assert.is_true(#d.body < 400)
     assert.is_false(errors.is_error({}))
   end)
+  it("formats any server value without raising (finding 8)", function()
+    local weird = { { a = { 1, 2 } }, true, false, 42, 1.5, 0 / 0, math.huge, "", setmetatable({}, {
+      __tostring = function() error("boom") end }) }
+    for _, v in ipairs(weird) do
+      local e = errors.graph(400, { message = v, type = v, code = v, error_subcode = v, fbtrace_id = v,
+        error_user_title = v, error_user_msg = v, is_transient = v })
+      local ok, text = pcall(tostring, e)
+      assert.is_true(ok, text)
+      assert.matches("^instagram: Graph API error", text)
+      for _, k in ipairs{ "message", "type", "fbtrace_id", "user_title", "user_msg" } do
+        assert.is_true(e[k] == nil or type(e[k]) == "string", k .. " is a " .. type(e[k]))
+      end
+      local f = errors.graph(400, { error_type = v, error_message = v })
+      assert.is_true((pcall(tostring, f)))
+      local d = errors.debug_info(400, { type = v, message = v, retriable = v })
+      assert.is_true((pcall(tostring, d)))
+      assert.is_true((pcall(tostring, errors.transport(v, v))))
+      assert.is_true((pcall(tostring, errors.http(502, v))))
+    end
+    assert.equal('instagram: Graph API error (OAuthException): {"a":[1,2]}',
+      tostring(errors.graph(400, { message = { a = { 1, 2 } }, type = "OAuthException" })))
+    -- an error object made by hand, with fields of any type, prints too
+    assert.is_true((pcall(tostring, errors.new{ kind = {}, reason = 1, status = {}, message = false })))
+    assert.is_true((pcall(tostring, errors.new{})))
+  end)
 end)

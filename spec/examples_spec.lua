@@ -11,6 +11,10 @@ local ENV = ("IG_TOKEN=%s IG_GRAPH_URL=%s IG_RUPLOAD_URL=%s IG_CA_FILE=%s IG_APP
   .. "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/%s/?.so;;' ")
   :format(H.token, H.graph_url, H.graph_url, H.ca_file, H.app_secret, H.IG_USER_ID, H.graph_url, runtime)
 
+-- The webhook receiver's port (IG_RECEIVER_PORT lets parallel runs keep apart).
+local RECEIVER = tonumber(os.getenv("IG_RECEIVER_PORT")) or 18210 -- 18200-18202: spec/hostile/run
+local RECEIVER_URL = "http://127.0.0.1:" .. RECEIVER .. "/webhook"
+
 local function run(script, args, extra_env)
   local p = io.popen(ENV .. (extra_env or "") .. " " .. runtime .. " " .. script .. " " .. (args or "")
     .. " 2>&1; echo \"exit=$?\"")
@@ -70,12 +74,53 @@ describe("examples", function()
     assert.matches("no login in progress", out3)
   end)
 
+  it("login.lua creates the token and state files readable by the owner only, from the start", function()
+    -- Without a chmod on the PATH, nothing can repair a file created world-readable afterwards.
+    os.remove("build/example-token.json")
+    local lua = io.popen("command -v " .. runtime):read("*l")
+    local function run_nopath(args)
+      local p = io.popen(ENV .. " PATH=/nonexistent " .. lua .. " examples/login.lua " .. args .. " 2>&1; echo \"exit=$?\"")
+      local out = p:read("*a")
+      p:close()
+      return out, tonumber(out:match("exit=(%d+)%s*$"))
+    end
+    local function mode(path)
+      local p = io.popen("stat -c %a '" .. path .. "'")
+      local m = p:read("*l")
+      p:close()
+      return m
+    end
+    local out, code = run_nopath("url")
+    assert.equal(0, code, out)
+    assert.equal("600", mode("build/example-token.json.state"))
+    local url = assert(out:match("(https?://%S+/dialog/oauth%?%S+)"), out)
+    local browser = core.session{ ca_file = H.ca_file }
+    local _, _, html = browser:request("GET", url)
+    local href = html:match('id="continue" href="([^"]+)"'):gsub("&amp;", "&")
+    local _, headers = browser:request("GET", H.graph_url .. href)
+    local out2, code2 = run_nopath("finish '" .. headers.location .. "'")
+    assert.equal(0, code2, out2)
+    assert.equal("600", mode("build/example-token.json"))
+    assert.is_true(json.decode(io.open("build/example-token.json"):read("*a")).long_lived)
+  end)
+
+  it("the OpenResty site builds its redirect_uri from its configured base URL, not the Host header", function()
+    local site = os.getenv("IG_EXAMPLE_URL") or "http://127.0.0.1:18100"
+    local http = core.session{ timeout = 10 }
+    local status, h = http:request("GET", site .. "/login", { Host = "evil.example" })
+    assert(status, "is the example site running? examples/openresty/run start")
+    assert.equal(302, status)
+    local p = require("instagram.oauth").parse_redirect(h.location)
+    assert.equal(site .. "/auth/callback", p.redirect_uri)
+  end)
+
   it("webhook_receiver.lua answers the handshake and verifies signed events", function()
     local log = "build/webhook-receiver.log"
-    os.execute(ENV .. "IG_MAX_REQUESTS=4 " .. runtime .. " examples/webhook_receiver.lua 18201 > " .. log .. " 2>&1 &")
+    os.execute(ENV .. "IG_MAX_REQUESTS=4 " .. runtime .. " examples/webhook_receiver.lua " .. RECEIVER .. " > " .. log
+      .. " 2>&1 &")
     local probe = core.session{ timeout = 1 }
     for _ = 1, 50 do
-      if probe:request("GET", "http://127.0.0.1:18201/webhook?hub.mode=x") then break end
+      if probe:request("GET", RECEIVER_URL .. "?hub.mode=x") then break end
       core.sleep(0.1)
     end
     local function emu(path, body)
@@ -83,11 +128,11 @@ describe("examples", function()
         { ["Content-Type"] = "application/json" }, json.encode(body))
       return json.decode(text)
     end
-    assert.is_true(emu("webhook_verify", { url = "http://127.0.0.1:18201/webhook", verify_token = "vt" }).ok)
-    local ok = emu("webhook", { url = "http://127.0.0.1:18201/webhook", field = "comments",
+    assert.is_true(emu("webhook_verify", { url = RECEIVER_URL, verify_token = "vt" }).ok)
+    local ok = emu("webhook", { url = RECEIVER_URL, field = "comments",
       value = { comment_id = "178", text = "hello from the emulator", media = { id = "179" } } })
     assert.equal(200, ok.status)
-    local bad = emu("webhook", { url = "http://127.0.0.1:18201/webhook", field = "comments", signature = "bad",
+    local bad = emu("webhook", { url = RECEIVER_URL, field = "comments", signature = "bad",
       value = { comment_id = "1" } })
     assert.equal(403, bad.status)
     core.sleep(0.2)

@@ -14,6 +14,9 @@ local VERIFY_TOKEN = os.getenv("IG_VERIFY_TOKEN")
 local GRAPH_URL = os.getenv("IG_GRAPH_URL")         -- nil: https://graph.facebook.com
 local DIALOG_URL = os.getenv("IG_DIALOG_URL")       -- nil: https://www.facebook.com
 local SERVER_TOKEN = os.getenv("IG_SERVER_TOKEN")   -- a long-lived token for /api/media
+-- The site's public address, e.g. https://example.com: the login's redirect_uri is built from it,
+-- never from the request's Host header (which the visitor, or anyone, chooses).
+local BASE_URL = os.getenv("IG_BASE_URL")
 
 local SESSION_TTL, STATE_TTL, CACHE_TTL = 3600, 600, 60
 
@@ -46,7 +49,10 @@ local function json_reply(status, value, headers)
 end
 
 local function redirect_uri()
-  return ngx.var.scheme .. "://" .. ngx.var.http_host .. "/auth/callback"
+  if not BASE_URL or not BASE_URL:match("^https?://[^/?#]+$") then
+    error("set IG_BASE_URL to the site's public address, such as https://example.com (no trailing slash)")
+  end
+  return BASE_URL .. "/auth/callback"
 end
 
 local function facebook()
@@ -169,6 +175,8 @@ function _M.webhook()
   ngx.req.read_body()
   local body = ngx.req.get_body_data()
   if not body then return json_reply(413, { error = "body too large or missing" }) end
+  -- A header sent twice comes as a table: handle() refuses it. Only X-Hub-Signature-256 is
+  -- accepted (require_sha256 defaults to true), as Meta signs every delivery with it.
   local headers = ngx.req.get_headers()
   local events, err = instagram.webhook.handle{ app_secret = APP_SECRET, body = body,
     signature = headers["x-hub-signature-256"], signature_sha1 = headers["x-hub-signature"] }

@@ -4,19 +4,28 @@
 -- own: integers print as integers and other numbers with the fewest digits that read back the
 -- same, so a 16-digit product_id read from one response reaches the API again digit for digit
 -- (lua-cjson keeps 14 significant digits).
+-- What a hostile peer can send never raises: decode answers nil, message for nesting deeper than
+-- MAX_DEPTH (200, the same limit encode keeps), for NaN / Infinity / hex literals and for numbers
+-- too large for a double (1e999), so every number it returns is finite.
 local cjson = require "cjson.safe"
 
 local type, pairs, tostring, setmetatable, getmetatable = type, pairs, tostring, setmetatable, getmetatable
 local format, concat, floor, huge = string.format, table.concat, math.floor, math.huge
+local find = string.find
 local math_type, tointeger = math.type, math.tointeger -- nil on LuaJIT
 local ipairs, pcall = ipairs, pcall
 local tonumber, error, rawlen = tonumber, error, rawlen or function(t) return #t end
 
 local _M = {}
 
+--- Arrays and objects nest at most this deep, in both directions (the outermost one is level 1).
+local MAX_DEPTH = 200
+_M.MAX_DEPTH = MAX_DEPTH
+
 local codec = cjson.new()
-codec.decode_max_depth(512)
-codec.encode_max_depth(512)
+codec.decode_max_depth(MAX_DEPTH)
+codec.encode_max_depth(MAX_DEPTH)
+codec.decode_invalid_numbers(false) -- NaN, Infinity, inf, nan, 0x10: not JSON, refused
 
 _M.null = codec.null
 
@@ -46,13 +55,43 @@ end
 local ok_core, core = pcall(require, "instagram.core")
 local fast_integerize = ok_core and tointeger and core.integerize or nil
 
---- decode(text) -> value | nil, message
+local function finite(v)
+  local tv = type(v)
+  if tv == "number" then return v == v and v ~= huge and v ~= -huge end
+  if tv == "table" then
+    for _, x in pairs(v) do
+      if not finite(x) then return false end
+    end
+  end
+  return true
+end
+
+-- Only a text with a 3-digit exponent or a long run of digits can hold a number beyond a double
+-- (which strtod makes an infinity); the walk that looks for one runs only then.
+local LONG_DIGITS = ("%d"):rep(32)
+
+--- decode(text) -> value | nil, message (never raises)
 function _M.decode(text)
   if type(text) ~= "string" then return nil, "JSON text must be a string, got " .. type(text) end
   local v, err = codec.decode(text)
-  if v == nil and err then return nil, err end
+  if v == nil and err then
+    if find(err, "too many nested", 1, true) then
+      return nil, "JSON nested deeper than " .. MAX_DEPTH .. " levels (" .. err .. ")"
+    end
+    return nil, err
+  end
+  if (find(text, "[eE][+]?0*[1-9]%d%d") or find(text, LONG_DIGITS)) and not finite(v) then
+    return nil, "a number is too large to be represented (out of a double's range)"
+  end
   if fast_integerize then
-    if type(v) == "table" then fast_integerize(v) else v = integerize(v) end
+    if type(v) == "table" then
+      -- cjson kept the depth within MAX_DEPTH, below the C walk's own limit; should that ever
+      -- change, its raise still becomes nil, message.
+      local ok, ierr = pcall(fast_integerize, v)
+      if not ok then return nil, tostring(ierr) end
+    else
+      v = integerize(v)
+    end
   elseif tointeger then
     v = integerize(v)
   end
@@ -95,7 +134,9 @@ encode_value = function(v, out, depth)
   elseif tv == "boolean" then out[#out + 1] = v and "true" or "false"
   elseif v == nil or v == codec.null then out[#out + 1] = "null"
   elseif tv == "table" then
-    if depth > 100 then error("cannot encode JSON nested deeper than 100 levels (a cycle?)", 0) end
+    if depth >= MAX_DEPTH then
+      error("cannot encode JSON nested deeper than " .. MAX_DEPTH .. " levels (a cycle?)", 0)
+    end
     if is_array(v) then
       out[#out + 1] = "["
       for i = 1, rawlen(v) do
@@ -130,7 +171,7 @@ encode_value = function(v, out, depth)
   end
 end
 
---- encode(value) -> text | nil, message
+--- encode(value) -> text | nil, message (never raises)
 function _M.encode(v)
   local out = {}
   local ok, err = pcall(encode_value, v, out, 0)

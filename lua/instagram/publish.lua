@@ -10,6 +10,7 @@
 -- check failed; raised as an error instead, see below), container_error, container_expired,
 -- timeout, quota.
 local errors = require "instagram.error"
+local json = require "instagram.json"
 
 local type, pairs, ipairs, tostring, tonumber, error, select = type, pairs, ipairs, tostring, tonumber, error, select
 local match, gsub, find, min = string.match, string.gsub, string.find, math.min
@@ -24,10 +25,30 @@ _M.LIMITS = {
 }
 local L = _M.LIMITS
 
-local function publish_error(reason, message, extra)
+--- A flow error; with a client, scrubbed of its secrets (the container's status text is the
+-- server's words and may echo anything).
+local function publish_error(reason, message, extra, client)
   local e = { kind = "publish", reason = reason, message = message }
   for k, v in pairs(extra or {}) do e[k] = v end
-  return errors.new(e)
+  e = errors.new(e)
+  local list = client and client._secret_list and client:_secret_list()
+  return errors.scrub_error(e, list)
+end
+
+--- An id as digits (a string of digits, or a whole number), or nil.
+local function id_text(v)
+  if type(v) == "string" and match(v, "^%d+$") then return v end
+  if type(v) == "number" and v >= 0 and v % 1 == 0 and v < 2 ^ 53 then return json.number(v) end
+  return nil
+end
+
+--- The server's answer to a create or publish call must be an object with an id of digits.
+local function answer_id(res, what)
+  local id = type(res) == "table" and id_text(res.id) or nil
+  if not id then
+    return nil, errors.new{ kind = "decode", message = what .. " answered without an id of digits" }
+  end
+  return id
 end
 
 -- ---- local checks (raise: they are the caller's mistake, caught before any request) -------
@@ -163,25 +184,32 @@ local CHILD_OPTS = set{ "image_url", "video_url", "file", "user_tags", "product_
 -- Polls status_code until FINISHED (or PUBLISHED). opts: timeout (300 s, the documented five
 -- minutes), interval (first wait, 3 s), max_interval (60 s: the documented once a minute).
 function _M.wait(client, id, opts)
+  local sid = id_text(id)
+  if not sid then error("wait_for_container: the container id must be digits, got " .. errors.text(id), 2) end
+  id = sid
   opts = opts or {}
   local deadline_left = opts.timeout or 300
   local interval, cap = opts.interval or 3, opts.max_interval or 60
   while true do
     local c, err = client:get("/" .. id, { fields = "id,status_code,status" })
     if not c then return nil, err end
-    local code = c.status_code
+    if type(c) ~= "table" then
+      return nil, errors.new{ kind = "decode", message = "container " .. id .. " answered no object" }
+    end
+    local code, status = c.status_code, c.status
+    local status_text = errors.text(status) or "no status"
     if code == "FINISHED" or code == "PUBLISHED" then return c end
     if code == "ERROR" then
-      return nil, publish_error("container_error", "container " .. id .. " failed: " .. tostring(c.status),
-        { container_id = id, status = c.status, subcode = tonumber(match(tostring(c.status), "(22%d%d%d%d%d)")) })
+      return nil, publish_error("container_error", "container " .. id .. " failed: " .. status_text,
+        { container_id = id, status = status, subcode = tonumber(match(status_text, "(22%d%d%d%d%d)")) }, client)
     end
     if code == "EXPIRED" then
       return nil, publish_error("container_expired", "container " .. id .. " expired (not published within 24 hours)",
-        { container_id = id, status = c.status })
+        { container_id = id, status = status }, client)
     end
     if deadline_left <= 0 then
-      return nil, publish_error("timeout", "container " .. id .. " is still " .. tostring(code)
-        .. " after waiting; try wait_for_container again later", { container_id = id, status = c.status })
+      return nil, publish_error("timeout", "container " .. id .. " is still " .. (errors.text(code) or "without a status")
+        .. " after waiting; try wait_for_container again later", { container_id = id, status = status }, client)
     end
     local step = min(interval, deadline_left)
     client.sleep(step)
@@ -201,6 +229,9 @@ function _M.limit(client, user_id, opts)
   local res, err = client:get("/" .. user_id .. "/content_publishing_limit",
     { fields = opts.fields or "quota_usage,config", since = opts.since })
   if not res then return nil, err end
+  if type(res) ~= "table" then
+    return nil, errors.new{ kind = "decode", message = "content_publishing_limit answered no object" }
+  end
   return type(res.data) == "table" and res.data[1] or res
 end
 
@@ -218,26 +249,33 @@ local function video_container(client, user_id, p, file, progress, wait)
   if file then p.upload_type = "resumable" end
   local c, err = _M.create(client, user_id, p)
   if not c then return nil, err end
+  local id, ierr = answer_id(c, "the container call")
+  if not id then return nil, ierr end
   if file then
-    local ok, uerr = client:upload_video(c.uri or c.id, file, { progress = progress })
+    -- The upload goes to the uri the server named only when it is on this client's upload host;
+    -- otherwise to the one the container id makes there.
+    local base = client.rupload_url .. "/"
+    local target = (type(c.uri) == "string" and c.uri:sub(1, #base) == base) and c.uri or id
+    local ok, uerr = client:upload_video(target, file, { progress = progress })
     if not ok then
-      uerr.container_id = c.id
+      uerr.container_id = id
       return nil, uerr
     end
   end
-  local done, werr = _M.wait(client, c.id, wait)
+  local done, werr = _M.wait(client, id, wait)
   if not done then return nil, werr end
-  return c
+  return { id = id, uri = c.uri }
 end
 
 local function finish(client, user_id, container_id, o)
   if o.check_quota ~= false then
     local lim = _M.limit(client, user_id)
-    if lim and lim.config and tonumber(lim.quota_usage) and tonumber(lim.config.quota_total)
-       and tonumber(lim.quota_usage) >= tonumber(lim.config.quota_total) then
-      return nil, publish_error("quota", ("the account has published %d of its %d posts in the last 24 hours; "
-        .. "try again later"):format(lim.quota_usage, lim.config.quota_total),
-        { container_id = container_id, quota_usage = lim.quota_usage, quota_total = lim.config.quota_total })
+    local used = type(lim) == "table" and tonumber(lim.quota_usage)
+    local total = type(lim) == "table" and type(lim.config) == "table" and tonumber(lim.config.quota_total)
+    if used and total and used >= total then
+      return nil, publish_error("quota", ("the account has published %s of its %s posts in the last 24 hours; "
+        .. "try again later"):format(errors.text(used), errors.text(total)),
+        { container_id = container_id, quota_usage = used, quota_total = total })
     end
   end
   local res, err = client:post("/" .. user_id .. "/media_publish", { creation_id = container_id })
@@ -245,11 +283,18 @@ local function finish(client, user_id, container_id, o)
     err.container_id = container_id
     return nil, err
   end
-  local out = { id = res.id, container_id = container_id }
+  local media_id, merr = answer_id(res, "media_publish")
+  if not media_id then
+    merr.container_id = container_id
+    return nil, merr
+  end
+  local out = { id = media_id, container_id = container_id }
   if o.fields then
-    local media, ferr = client:get("/" .. res.id, { fields = o.fields })
+    local media, ferr = client:get("/" .. media_id, { fields = o.fields })
     if not media then return nil, ferr end
-    for k, v in pairs(media) do out[k] = v end
+    if type(media) == "table" then
+      for k, v in pairs(media) do out[k] = v end
+    end
   end
   return out
 end
@@ -267,9 +312,11 @@ function _M.image(client, user_id, o)
   check_id("location_id", o.location_id)
   local c, err = _M.create(client, user_id, api_params(o, NOT_API))
   if not c then return nil, err end
-  local done, werr = _M.wait(client, c.id, o.wait)
+  local id, ierr = answer_id(c, "the container call")
+  if not id then return nil, ierr end
+  local done, werr = _M.wait(client, id, o.wait)
   if not done then return nil, werr end
-  return finish(client, user_id, c.id, o)
+  return finish(client, user_id, id, o)
 end
 
 function _M.video(client, user_id, o)
@@ -313,7 +360,10 @@ function _M.story(client, user_id, o)
   if o.image_url then
     c, err = _M.create(client, user_id, p)
     if c then
-      local done, werr = _M.wait(client, c.id, o.wait)
+      local id, ierr = answer_id(c, "the container call")
+      if not id then return nil, ierr end
+      c = { id = id }
+      local done, werr = _M.wait(client, id, o.wait)
       if not done then return nil, werr end
     end
   else
@@ -351,7 +401,12 @@ function _M.carousel(client, user_id, o)
     p.is_carousel_item = true
     if ch.video_url or ch.file then p.media_type = "VIDEO" end
     local c, err
-    if ch.image_url then c, err = _M.create(client, user_id, p)
+    if ch.image_url then
+      c, err = _M.create(client, user_id, p)
+      if c then
+        local id, ierr = answer_id(c, "the container call")
+        c, err = id and { id = id }, ierr
+      end
     else c, err = video_container(client, user_id, p, ch.file, o.progress, o.wait) end
     if not c then
       err.child = i
@@ -368,9 +423,11 @@ function _M.carousel(client, user_id, o)
   p.children = ids -- sent as a JSON array, the Graph API's form for list parameters
   local c, err = _M.create(client, user_id, p)
   if not c then return nil, err end
-  local done, werr = _M.wait(client, c.id, o.wait)
+  local id, ierr = answer_id(c, "the carousel container call")
+  if not id then return nil, ierr end
+  local done, werr = _M.wait(client, id, o.wait)
   if not done then return nil, werr end
-  return finish(client, user_id, c.id, o)
+  return finish(client, user_id, id, o)
 end
 
 return _M

@@ -3,7 +3,9 @@
 --   t:expires_in()  t:is_expired()  t:age()  t:can_refresh()  t:needs_refresh(margin)
 --   t:to_table() / instagram.token.from_table(tbl)     -- for storage; tostring(t) hides the token
 local type, tonumber, setmetatable, error, tostring, floor = type, tonumber, setmetatable, error, tostring, math.floor
+local getmetatable, pcall = getmetatable, pcall
 local date = os.date
+local json = require "instagram.json"
 
 local _M = {}
 local Token = {}
@@ -15,6 +17,26 @@ local function default_now() return os.time() end
 
 local KINDS = { facebook = true, instagram = true, page = true, app = true }
 
+-- Times a token endpoint (or a stored table) may send: whole seconds from 1970 to the year 9999.
+-- Anything else (a fraction is rounded down; NaN, infinities, negatives, absurd sizes, words)
+-- is "not known", so no later arithmetic or formatting can fail on it.
+local MAX_TIME = 253402300799
+
+local function seconds(v, allow_zero)
+  v = tonumber(v)
+  if not v or v ~= v or v < 0 or v > MAX_TIME or (v == 0 and not allow_zero) then return nil end
+  return floor(v)
+end
+
+local function id_string(v)
+  if type(v) == "string" then return v end
+  if type(v) == "number" then
+    local ok, s = pcall(json.number, v)
+    return ok and s or nil
+  end
+  return nil
+end
+
 --- new{ access_token, token_type, expires_in | expires_at, issued_at, data_access_expires_at,
 --       long_lived, kind = "facebook" | "instagram" | "page" | "app", user_id, permissions, now }
 function _M.new(t)
@@ -25,21 +47,21 @@ function _M.new(t)
   local kind = t.kind or "facebook"
   if not KINDS[kind] then error("token.new: kind must be facebook, instagram, page or app", 2) end
   local now = t.now or default_now
-  local issued = tonumber(t.issued_at) or now()
-  local expires_at = tonumber(t.expires_at)
-  if not expires_at and tonumber(t.expires_in) and tonumber(t.expires_in) > 0 then
-    expires_at = issued + tonumber(t.expires_in)
-  end
+  if type(now) ~= "function" then error("token.new: now must be a function returning the time", 2) end
+  local issued = seconds(t.issued_at, true) or seconds(now(), true) or os.time()
+  local expires_at = seconds(t.expires_at, true)
+  local expires_in = seconds(t.expires_in)
+  if not expires_at and expires_in and issued + expires_in <= MAX_TIME then expires_at = issued + expires_in end
   return setmetatable({
     access_token = t.access_token,
-    token_type = t.token_type or "bearer",
+    token_type = type(t.token_type) == "string" and t.token_type or "bearer",
     kind = kind,
     issued_at = issued,
     expires_at = expires_at,            -- nil: does not expire (or unknown)
-    data_access_expires_at = tonumber(t.data_access_expires_at or t.data_access_expiration_time),
+    data_access_expires_at = seconds(t.data_access_expires_at or t.data_access_expiration_time, true),
     long_lived = t.long_lived == true,
-    user_id = t.user_id and tostring(t.user_id) or nil,
-    permissions = t.permissions,
+    user_id = id_string(t.user_id),
+    permissions = type(t.permissions) == "table" and t.permissions or nil,
     _now = now,
   }, Token)
 end
@@ -87,9 +109,15 @@ end
 
 function _M.from_table(t) return _M.new(t) end
 
+-- Never raises, whatever the fields were changed to after new().
 Token.__tostring = function(t)
-  return ("instagram access token (%s%s, %s)"):format(t.kind, t.long_lived and ", long-lived" or "",
-    t.expires_at and ("expires " .. date("!%Y-%m-%dT%H:%M:%SZ", t.expires_at)) or "no known expiry")
+  local when = "no known expiry"
+  if t.expires_at ~= nil then
+    local ok, d = pcall(date, "!%Y-%m-%dT%H:%M:%SZ", seconds(t.expires_at, true))
+    when = (ok and type(d) == "string") and ("expires " .. d) or "unreadable expiry"
+  end
+  return ("instagram access token (%s%s, %s)"):format(tostring(KINDS[t.kind] and t.kind or "unknown kind"),
+    t.long_lived and ", long-lived" or "", when)
 end
 
 return _M

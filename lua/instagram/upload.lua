@@ -4,6 +4,7 @@
 -- After a dropped connection or a transient failure it asks the container how far it got
 -- (video_status.uploading_phase.bytes_transferred) and continues from there, with backoff.
 local type, tostring, tonumber, error, min = type, tostring, tonumber, error, math.min
+local floor, huge = math.floor, math.huge
 local match, random = string.match, math.random
 
 local _M = {}
@@ -35,9 +36,12 @@ end
 local function uploaded(client, id)
   local c, err = client:get("/" .. id, { fields = "id,status_code,video_status" })
   if not c then return nil, err end
-  local phase = type(c.video_status) == "table" and c.video_status.uploading_phase or nil
+  local phase = type(c) == "table" and type(c.video_status) == "table" and c.video_status.uploading_phase or nil
   if type(phase) ~= "table" then return nil end
-  return tonumber(phase.bytes_transferred), phase.status == "complete"
+  local bytes = tonumber(phase.bytes_transferred)
+  -- only a whole, finite count is an offset to resume from
+  if bytes and (bytes ~= bytes or bytes == huge or bytes % 1 ~= 0) then bytes = nil end
+  return bytes and floor(bytes), phase.status == "complete"
 end
 
 --- video(client, uri_or_id, path, opts) -> true, info | nil, err

@@ -2,14 +2,17 @@
 --   instagram.webhook.challenge(query_params, verify_token)          --> challenge | nil, err
 --   instagram.webhook.verify_signature(app_secret, raw_body, header)  --> true | nil, err
 --   instagram.webhook.parse(raw_body)                                --> events | nil, err
---   instagram.webhook.handle{ app_secret, body, signature, signature_sha1 } --> events | nil, err
--- Signatures are checked over the raw body bytes with HMAC-SHA256 (X-Hub-Signature-256) or the
--- legacy HMAC-SHA1 (X-Hub-Signature), compared in constant time by the C core.
+--   instagram.webhook.handle{ app_secret, body, signature, signature_sha1, require_sha256 = true }
+--                                                                    --> events | nil, err
+-- Signatures are checked over the raw body bytes with HMAC-SHA256 (X-Hub-Signature-256) or,
+-- where the caller allows it, the legacy HMAC-SHA1 (X-Hub-Signature), compared in constant time
+-- by the C core. handle() requires the SHA-256 one unless given require_sha256 = false: Meta
+-- signs every delivery with it, so a delivery that has only the SHA-1 one is not Meta's.
 local core = require "instagram.core"
 local json = require "instagram.json"
 local errors = require "instagram.error"
 
-local type, ipairs, tostring, error = type, ipairs, tostring, error
+local type, ipairs, error, pcall = type, ipairs, error, pcall
 local lower, match = string.lower, string.match
 
 local _M = { MAX_BODY = 1024 * 1024 }
@@ -33,7 +36,7 @@ function _M.challenge(query, verify_token)
   end
   local mode, token, challenge = param(query, "hub.mode"), param(query, "hub.verify_token"), param(query, "hub.challenge")
   if mode ~= "subscribe" then
-    return fail("bad_mode", "hub.mode must be 'subscribe', got " .. tostring(mode))
+    return fail("bad_mode", "hub.mode must be 'subscribe', got " .. (errors.text(mode) or "nothing"))
   end
   if type(token) ~= "string" or not core.constant_time_equal(token, verify_token) then
     return fail("bad_verify_token", "hub.verify_token does not match this endpoint's verify token")
@@ -46,11 +49,16 @@ end
 
 --- verify_signature(app_secret, raw_body, header) -> true | nil, err
 -- header: the X-Hub-Signature-256 value "sha256=<hex>", or the legacy X-Hub-Signature "sha1=<hex>".
+-- A table (what ngx.req.get_headers() gives for a header sent more than once) is refused as
+-- malformed: a delivery carries one signature.
 function _M.verify_signature(app_secret, body, header)
   if type(app_secret) ~= "string" or app_secret == "" then error("verify_signature: app_secret is required", 2) end
   if type(body) ~= "string" then error("verify_signature: the raw body must be a string", 2) end
   if header == nil or header == "" then
     return fail("missing_signature", "no X-Hub-Signature-256 (or X-Hub-Signature) header: refusing an unsigned payload")
+  end
+  if type(header) == "table" then
+    return fail("malformed_signature", "the signature header was sent more than once: refusing the payload")
   end
   if type(header) ~= "string" then error("verify_signature: the signature header must be a string", 2) end
   local algo, hex = match(header, "^%s*(sha%d+)=(%x+)%s*$")
@@ -68,14 +76,28 @@ function _M.verify_signature(app_secret, body, header)
   return true
 end
 
+--- An id or other convenience value as a string (numbers exactly), or nil for any other type.
 local function str(v)
-  if type(v) == "number" then return json.number(v) end
-  return v
+  if type(v) == "string" then return v end
+  if type(v) == "number" then
+    local ok, s = pcall(json.number, v)
+    return ok and s or nil
+  end
+  return nil
+end
+
+local function field_of(t, k)
+  if type(t) == "table" then return t[k] end
+  return nil
 end
 
 local function event_from_change(entry, field, value)
   value = type(value) == "table" and value or {}
   local media = type(value.media) == "table" and value.media or nil
+  local comment_id = value.comment_id
+  if comment_id == nil and (field == "comments" or field == "live_comments") then comment_id = value.id end
+  local media_id = value.media_id
+  if media_id == nil then media_id = field_of(media, "id") end
   return {
     object = "instagram",
     account_id = str(entry.id),
@@ -83,36 +105,65 @@ local function event_from_change(entry, field, value)
     field = field,
     value = value,
     -- conveniences across the documented shapes (FB Login uses comment_id, IG Login uses id)
-    comment_id = str(value.comment_id or ((field == "comments" or field == "live_comments") and value.id or nil)),
-    media_id = str(value.media_id or (media and media.id)),
+    comment_id = str(comment_id),
+    media_id = str(media_id),
     parent_id = str(value.parent_id),
-    text = value.text,
+    text = str(value.text),
     from = value.from,
   }
 end
 
-local function event_from_message(entry, m)
+-- What a messaging entry is, by the object it carries, in this order: an entry carrying a read
+-- receipt, a reaction, a postback or a referral is not a received message, whatever else it
+-- carries. The names are the webhook fields of Meta's Instagram messaging reference.
+local MESSAGING = {
+  { key = "read", field = "messaging_seen" },
+  { key = "reaction", field = "message_reactions" },
+  { key = "postback", field = "messaging_postbacks" },
+  { key = "referral", field = "messaging_referral" },
+  { key = "message", field = "messages" },
+}
+
+local function event_from_messaging(entry, m)
   m = type(m) == "table" and m or {}
-  local message = type(m.message) == "table" and m.message or {}
-  return {
+  local field, inner = "messaging", nil -- "messaging": a kind this version does not know
+  for _, kind in ipairs(MESSAGING) do
+    if type(m[kind.key]) == "table" then
+      field, inner = kind.field, m[kind.key]
+      break
+    end
+  end
+  local e = {
     object = "instagram",
     account_id = str(entry.id),
     time = entry.time,
-    field = "messages",
+    field = field,
     value = m,
-    sender_id = str(type(m.sender) == "table" and m.sender.id or nil),
-    recipient_id = str(type(m.recipient) == "table" and m.recipient.id or nil),
+    sender_id = str(field_of(m.sender, "id")),
+    recipient_id = str(field_of(m.recipient, "id")),
     timestamp = m.timestamp,
-    message_id = message.mid,
-    text = message.text,
+    message_id = str(field_of(inner, "mid")),
   }
+  if field == "messages" then
+    e.text = str(inner.text)
+  elseif field == "message_reactions" then
+    e.action, e.reaction, e.emoji = str(inner.action), str(inner.reaction), str(inner.emoji)
+  elseif field == "messaging_postbacks" then
+    e.title, e.payload = str(inner.title), str(inner.payload)
+  elseif field == "messaging_referral" then
+    e.ref, e.source, e.referral_type = str(inner.ref), str(inner.source), str(inner.type)
+  end
+  return e
 end
 
 --- parse(raw_body [, max_body]) -> list of events | nil, err
 -- Accepts one payload object or a list of them. Each event: { object, account_id, time, field,
 -- value, comment_id, media_id, parent_id, text, from } for changes (comments, live_comments,
--- mentions, story_insights, ...), { field = "messages", sender_id, recipient_id, timestamp,
--- message_id, text, value } for messaging entries.
+-- mentions, story_insights, ...). Messaging entries: { field, sender_id, recipient_id, timestamp,
+-- message_id, value } with field "messages" (plus text), "messaging_seen", "message_reactions"
+-- (plus action, reaction, emoji), "messaging_postbacks" (plus title, payload), "messaging_referral"
+-- (plus ref, source, referral_type), or "messaging" for a kind not listed here. Convenience
+-- values are strings or nil (ids exact); `value` keeps the entry as sent.
 function _M.parse(body, max_body)
   if type(body) ~= "string" then error("parse: the raw body must be a string", 2) end
   max_body = max_body or _M.MAX_BODY
@@ -130,19 +181,21 @@ function _M.parse(body, max_body)
       return fail("bad_payload", "payload has no 'entry' list")
     end
     if p.object ~= nil and p.object ~= "instagram" and p.object ~= "page" then
-      return fail("bad_payload", "not an Instagram payload (object = " .. tostring(p.object) .. ")")
+      return fail("bad_payload", "not an Instagram payload (object = " .. errors.text(p.object) .. ")")
     end
     for _, entry in ipairs(p.entry) do
       if type(entry) ~= "table" then return fail("bad_payload", "an entry is not an object") end
       if type(entry.changes) == "table" then
         for _, ch in ipairs(entry.changes) do
-          if type(ch) == "table" and ch.field then events[#events + 1] = event_from_change(entry, ch.field, ch.value) end
+          if type(ch) == "table" and type(ch.field) == "string" then
+            events[#events + 1] = event_from_change(entry, ch.field, ch.value)
+          end
         end
       end
       if type(entry.messaging) == "table" then
-        for _, m in ipairs(entry.messaging) do events[#events + 1] = event_from_message(entry, m) end
+        for _, m in ipairs(entry.messaging) do events[#events + 1] = event_from_messaging(entry, m) end
       end
-      if entry.field and entry.value then -- Instagram Login's shape, without changes[]
+      if type(entry.field) == "string" and entry.value ~= nil then -- Instagram Login's shape, without changes[]
         events[#events + 1] = event_from_change(entry, entry.field, entry.value)
       end
     end
@@ -151,15 +204,35 @@ function _M.parse(body, max_body)
 end
 
 --- handle{ app_secret, body, signature (X-Hub-Signature-256), signature_sha1 (X-Hub-Signature),
---          max_body } -> events | nil, err. Size first, then signature, then JSON.
+--          require_sha256 = true, max_body } -> events | nil, err. Size first, then signature,
+-- then JSON. With require_sha256 (the default) only the SHA-256 signature is accepted: a
+-- delivery with only the legacy SHA-1 one is refused (reason "sha256_required"); set it to false
+-- only for a sender that cannot sign with SHA-256.
 function _M.handle(o)
   if type(o) ~= "table" then error("handle: expects a table", 2) end
   if type(o.body) ~= "string" then error("handle: body (the raw request body) is required", 2) end
+  local require256 = o.require_sha256
+  if require256 == nil then require256 = true end
+  if type(require256) ~= "boolean" then error("handle: require_sha256 must be a boolean", 2) end
   local max_body = o.max_body or _M.MAX_BODY
   if #o.body > max_body then
     return fail("too_large", ("body of %d bytes is over the %d-byte limit"):format(#o.body, max_body))
   end
-  local ok, err = _M.verify_signature(o.app_secret, o.body, o.signature or o.signature_sha1)
+  local header = o.signature
+  if header == nil or header == "" then
+    local sha1 = o.signature_sha1
+    if require256 then
+      if sha1 ~= nil and sha1 ~= "" then
+        return fail("sha256_required", "only the legacy X-Hub-Signature (SHA-1) came with the payload: "
+          .. "X-Hub-Signature-256 is required (require_sha256 = false accepts SHA-1)")
+      end
+    else
+      header = sha1
+    end
+  elseif require256 and type(header) == "string" and not match(lower(header), "^%s*sha256=") then
+    return fail("sha256_required", "the X-Hub-Signature-256 header does not carry a sha256= signature")
+  end
+  local ok, err = _M.verify_signature(o.app_secret, o.body, header)
   if not ok then return nil, err end
   return _M.parse(o.body, max_body)
 end

@@ -113,7 +113,7 @@ describe("OpenResty example: webhook receiver", function()
     assert.equal(403, bad.status)
   end)
 
-  it("accepts signed events (sha256 and legacy sha1) and stores them", function()
+  it("accepts signed events (both signatures, or SHA-256 alone), refuses SHA-1 alone, and stores them", function()
     local text = "webhook test " .. core.random_token(4)
     local r = emulator("webhook", { url = SITE .. "/webhook", field = "comments", value = {
       from = { id = "232323232", username = "fan" }, comment_id = "17865799348089039", text = text,
@@ -121,9 +121,14 @@ describe("OpenResty example: webhook receiver", function()
     assert.equal(200, r.status)
     assert.equal("EVENT_RECEIVED", r.body)
     assert.matches("^sha256=%x+$", r.signature_256)
-    local r2 = emulator("webhook", { url = SITE .. "/webhook", field = "mentions", signature = "sha1",
+    local r2 = emulator("webhook", { url = SITE .. "/webhook", field = "mentions", signature = "sha256",
       value = { media_id = "17918195224100002" } })
     assert.equal(200, r2.status)
+    -- only the legacy X-Hub-Signature: refused, as handle() requires SHA-256 by default
+    local r3 = emulator("webhook", { url = SITE .. "/webhook", field = "mentions", signature = "sha1",
+      value = { media_id = "17918195224100003" } })
+    assert.equal(403, r3.status)
+    assert.matches("sha256_required", r3.body)
     local _, _, body = get(SITE .. "/webhook/events")
     local events = json.decode(body)
     local found

@@ -226,6 +226,29 @@ describe("instagram.core session", function()
       assert.equal(0, #H.log())
     end)
 
+    it("never lets libcurl send a POST again on its own when a reused connection drops it", function()
+      for _, h2 in ipairs{ false, true } do
+        H.reset()
+        local c = core.session{ ca_file = H.ca_file, timeout = 10, http2 = h2 }
+        local auth = { Authorization = "Bearer " .. H.token, ["Content-Type"] = "application/x-www-form-urlencoded" }
+        assert.equal(200, (c:request("GET", H.graph_url .. "/v24.0/me", auth))) -- a connection to reuse
+        H.config{ faults = { { path = "/comments$", method = "POST", action = "reset", times = 1 } } }
+        local ok, kind, message = c:request("POST", H.graph_url .. "/v24.0/17918195224100001/comments", auth,
+          "message=once")
+        assert.is_nil(ok)
+        assert.equal("network", kind)
+        assert.is_string(message)
+        assert.equal(1, #H.requests("/comments$"), "the POST reached the server once")
+        if not h2 then -- (over HTTP/2 the server resets the stream, which libcurl never retries)
+          -- a GET dropped the same way on a reused connection may be sent again: it cannot act twice
+          assert.equal(200, (c:request("GET", H.graph_url .. "/v24.0/me", auth)))
+          H.config{ faults = { { path = "/me$", action = "reset", times = 1 } } }
+          assert.equal(200, (c:request("GET", H.graph_url .. "/v24.0/me", auth)))
+        end
+        c:close()
+      end
+    end)
+
     it("checks session options", function()
       assert.has_error(function() core.session("x") end)
       assert.has_error(function() core.session{ nope = 1 } end,

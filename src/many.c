@@ -119,7 +119,7 @@ static void run(ig_session *s, ig_many *m, int conc) {
       CURL *e = idle[--nidle];
       it->easy = e;
       ig_setup_easy(s, e, &it->x, it->url, it->headers, it->timeout_ms);
-      ig_set_method(e, it->method, it->body, it->blen);
+      ig_set_method(e, &it->x, it->method, it->body, it->blen);
       /* Wait for HTTP/2 multiplexing on an existing connection rather than open another;
        * over HTTP/1.1 that would serialise the transfers, so only then. */
       if (s->http2) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);

@@ -60,7 +60,7 @@ int ig_l_start(lua_State *L) {
   if (!s->async_easy) s->async_easy = curl_easy_init();
   if (!s->async_multi || !s->async_easy) return luaL_error(L, "libcurl could not make a handle (out of memory?)");
   ig_setup_easy(s, s->async_easy, &p->x, a.url, p->headers, a.timeout_ms);
-  ig_set_method(s->async_easy, a.method, a.body, a.blen);
+  ig_set_method(s->async_easy, &p->x, a.method, a.body, a.blen);
   if (curl_multi_add_handle(s->async_multi, s->async_easy) != CURLM_OK)
     return luaL_error(L, "libcurl could not start the request");
   p->s = s;

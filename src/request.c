@@ -13,6 +13,7 @@ static void setup_request(ig_session *s, const char *url, struct curl_slist *hea
   }
   CURL *e = s->easy;
   s->x.errbuf[0] = '\0';
+  s->x.attempts = 0;
   ig_buf_reset(&s->x.body);
   ig_buf_reset(&s->x.head);
   curl_easy_setopt(e, CURLOPT_URL, url);
@@ -44,7 +45,7 @@ int ig_l_request(lua_State *L) {
   ig_build_headers(L, lua_istable(L, 4) ? 4 : 0, &c->headers);  /* may run finalizers, may raise */
   ig_session_enter(L, s);                                       /* no allocation from here ... */
   setup_request(s, a.url, c->headers, a.timeout_ms);
-  ig_set_method(s->easy, a.method, a.body, a.blen);
+  ig_set_method(s->easy, &s->x, a.method, a.body, a.blen);
   c->rc = curl_easy_perform(s->easy);
   if (c->rc == CURLE_OK) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &c->status);
   curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, NULL);

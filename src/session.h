@@ -29,6 +29,8 @@
 typedef struct {
   ig_buf body, head;
   char errbuf[CURL_ERROR_SIZE];
+  int attempts;   /* requests libcurl began for this transfer (it retries on a dead reused connection) */
+  int no_replay;  /* a method the server may act on twice: a second attempt is refused */
 } ig_xfer;
 
 typedef struct ig_pending ig_pending;
@@ -78,7 +80,7 @@ int ig_valid_url(const char *url, size_t len);
 int ig_valid_method(const char *m, size_t len);
 void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct curl_slist *headers,
                    long timeout_ms);
-void ig_set_method(CURL *e, const char *method, const char *body, size_t blen);
+void ig_set_method(CURL *e, ig_xfer *x, const char *method, const char *body, size_t blen);
 void ig_take_response(ig_xfer *from, ig_xfer *to);    /* moves the buffers; never allocates */
 void ig_give_back(ig_session *s, ig_xfer *x);         /* reuse the buffers if the session can */
 int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc); /* pushes 3 values */

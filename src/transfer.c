@@ -70,6 +70,8 @@ void ig_take_response(ig_xfer *from, ig_xfer *to) {
   to->body.max = bmax;
   to->head.max = hmax;
   memcpy(to->errbuf, from->errbuf, sizeof to->errbuf);
+  to->attempts = from->attempts;
+  to->no_replay = from->no_replay;
   size_t fbmax = from->body.max, fhmax = from->head.max;
   memset(&from->body, 0, sizeof from->body);
   memset(&from->head, 0, sizeof from->head);
@@ -212,6 +214,18 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   return ig_buf_append(&x->head, p, total) == 0 ? total : 0;
 }
 
+/* Called by libcurl right before each request it sends on a connection. libcurl re-sends a request
+ * by itself when a reused connection dies before any answer byte, whatever the method: a POST the
+ * server has read would be carried out twice. The second attempt of such a request is refused. */
+#if LIBCURL_VERSION_NUM >= 0x075000
+static int on_prereq(void *ud, char *ip, char *local_ip, int port, int local_port) {
+  ig_xfer *x = (ig_xfer *)ud;
+  (void)ip; (void)local_ip; (void)port; (void)local_port;
+  x->attempts++;
+  return x->attempts > 1 && x->no_replay ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+#endif
+
 /* Resets an easy handle and sets what every transfer shares; x collects the response. */
 void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct curl_slist *headers,
                    long timeout_ms) {
@@ -244,11 +258,25 @@ void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct c
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  x->attempts = 0;
+  x->no_replay = 0;
+#if LIBCURL_VERSION_NUM >= 0x075000
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+  curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
+#endif
 }
 
 /* The method and body of a request (the body must outlive the transfer). Every call states the
  * method from scratch, so a handle can go from one request to the next without a reset. */
-void ig_set_method(CURL *e, const char *method, const char *body, size_t blen) {
+void ig_set_method(CURL *e, ig_xfer *x, const char *method, const char *body, size_t blen) {
+  static const char *const idempotent[] = { "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", NULL };
+  x->no_replay = 1;
+  for (int i = 0; idempotent[i]; i++)
+    if (strcmp(method, idempotent[i]) == 0) x->no_replay = 0;
+#if LIBCURL_VERSION_NUM < 0x075000
+  /* No pre-request callback to refuse libcurl's own re-send: never reuse a connection for it. */
+  curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, (long)x->no_replay);
+#endif
   curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* clears POST, NOBODY and UPLOAD */
   curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
   if (strcmp(method, "GET") == 0 && !body) return;
@@ -299,6 +327,10 @@ int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc) {
     } else if (rc == CURLE_WRITE_ERROR && x->head.overflow) {
       lua_pushliteral(L, "size");
       lua_pushliteral(L, "response headers larger than 256 KiB");
+    } else if (rc == CURLE_ABORTED_BY_CALLBACK && x->no_replay && x->attempts > 1) {
+      lua_pushliteral(L, "network");
+      lua_pushliteral(L, "the connection closed before an answer came, after the request may have reached "
+                         "the server: not sent again");
     } else {
       lua_pushstring(L, error_kind(rc));
       lua_pushstring(L, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));

@@ -118,6 +118,7 @@ int ig_l_upload(lua_State *L) {
    * endpoint takes (and lets servers read the body as it arrives). */
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(e, CURLOPT_POST, 1L);
+  s->x.no_replay = 1; /* libcurl cannot rewind the file stream anyway; say so plainly */
   curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
   curl_easy_setopt(e, CURLOPT_READDATA, &u);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, u.total - u.base);

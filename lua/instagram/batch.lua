@@ -75,22 +75,39 @@ local function result(entry, secrets_scrub)
   return { code = code, headers = headers, body = decoded }
 end
 
+--- The secrets one operation carries (see Client:request): the client's, and the values of its
+-- secret-bearing parameters, in relative_url's query or in body.
+local function op_secrets(client, op)
+  local body = op.body
+  if type(body) == "string" then body = params_m.decode(body) end
+  return client:_call_secrets("/" .. op.relative_url, body, nil)
+end
+
 --- run(client, ops, opts) -> results | nil, err   (opts: include_headers, default true)
+-- Each operation's error is scrubbed of the secrets it carries; a failed call, of every
+-- operation's in that call.
 function _M.run(client, ops, opts)
   check(ops)
   opts = opts or {}
   local results = {}
   for first = 1, #ops, _M.MAX do
-    local chunk = {}
-    for i = first, min(#ops, first + _M.MAX - 1) do chunk[#chunk + 1] = encode_op(ops[i]) end
+    local chunk, lists, all = {}, {}, {}
+    for i = first, min(#ops, first + _M.MAX - 1) do
+      chunk[#chunk + 1] = encode_op(ops[i])
+      local list = op_secrets(client, ops[i])
+      lists[#chunk] = list
+      for j = 1, #list do all[#all + 1] = list[j] end
+    end
     local res, err = client:post("/", { batch = json.array(chunk),
-      include_headers = opts.include_headers == false and "false" or nil })
+      include_headers = opts.include_headers == false and "false" or nil }, { scrub = all })
     if not res then return nil, err end
     if type(res) ~= "table" then
       return nil, errors.new{ kind = "decode", message = "a batch answer must be a JSON array" }
     end
     for k = 1, #chunk do
-      results[first + k - 1] = result(res[k], client:_secret_list())
+      local r = result(res[k], lists[k])
+      if errors.is_error(r) then client:_scrub_error(r, lists[k]) end
+      results[first + k - 1] = r
     end
   end
   return results

@@ -6,10 +6,12 @@ local errors = require "instagram.error"
 local usage_m = require "instagram.usage"
 local token_m = require "instagram.token"
 
-local type, pairs, tostring, tonumber, setmetatable, error, pcall =
-      type, pairs, tostring, tonumber, setmetatable, error, pcall
-local find, sub, match, lower, format = string.find, string.sub, string.match, string.lower, string.format
-local min, random = math.min, math.random
+local type, pairs, ipairs, tostring, tonumber, setmetatable, error, pcall, select =
+      type, pairs, ipairs, tostring, tonumber, setmetatable, error, pcall, select
+local find, sub, match, lower, format, gsub, gmatch, char, concat =
+      string.find, string.sub, string.match, string.lower, string.format, string.gsub, string.gmatch, string.char,
+      table.concat
+local min, random, huge = math.min, math.random, math.huge
 
 local _M = { DEFAULT_VERSION = "v24.0", _VERSION = core._VERSION }
 
@@ -20,8 +22,23 @@ Client.__tostring = function(c)
 end
 
 -- Secrets live here, keyed weakly by client, never on the client table itself: printing or
--- serialising a client cannot leak them.
+-- serialising a client cannot leak them. own: the token, app secret and proof, each also
+-- percent-encoded (as it reads in a URL): what every error of the client is scrubbed of.
 local secrets = setmetatable({}, { __mode = "k" })
+
+--- Adds s (and its percent-encoded spelling) to the list; shorter than 4 bytes, as errors.scrub.
+local function add_secret(list, s)
+  if type(s) == "number" then s = tostring(s) end
+  if type(s) ~= "string" or #s < 4 then return end
+  list[#list + 1] = s
+  local e = core.url_encode(s)
+  if e ~= s then list[#list + 1] = e end
+end
+
+local function set_list(s, ...)
+  s.own = {}
+  for i = 1, select("#", ...) do add_secret(s.own, (select(i, ...))) end
+end
 
 local OPTIONS = {
   access_token = "string|token", auto_refresh = "table", refresh_margin = "number",
@@ -33,10 +50,78 @@ local OPTIONS = {
   on_retry = "function", max_body = "number",
 }
 
+-- The longest wait the client takes from anyone (a server's Retry-After, an option): one day.
+local MAX_WAIT = 86400
+
+-- The numeric options and their ranges (timeouts and max_body as the C core checks them):
+-- { low, high, what, whole number?, low excluded? }
+local NUMBERS = {
+  timeout = { 0, MAX_WAIT, "a number of seconds, more than 0 and at most 86400", false, true },
+  connect_timeout = { 0, MAX_WAIT, "a number of seconds, more than 0 and at most 86400", false, true },
+  max_body = { 1, 4294967296, "a whole number of bytes from 1 to 4 GiB (4294967296)", true },
+  retries = { 0, 10, "a whole number from 0 to 10", true },
+  retry_base = { 0, MAX_WAIT, "a number of seconds from 0 to 86400" },
+  retry_cap = { 0, MAX_WAIT, "a number of seconds from 0 to 86400" },
+  retry_max_wait = { 0, MAX_WAIT, "a number of seconds from 0 to 86400" },
+  refresh_margin = { 0, 365 * 86400, "a number of seconds from 0 to 31536000 (a year)" },
+  ["throttle.threshold"] = { 0, 100, "a percentage from 0 to 100" },
+  ["throttle.max_delay"] = { 0, MAX_WAIT, "a number of seconds from 0 to 86400" },
+}
+local THROTTLE = { threshold = "number", max_delay = "number", on_throttle = "function" }
+
+--- Raises (at the caller of instagram.new) unless v, when given, is within the option's range.
+local function check_number(name, v, level)
+  if v == nil then return end
+  local r = NUMBERS[name]
+  local ok = type(v) == "number" and v == v and v > -huge and v < huge and v <= r[2]
+    and (r[5] and v > r[1] or not r[5] and v >= r[1]) and (not r[4] or v % 1 == 0)
+  if not ok then
+    error("instagram.new: option '" .. name .. "' must be " .. r[3] .. " (got " .. tostring(v) .. ")", level)
+  end
+end
+
+local function check_throttle(t)
+  if t == nil then return end
+  for k, v in pairs(t) do
+    local want = THROTTLE[k]
+    if not want then
+      error("instagram.new: unknown option 'throttle." .. tostring(k) .. "' (known: threshold, max_delay, "
+            .. "on_throttle)", 3)
+    end
+    if type(v) ~= want then
+      error("instagram.new: option 'throttle." .. k .. "' must be a " .. want .. ", got " .. type(v), 3)
+    end
+  end
+  check_number("throttle.threshold", t.threshold, 4)
+  check_number("throttle.max_delay", t.max_delay, 4)
+end
+
+--- Is this URL host (as written in graph_url) the local machine? 127.0.0.0/8, localhost, [::1].
+local function loopback(host)
+  host = lower(host)
+  if host == "localhost" or host == "[::1]" then return true end
+  local a, b, c, d = match(host, "^(%d%d?%d?)%.(%d%d?%d?)%.(%d%d?%d?)%.(%d%d?%d?)$")
+  return a == "127" and tonumber(b) <= 255 and tonumber(c) <= 255 and tonumber(d) <= 255
+end
+
+--- graph_url / rupload_url: a scheme and a plain host (a name, IPv4 or [IPv6]) with an optional
+-- port, nothing else; http:// only for loopback, where no token crosses a network in clear.
 local function check_url(name, url)
-  if not match(url, "^https?://[^/?#]+$") then
-    error("instagram.new: option '" .. name .. "' must be a scheme and host without a path or "
-          .. "trailing slash, like https://graph.facebook.com (got '" .. url .. "')", 3)
+  local scheme, authority = match(url, "^(https?)://(.+)$")
+  local host, port
+  if authority then
+    host, port = match(authority, "^(%[[%x:.]+%])(.*)$")
+    if not host then host, port = match(authority, "^([%w][%w.-]*)(.*)$") end
+  end
+  local port_ok = port == "" or (port and match(port, "^:%d%d?%d?%d?%d?$") and tonumber(sub(port, 2)) <= 65535)
+  if not (host and port_ok) then
+    error(format("instagram.new: option '%s' must be a scheme and host without a path or trailing slash, "
+          .. "like https://graph.facebook.com (got %q)", name, url), 3)
+  end
+  if scheme == "http" and not loopback(host) then
+    error(format("instagram.new: option '%s' may use http:// for loopback hosts only (127.0.0.0/8, localhost, "
+          .. "[::1]): the token and app secret would cross the network in clear text; use https:// for %q",
+          name, host), 3)
   end
 end
 
@@ -46,6 +131,10 @@ end
 
 --- instagram.new{ access_token, app_secret, version, graph_url, rupload_url, timeout,
 --                 connect_timeout, ca_file, retries, user_agent, http2, transport, sleep, on_retry }
+-- Numeric options are checked here, each against its range: timeout and connect_timeout
+-- (0 < s <= 86400), max_body (1 byte to 4 GiB, whole), retries (0 to 10, whole), retry_base,
+-- retry_cap, retry_max_wait (0 to 86400), refresh_margin (0 to a year), throttle.threshold (0 to
+-- 100), throttle.max_delay (0 to 86400). graph_url and rupload_url take http:// for loopback only.
 function _M.new(opts)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then error("instagram.new: options must be a table, got " .. type(opts), 2) end
@@ -58,6 +147,10 @@ function _M.new(opts)
         .. ", got " .. type(v), 2)
     end
   end
+  for name in pairs(NUMBERS) do
+    if not find(name, ".", 1, true) then check_number(name, opts[name], 3) end
+  end
+  check_throttle(opts.throttle)
   if opts.auto_refresh and type(opts.auto_refresh.refresh) ~= "function" then
     error("instagram.new: auto_refresh must be an oauth object with a :refresh(token) method", 2)
   end
@@ -80,9 +173,6 @@ function _M.new(opts)
     f:close()
   end
   local retries = opts.retries or 3
-  if retries < 0 or retries > 10 or retries % 1 ~= 0 then
-    error("instagram.new: retries must be a whole number from 0 to 10", 2)
-  end
 
   local transport = opts.transport or default_transport{
     timeout = opts.timeout or 30, connect_timeout = opts.connect_timeout, ca_file = opts.ca_file,
@@ -111,7 +201,7 @@ function _M.new(opts)
     } or nil,
   }, Client)
   secrets[c] = { app_secret = opts.app_secret }
-  if opts.access_token then c:set_access_token(opts.access_token) else secrets[c].list = { opts.app_secret } end
+  if opts.access_token then c:set_access_token(opts.access_token) else set_list(secrets[c], opts.app_secret) end
   return c
 end
 
@@ -129,7 +219,7 @@ function Client:set_access_token(token)
   local s = secrets[self]
   s.token, s.token_obj = token, obj
   s.proof = s.app_secret and core.hmac_sha256_hex(s.app_secret, token) or nil
-  s.list = { s.token, s.app_secret, s.proof }
+  set_list(s, s.token, s.app_secret, s.proof)
 end
 
 --- The token object in use (nil when the client was given a plain string).
@@ -150,50 +240,201 @@ function Client:_maybe_refresh()
 end
 
 --- Scrubs this client's secrets out of a string (for log lines of your own).
-function Client:redact(s) return errors.scrub(s, secrets[self].list) end
+function Client:redact(s) return errors.scrub(s, secrets[self].own) end
 
 -- For modules that build error objects from answers of their own (batch): what to scrub.
-function Client:_secret_list() return secrets[self].list end
+function Client:_secret_list() return secrets[self].own end
+
+-- ---- secrets a call carries -----------------------------------------------------------------
+
+--- Parameters whose values are secrets wherever they appear: a call's params or its path's query.
+local SECRET_PARAMS = { "access_token", "input_token", "fb_exchange_token", "client_secret", "code",
+                        "appsecret_proof", "refresh_token" }
+_M.SECRET_PARAMS = SECRET_PARAMS
+local SECRET_PARAM = {}
+for _, k in ipairs(SECRET_PARAMS) do SECRET_PARAM[k] = true end
+
+local function query_of(path)
+  return type(path) == "string" and match(path, "^[^?#]*%?([^#]*)") or nil
+end
+
+--- The scrub list of one call: the client's secrets, the values of the call's secret-bearing
+-- params (SECRET_PARAMS, in params or in the path's query) and the strings of opts.scrub.
+function Client:_call_secrets(path, params, scrub)
+  local list = {}
+  local own = secrets[self].own
+  for i = 1, #own do list[i] = own[i] end
+  if type(params) == "table" then
+    for i = 1, #SECRET_PARAMS do add_secret(list, params[SECRET_PARAMS[i]]) end
+  end
+  local q = query_of(path)
+  if q and q ~= "" then
+    local decoded = params_m.decode(q)
+    for i = 1, #SECRET_PARAMS do add_secret(list, decoded[SECRET_PARAMS[i]]) end
+  end
+  if scrub then
+    for i = 1, #scrub do add_secret(list, scrub[i]) end
+  end
+  return list
+end
+
+--- Scrubs every string of an error object (and of the tables in it) with the call's list.
+local function scrub_error(err, list, depth)
+  if type(err) ~= "table" then return err end
+  depth = depth or 0
+  for k, v in pairs(err) do
+    if type(v) == "string" then err[k] = errors.scrub(v, list)
+    elseif type(v) == "table" and depth < 3 then scrub_error(v, list, depth + 1) end
+  end
+  return err
+end
+
+--- A copy of a table read from a server (usage headers) with every string, key or value, scrubbed.
+local function scrubbed_copy(t, list, depth)
+  local out = {}
+  for k, v in pairs(t) do
+    if type(k) == "string" then k = errors.scrub(k, list) end
+    if type(v) == "string" then v = errors.scrub(v, list)
+    elseif type(v) == "table" then v = depth < 4 and scrubbed_copy(v, list, depth + 1) or nil end
+    if k ~= nil then out[k] = v end
+  end
+  return out
+end
+
+--- For modules that build error objects of their own (batch): scrub every string of err.
+function Client:_scrub_error(err, list) return scrub_error(err, list or secrets[self].own) end
+
+--- Does s hold one of the secrets of the list (those of 8 bytes or more: a shorter one would
+-- match ids and cursors by chance)?
+local function holds_secret(s, list)
+  if type(s) ~= "string" then return false end
+  for i = 1, #list do
+    local secret = list[i]
+    if #secret >= 8 and find(s, secret, 1, true) then return true end
+  end
+  return false
+end
+
+--- Does s hold a secret of this client (its token, app secret or proof, plain or percent-encoded)?
+function Client:_holds_secret(s) return holds_secret(s, secrets[self].own) end
+
+--- A URL or path with no secret in its query: the parameters named access_token or
+-- appsecret_proof (or any of SECRET_PARAMS when `all`), and those whose name or value holds a
+-- secret of the list, are dropped; the rest is kept as written. The fragment is dropped.
+local function strip_query(url, list, all)
+  local head, query = match(url, "^([^?#]*)%??([^#]*)")
+  if query == "" then return head end
+  local kept = {}
+  for pair in gmatch(query, "[^&]+") do
+    local k, v = match(pair, "^([^=]*)=?(.*)$")
+    local dk, dv = core.url_decode(k), core.url_decode(v)
+    local named = dk == "access_token" or dk == "appsecret_proof" or (all and SECRET_PARAM[dk])
+    if not (named or holds_secret(dk, list) or holds_secret(dv, list) or holds_secret(pair, list)) then
+      kept[#kept + 1] = pair
+    end
+  end
+  if #kept == 0 then return head end
+  return head .. "?" .. concat(kept, "&")
+end
 
 -- ---- URLs ----------------------------------------------------------------------------------
 
-local function origin(url) return match(url, "^(https?://[^/?#]+)") end
+local CONTROL = "[%z\1-\32\127]" -- bytes no URL may carry: C0 controls, space, DEL
+local MAX_URL = 65536 -- the longest URL a transport takes (the C core and nginx's alike)
 
---- Splits "path?query" and drops access_token / appsecret_proof from the query: the token
--- travels in the Authorization header and the proof is recomputed.
-local function split_query(path_and_query)
-  local path, query = match(path_and_query, "^([^?#]*)%??([^#]*)")
-  local extra = params_m.decode(query)
-  extra.access_token, extra.appsecret_proof = nil, nil
-  return path, extra
+local function hex_byte(h) return char(tonumber(h, 16)) end
+local function percent_decode(s) return (gsub(s, "%%(%x%x)", hex_byte)) end
+
+--- Why a path (the part before ? and #) must not be sent, or nil. libcurl and servers resolve
+-- '.' and '..' segments, plain or percent-encoded, and some read '\' as '/': each could carry
+-- the token out of the version prefix.
+local function path_problem(p, list)
+  if find(p, "\\", 1, true) then return "a backslash" end
+  local d = percent_decode(p)
+  if find(d, CONTROL) then return "a percent-encoded control byte or space" end
+  if find(d, "[\\%%]") then return "a percent-encoded '\\' or '%', or a '%' that encodes nothing" end
+  for seg in gmatch(d .. "/", "([^/]*)/") do
+    if seg == "." or seg == ".." then return "a '.' or '..' segment (plain or percent-encoded)" end
+  end
+  if holds_secret(p, list) or holds_secret(d, list) then return "a secret of the client" end
+  return nil
+end
+
+local function refuse(reason, message)
+  return nil, errors.new{ kind = "transport", reason = reason, message = message }
+end
+
+local function foreign(self, what)
+  return refuse("foreign_host", "refusing to send the access token to " .. what .. ": only " .. self.graph_url
+    .. " and " .. self.rupload_url .. " are trusted")
 end
 
 --- Resolves a path ("/me", "me/accounts", "/v19.0/x") or an absolute URL on one of this client's
--- hosts into base URL + extra params. Returns nil, err for a URL on a foreign host.
+-- hosts into base URL + extra params (the query, less access_token, appsecret_proof and any
+-- parameter holding a secret of the client: the token travels in the Authorization header).
+-- Raises for a path that is not a non-empty string. Returns nil, err (kind "transport") for any
+-- path it will not send, so that a server's paging.next never raises:
+--   reason "foreign_host": an absolute URL on another origin (scheme, host and port compared;
+--     userinfo, other schemes and protocol-relative "//host" refused);
+--   reason "invalid": a byte <= 0x20 or 0x7F anywhere; a '.' or '..' segment, plain or
+--     percent-encoded; a backslash; an encoded '%', '\' or control byte in the path; a secret of
+--     the client in the path; on rupload_url, a path outside /ig-api-upload/.
 function Client:_resolve(path, unversioned)
   if type(path) ~= "string" or path == "" then
     error("path must be a non-empty string such as '/me' or '/17841405822304914/media'", 3)
   end
-  local base
-  if find(path, "^https?://") then
-    local o = origin(path)
-    if o ~= self.graph_url and o ~= self.rupload_url then
-      return nil, errors.new{ kind = "transport", reason = "foreign_host",
-        message = "refusing to send the access token to " .. tostring(o)
-                  .. ": only " .. self.graph_url .. " and " .. self.rupload_url .. " are trusted" }
+  if find(path, CONTROL) then
+    return refuse("invalid", "refusing a path or URL that holds a control byte, space or DEL (such as CR or LF): "
+      .. "it could split the request")
+  end
+  local list = secrets[self].own
+  local base, rest
+  local scheme = match(path, "^(%a[%w+.-]*):")
+  if scheme then
+    local s = lower(scheme)
+    if (s ~= "http" and s ~= "https") or sub(path, #scheme + 2, #scheme + 3) ~= "//" then
+      return foreign(self, "a URL of scheme '" .. errors.scrub(scheme, list) .. ":'")
     end
-    base = o
-    path = sub(path, #o + 1)
+    local o = match(s .. sub(path, #scheme + 1), "^(https?://[^/?#]*)")
+    local lo = lower(o)
+    if lo == lower(self.graph_url) then base = self.graph_url
+    elseif lo == lower(self.rupload_url) then base = self.rupload_url
+    else return foreign(self, errors.scrub(o, list)) end
+    rest = sub(path, #o + 1)
+  elseif sub(path, 1, 2) == "//" then
+    return foreign(self, "a protocol-relative URL")
   else
     base = self.graph_url
-    if sub(path, 1, 1) ~= "/" then path = "/" .. path end
+    rest = sub(path, 1, 1) == "/" and path or "/" .. path
   end
-  local p, extra = split_query(path)
-  if not unversioned and not find(p, "^/v%d+%.%d+/") and not find(p, "^/ig%-api%-upload/")
-     and base == self.graph_url then
-    p = "/" .. self.version .. p
+  local p, query = match(rest, "^([^?#]*)%??([^#]*)")
+  if p == "" then p = "/" end
+  local why = path_problem(p, list)
+  if why then return refuse("invalid", "refusing a path that holds " .. why) end
+  local extra = params_m.decode(query)
+  for k, v in pairs(extra) do -- (as decoded, and as they will be encoded again)
+    if k == "access_token" or k == "appsecret_proof" or holds_secret(k, list) or holds_secret(v, list)
+       or holds_secret(core.url_encode(k), list) or holds_secret(core.url_encode(v), list) then
+      extra[k] = nil
+    end
   end
+  if base == self.rupload_url and find(p, "^/ig%-api%-upload/") then -- the upload paths, as they are
+    return base .. p, extra
+  end
+  if base ~= self.graph_url then
+    return refuse("invalid", "refusing a path outside /ig-api-upload/ on rupload_url")
+  end
+  if not unversioned and not find(p, "^/v%d+%.%d+/") then p = "/" .. self.version .. p end
   return base .. p, extra
+end
+
+--- next_url(url) -> the URL with no secret in its query | nil, err : what a pager keeps of a
+-- server's paging.next. The URL must resolve (own host, no control byte or dot segment).
+function Client:_next_url(url)
+  local ok, err = self:_resolve(url)
+  if not ok then return nil, scrub_error(err, secrets[self].own) end
+  local list = self:_call_secrets(url, nil, nil)
+  return strip_query(url, list, true)
 end
 
 -- ---- requests ------------------------------------------------------------------------------
@@ -203,15 +444,21 @@ local IDEMPOTENT = { GET = true, HEAD = true, DELETE = true, PUT = true, OPTIONS
 -- Graph codes that mean "throttled or briefly unavailable; the call was not carried out".
 local REJECTED_CODES = { [4] = true, [17] = true, [32] = true, [341] = true, [613] = true }
 local TRANSIENT_CODES = { [1] = true, [2] = true }
+-- Refusals that no retry will change, whatever their code says: 2207051 (code 4) is the publishing
+-- action "suspected to be spam" (the seeds' error table), not a rate limit.
+local FINAL_SUBCODES = { [2207051] = true }
 
 local function rejected_before_running(err)
   if err.kind == "transport" and err.reason == "connect" then return true end
   local code = err.code
-  return err.kind == "graph" and code and (REJECTED_CODES[code] or (code >= 80001 and code <= 80014))
+  if err.kind ~= "graph" or type(code) ~= "number" then return false end
+  if FINAL_SUBCODES[err.subcode] then return false end
+  return REJECTED_CODES[code] or (code >= 80001 and code <= 80014) or false
 end
 
 --- May this failed call be made again without risk of doing it twice?
 local function retryable(method, err)
+  if err.kind == "graph" and FINAL_SUBCODES[err.subcode] then return false end
   if rejected_before_running(err) then return true end
   if not IDEMPOTENT[method] then return false end
   if err.kind == "graph" then return err.is_transient or TRANSIENT_CODES[err.code] or false end
@@ -221,19 +468,38 @@ local function retryable(method, err)
   return false
 end
 
-local function retry_after_header(headers)
-  local v = headers and headers["retry-after"]
-  return v and tonumber(v) or nil
+--- A wait a server asked for, made sane: nil unless a finite number; clamped to 0..MAX_WAIT.
+local function sane_wait(n)
+  if type(n) ~= "number" or n ~= n then return nil end
+  if n < 0 then return 0 end
+  if n > MAX_WAIT then return MAX_WAIT end
+  return n
 end
 
---- Turns a transport response into the decoded value or an error object.
-function Client:_interpret(res)
-  local list = secrets[self].list
+--- Retry-After in seconds (the delta-seconds form; an HTTP date or anything else is ignored).
+local function retry_after_header(headers)
+  local v = headers and headers["retry-after"]
+  if type(v) == "table" then v = v[1] end
+  if type(v) ~= "string" then return nil end
+  local num = match(v, "^%s*([+-]?%d[%d.eE+-]*)%s*$")
+  return sane_wait(num and tonumber(num))
+end
+
+--- Turns a transport response into the decoded value or an error object; list is what to
+-- scrub from the error (the call's secrets; the client's by default).
+function Client:_interpret(res, list)
+  list = list or secrets[self].own
   local headers = res.headers or {}
   local u = usage_m.parse(headers)
-  if u then self.last_usage = u end
+  if u then
+    u = scrubbed_copy(u, list, 0) -- a server may echo anything into these headers
+    self.last_usage = u
+  end
   local retry_after = retry_after_header(headers)
-  if not retry_after and u and u.regain_access_seconds > 0 then retry_after = u.regain_access_seconds end
+  if not retry_after and u then
+    local regain = sane_wait(u.regain_access_seconds)
+    if regain and regain > 0 then retry_after = regain end
+  end
   local status, body = res.status, res.body
   local value, why = nil, "empty body"
   if body and body ~= "" then value, why = json.decode(body) end
@@ -249,7 +515,9 @@ function Client:_interpret(res)
     end
   end
   if status < 200 or status >= 300 then
-    if value == nil and status >= 500 and find(lower(headers["content-type"] or ""), "json", 1, true) then
+    local ctype = headers["content-type"]
+    if type(ctype) == "table" then ctype = ctype[1] end -- a repeated header, as nginx gives it
+    if value == nil and status >= 500 and type(ctype) == "string" and find(lower(ctype), "json", 1, true) then
       return nil, errors.decode(status, body, why, list)
     end
     return nil, errors.http(status, body, retry_after, list)
@@ -264,12 +532,14 @@ end
 function Client:_backoff(attempt, err)
   local delay = min(self.retry_cap, self.retry_base * 2 ^ (attempt - 1))
   delay = delay / 2 + random() * delay / 2 -- jitter: between half and the whole step
-  if err.retry_after and err.retry_after > delay then delay = err.retry_after end
+  local after = sane_wait(err.retry_after)
+  if after and after > delay then delay = after end
   return delay
 end
 
 --- Builds the transport request: URL with version, token header, proof, encoded params.
--- Returns req, or nil, err (a URL on a foreign host). Raises on programmer mistakes.
+-- Returns req, list (the call's scrub list, see request), or nil, err (a path _resolve refuses,
+-- scrubbed). Raises on programmer mistakes.
 function Client:_build(method, path, params, opts)
   if type(method) ~= "string" then error("method must be a string such as 'GET'", 3) end
   if params ~= nil and type(params) ~= "table" then
@@ -277,10 +547,22 @@ function Client:_build(method, path, params, opts)
   end
   if opts ~= nil and type(opts) ~= "table" then error("opts must be a table or nil", 3) end
   opts = opts or {}
+  local t = opts.timeout
+  if t ~= nil and not (type(t) == "number" and t > 0 and t <= MAX_WAIT) then
+    error("opts.timeout must be a number of seconds, more than 0 and at most 86400 (got " .. tostring(t) .. ")", 3)
+  end
+  local scrub = opts.scrub
+  if scrub ~= nil then
+    if type(scrub) ~= "table" then error("opts.scrub must be a list of strings", 3) end
+    for i = 1, #scrub do
+      if type(scrub[i]) ~= "string" then error("opts.scrub must be a list of strings", 3) end
+    end
+  end
   method = method:upper()
   local s = secrets[self]
+  local list = self:_call_secrets(path, params, scrub)
   local url, extra = self:_resolve(path, opts.versioned == false)
-  if not url then return nil, extra end
+  if not url then return nil, scrub_error(extra, list) end
   for k, v in pairs(params or {}) do extra[k] = v end
   local on_rupload = find(url, "^https?://[^/]+/ig%-api%-upload/") ~= nil -- no proof for the upload host
   if s.proof and not on_rupload then extra.appsecret_proof = s.proof end
@@ -307,7 +589,11 @@ function Client:_build(method, path, params, opts)
   elseif encoded ~= "" then
     url = url .. "?" .. encoded
   end
-  return { method = method, url = url, headers = headers, body = body, timeout = opts.timeout }
+  if #url > MAX_URL then
+    return nil, scrub_error(errors.new{ kind = "transport", reason = "invalid",
+      message = "refusing a URL longer than 64 KiB (" .. #url .. " bytes)" }, list)
+  end
+  return { method = method, url = url, headers = headers, body = body, timeout = opts.timeout }, list
 end
 
 --- With `throttle`, slow down as usage nears 100%, and refuse to call while the API has said
@@ -316,16 +602,18 @@ function Client:_throttle()
   local t, u = self.throttle, self.last_usage
   if not (t and u) then return end
   local now = self.now()
-  if self.blocked_until and now < self.blocked_until then
-    local wait = self.blocked_until - now
+  local blocked_until = self.blocked_until
+  if blocked_until and now < blocked_until then
+    local wait = sane_wait(blocked_until - now) or MAX_WAIT
     return errors.new{ kind = "blocked", retry_after = wait, is_transient = true,
       message = ("rate limited: the API said access returns in about %d s; not calling until then"):format(
         math.ceil(wait)) }
   end
-  local pct = u.max_percent or 0
+  local pct = u.max_percent
+  if type(pct) ~= "number" or pct ~= pct then pct = 0 end
   if pct >= t.threshold then
-    local share = (pct - t.threshold) / math.max(1, 100 - t.threshold)
-    local delay = min(t.max_delay, t.max_delay * share)
+    local share = min(1, (pct - t.threshold) / math.max(1, 100 - t.threshold))
+    local delay = t.max_delay * share
     if delay > 0 then
       if t.on_throttle then t.on_throttle(delay, pct) end
       self.sleep(delay)
@@ -334,16 +622,22 @@ function Client:_throttle()
 end
 
 --- request(method, path, params [, opts]) -> value | nil, err
--- opts: timeout (seconds), json (send params as a JSON body), headers (extra request headers),
--- versioned = false (no version prefix: the unversioned OAuth token endpoints),
--- auth = "OAuth" (the Authorization scheme; "Bearer" by default, rupload documents "OAuth").
+-- opts: timeout (seconds, 0 < t <= 86400), json (send params as a JSON body), headers (extra
+-- request headers), versioned = false (no version prefix: the unversioned OAuth token
+-- endpoints), auth = "OAuth" (the Authorization scheme; "Bearer" by default, rupload documents
+-- "OAuth"), scrub = { "string", ... } (more secrets this call carries).
+-- Every error this call returns, and every argument it hands to on_retry, is scrubbed of the
+-- call's secrets: the client's (token, app secret, proof), the values of the params named in
+-- instagram.client.SECRET_PARAMS (access_token, input_token, fb_exchange_token, client_secret,
+-- code, appsecret_proof, refresh_token), whether in params or in the path's query, and the
+-- strings of opts.scrub; each also as it reads percent-encoded. on_retry's path has its
+-- secret-bearing query parameters removed.
 -- Retries what is safe to retry (see retryable), with backoff; honours the throttle.
 function Client:request(method, path, params, opts)
   if self.auto_refresh then self:_maybe_refresh() end
-  local req, berr = self:_build(method, path, params, opts)
-  if not req then return nil, berr end
+  local req, list = self:_build(method, path, params, opts)
+  if not req then return nil, list end
   method = req.method
-  local s = secrets[self]
   local attempt = 0
   while true do
     attempt = attempt + 1
@@ -351,15 +645,18 @@ function Client:request(method, path, params, opts)
     if terr then return nil, terr end
     local res, reason, message = self.transport:request(req)
     local value, err
-    if res then value, err = self:_interpret(res)
-    else err = errors.transport(reason, message, s.list) end
+    if res then value, err = self:_interpret(res, list)
+    else err = errors.transport(reason, message, list) end
     if not err then return value end
+    scrub_error(err, list)
     err.attempts = attempt
     self:_note_block(err)
     if attempt > self.retries or not retryable(method, err) then return nil, err end
     local delay = self:_backoff(attempt, err)
     if delay > self.retry_max_wait then return nil, err end
-    if self.on_retry then self.on_retry(err, attempt, delay, method, path) end
+    if self.on_retry then
+      self.on_retry(err, attempt, delay, method, errors.scrub(strip_query(path, list, true), list))
+    end
     self.sleep(delay)
   end
 end
@@ -369,19 +666,19 @@ end
 -- failure that is safe to retry is retried then, as request() would.
 function Client:start_get(path, params)
   if not self.transport.start then return nil end
-  local req = self:_build("GET", path, params, nil)
+  local req, list = self:_build("GET", path, params, nil)
   if not req then return nil end
   local terr = self:_throttle()
   if terr then return nil end
   local ok, handle = pcall(self.transport.start, self.transport, req)
   if not ok then return nil end
-  local s = secrets[self]
   return {
     finish = function()
       local res, reason, message = handle.finish()
       local value, err
-      if res then value, err = self:_interpret(res) else err = errors.transport(reason, message, s.list) end
+      if res then value, err = self:_interpret(res, list) else err = errors.transport(reason, message, list) end
       if not err then return value end
+      scrub_error(err, list)
       err.attempts = 1
       self:_note_block(err)
       if self.retries > 0 and retryable("GET", err) then return self:request("GET", path, params) end
@@ -393,8 +690,9 @@ end
 
 --- Remembers when a rate-limited app may call again (used by the throttle).
 function Client:_note_block(err)
-  if self.throttle and err.kind == "graph" and rejected_before_running(err) and err.retry_after then
-    self.blocked_until = self.now() + err.retry_after
+  local after = sane_wait(err.retry_after)
+  if self.throttle and err.kind == "graph" and rejected_before_running(err) and after then
+    self.blocked_until = self.now() + after
   end
 end
 
@@ -402,7 +700,7 @@ end
 -- requests: { "/path", { "/path", params }, { path = "/path", params = {...} }, ... }. The GETs run
 -- in parallel (curl_multi in the C core, threads of cosockets in nginx); values[i] is the decoded
 -- result or false, errors[i] the error or false, in the order asked. Failures that are safe to
--- retry are retried one by one afterwards, as request() would.
+-- retry are retried one by one afterwards, as request() would. Errors are scrubbed as request's.
 function Client:get_many(requests, opts)
   if type(requests) ~= "table" then error("get_many: requests must be a list", 2) end
   opts = opts or {}
@@ -412,7 +710,7 @@ function Client:get_many(requests, opts)
   end
   local n = #requests
   local built, values, errs = {}, {}, {}
-  local paths, plist = {}, {}
+  local paths, plist, lists = {}, {}, {}
   for i = 1, n do
     local r = requests[i]
     local path, params
@@ -420,9 +718,10 @@ function Client:get_many(requests, opts)
     elseif type(r) == "table" then path, params = r.path or r[1], r.params or r[2]
     else error("get_many: request " .. i .. " must be a path or { path, params }", 2) end
     paths[i], plist[i] = path, params
-    local req, err = self:_build("GET", path, params, nil)
+    local req, list = self:_build("GET", path, params, nil)
     built[i] = req or false
-    values[i], errs[i] = false, req and false or err
+    lists[i] = req and list or nil
+    values[i], errs[i] = false, req and false or list
   end
   local todo, index = {}, {}
   for i = 1, n do
@@ -443,13 +742,13 @@ function Client:get_many(requests, opts)
       results[k] = res or { error = reason, message = message }
     end
   end
-  local s = secrets[self]
   for k, res in ipairs(results) do
     local i = index[k]
     local value, err
-    if res.error then err = errors.transport(res.error, res.message, s.list)
-    else value, err = self:_interpret(res) end
+    if res.error then err = errors.transport(res.error, res.message, lists[i])
+    else value, err = self:_interpret(res, lists[i]) end
     if err then
+      scrub_error(err, lists[i])
       err.attempts = 1
       self:_note_block(err)
       if self.retries > 0 and retryable("GET", err) then value, err = self:request("GET", paths[i], plist[i]) end
@@ -462,13 +761,19 @@ end
 
 --- raw_upload(url, headers, file, offset, progress) -> value | nil, err : one streamed POST of the
 -- file from `offset` to a URL on rupload_url, with `Authorization: OAuth <token>`; no retries
--- (instagram.upload resumes on top of it).
+-- (instagram.upload resumes on top of it). Raises for a URL on another host; returns nil, err
+-- (kind "transport", reason "invalid") for one outside /ig-api-upload/ or with a control byte,
+-- a backslash or a dot segment, as _resolve does.
 function Client:raw_upload(url, headers, file, offset, progress)
   local base = self.rupload_url .. "/"
   if type(url) ~= "string" or url:sub(1, #base) ~= base then
     error("raw_upload: url must be on rupload_url (" .. self.rupload_url .. ")", 2)
   end
   local s = secrets[self]
+  local p = match(sub(url, #base), "^[^?#]*")
+  local why = find(url, CONTROL) and "a control byte, space or DEL" or path_problem(p, s.own)
+    or (not find(p, "^/ig%-api%-upload/") and "a path outside /ig-api-upload/") or nil
+  if why then return refuse("invalid", "refusing an upload URL that holds " .. why) end
   local h = { Accept = "application/json" }
   for k, v in pairs(headers or {}) do h[k] = v end
   if s.token then h.Authorization = "OAuth " .. s.token end
@@ -477,9 +782,9 @@ function Client:raw_upload(url, headers, file, offset, progress)
     progress = progress, stall_timeout = self.timeout }
   if not res then
     if reason == "aborted" or reason == "file" then
-      return nil, errors.new{ kind = "transport", reason = reason, message = errors.scrub(message, s.list) }
+      return nil, errors.new{ kind = "transport", reason = reason, message = errors.scrub(message, s.own) }
     end
-    return nil, errors.transport(reason, message, s.list)
+    return nil, errors.transport(reason, message, s.own)
   end
   return self:_interpret(res)
 end
@@ -489,7 +794,10 @@ function Client:batch(ops, opts) return require("instagram.batch").run(self, ops
 
 function Client:upload_video(...) return require("instagram.upload").video(self, ...) end
 function Client:upload_video_url(...) return require("instagram.upload").video_url(self, ...) end
-function Client:wait_for_container(...) return require("instagram.publish").wait(self, ...) end
+--- wait_for_container(id [, opts]) -> container | nil, err (see instagram.publish.wait); id as a node's.
+function Client:wait_for_container(id, ...)
+  return require("instagram.publish").wait(self, require("instagram.node").check_id(id, "IG container", 3), ...)
+end
 
 function Client:get(path, params, opts) return self:request("GET", path, params, opts) end
 function Client:post(path, params, opts) return self:request("POST", path, params, opts) end

@@ -1,22 +1,40 @@
 --- The shared shape of node wrappers: a small object over the client with an id, fetch(fields),
 -- and one method per edge, declared in a line each by the node modules.
 local fields_m = require "instagram.fields"
+local errors = require "instagram.error"
+local json_null = require("instagram.json").null
 
 local type, setmetatable, error, tostring, format = type, setmetatable, error, tostring, string.format
 
 local _M = {}
 
---- Node ids are numeric strings. A number is accepted when it is exact: a Lua 5.4 integer, or a
--- float up to 2^53 (ids above that, as most IG ids are, must be strings on LuaJIT).
+--- Node ids are strings of digits (every IG node id the API documents: users, media, comments,
+-- hashtags, containers, Pages, events). A number is accepted when it is exact: a Lua 5.4
+-- integer, or a float up to 2^53 (ids above that, as most IG ids are, must be strings on
+-- LuaJIT). Anything else raises: an id becomes a path segment, and "..", "/" or "%2e" there
+-- would move the call elsewhere.
 function _M.check_id(id, what, level)
   if type(id) == "number" and id >= 0 and id % 1 == 0
      and ((math.type and math.type(id) == "integer") or id <= 2 ^ 53) then
     id = format("%d", id)
   end
-  if type(id) ~= "string" or not id:match("^[%w_%-]+$") then
-    error(what .. " id must be a string of digits such as '17841405822304914', got " .. tostring(id), level or 3)
+  if type(id) ~= "string" or not id:match("^%d+$") then
+    local shown = type(id) == "string" and format("%q", id) or tostring(id)
+    error(what .. " id must be a string of digits such as '17841405822304914', got " .. shown, level or 3)
   end
   return id
+end
+
+--- field(res, name) -> res[name] | nil, err : one field of an answer, or a decode error when the
+-- answer is not an object or lacks the field (a server's answer never makes a wrapper raise).
+function _M.field(res, name)
+  local v = type(res) == "table" and res[name] or nil
+  if v == nil or v == json_null then
+    return nil, errors.new{ kind = "decode",
+      message = "expected a JSON object with '" .. name .. "', got " .. (type(res) == "table" and "one without it"
+        or type(res)) }
+  end
+  return v
 end
 
 function _M.fields(f)

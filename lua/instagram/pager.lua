@@ -15,6 +15,12 @@ Pager.__tostring = function(p) return "instagram pager (" .. tostring(p.path) ..
 
 local CONTROL = { max_items = true, max_pages = true, cursor_only = true, prefetch = true }
 
+-- A cursor that holds a secret of the client is not sent back (it would travel in a URL).
+local function secret_cursor()
+  return require("instagram.error").new{ kind = "transport", reason = "invalid",
+    message = "refusing a paging cursor that holds a secret of the client" }
+end
+
 local function positive(name, v)
   if v == nil then return nil end
   if type(v) ~= "number" or v < 1 or v % 1 ~= 0 then
@@ -55,17 +61,21 @@ end
 function Pager:reset()
   if self.pending then self.pending.cancel() self.pending = nil end
   self.pages_fetched, self.items_seen = 0, 0
-  self.next_url, self.next_params = self.path, self.params
+  self.next_url, self.next_params, self.next_err = self.path, self.params, nil
   self.done, self.err = false, nil
   return self
 end
 
---- Where the page after `page` is, or nil at the end.
+--- Where the page after `page` is, or nil at the end. A server's paging.next is kept without
+-- its secrets (access_token, appsecret_proof, anything holding the client's secrets: the
+-- client sends its own); one the client would not send (another host, a control byte, a dot
+-- segment) ends the walk with that error at the next fetch.
 function Pager:_advance(page)
   local paging = type(page.paging) == "table" and page.paging or {}
   local data = page.data
   if type(paging.next) == "string" and paging.next ~= "" then
-    self.next_url, self.next_params = paging.next, nil
+    local url, err = self.client:_next_url(paging.next)
+    self.next_url, self.next_params, self.next_err = url, nil, err
     return
   end
   local cursors = type(paging.cursors) == "table" and paging.cursors or nil
@@ -73,6 +83,7 @@ function Pager:_advance(page)
   local limit = tonumber(self.params.limit)
   if self.cursor_only and limit and type(data) == "table" and #data < limit then self.done = true return end
   if self.cursor_only and cursors and type(cursors.after) == "string" and type(data) == "table" and #data > 0 then
+    if self.client:_holds_secret(cursors.after) then self.next_err = secret_cursor() return end
     local q = {}
     for k, v in pairs(self.params) do q[k] = v end
     q.after = cursors.after
@@ -89,12 +100,13 @@ function Pager:_fetch()
     self.pending = nil
     return pending.finish()
   end
+  if self.next_err then return nil, self.next_err end
   return self.client:get(self.next_url, self.next_params)
 end
 
 --- With prefetch, the next page is asked for right away (unless a cap says it will not be used).
 function Pager:_start_next()
-  if not self.prefetch or self.done then return end
+  if not self.prefetch or self.done or self.next_err then return end
   if self.max_pages and self.pages_fetched >= self.max_pages then return end
   if self.max_items and self.items_seen >= self.max_items then return end
   self.pending = self.client:start_get(self.next_url, self.next_params)
@@ -188,6 +200,7 @@ function Nested:reset()
 end
 
 function Nested:_fetch()
+  if self.next_err then return nil, self.next_err end
   local res, err = self.client:get(self.path, { fields = self.build_fields(self.after) })
   if not res then return nil, err end
   local edge = self.pick(res)
@@ -201,6 +214,7 @@ function Nested:_advance(page)
   local cursors = type(page.paging) == "table" and page.paging.cursors
   local after = type(cursors) == "table" and cursors.after
   if type(after) ~= "string" or after == self.after then self.done = true return end
+  if self.client:_holds_secret(after) then self.next_err = secret_cursor() return end
   self.after = after
 end
 

@@ -5,9 +5,16 @@
 --   X-Ad-Account-Usage:        {"acc_id_util_pct":9.67,"reset_time_duration":0,...}
 local json = require "instagram.json"
 
-local type, pairs, ipairs, tonumber, max = type, pairs, ipairs, tonumber, math.max
+local type, pairs, ipairs, tonumber, pcall, max, min = type, pairs, ipairs, tonumber, pcall, math.max, math.min
 
 local _M = {}
+
+-- A header that does not decode (or raises while decoding) counts as absent.
+local function decode(h)
+  local ok, v = pcall(json.decode, h)
+  if ok then return v end
+  return nil
+end
 
 local function numbers(t)
   local out = {}
@@ -18,10 +25,16 @@ local function numbers(t)
   return out
 end
 
+-- A server's number made sane: NaN is dropped, the rest clamped to lo..hi (infinities too).
+local function clamp(v, lo, hi)
+  if v == nil or v ~= v then return nil end
+  return min(hi, max(lo, v))
+end
+
 local function percent(t, keys)
   local m = 0
   for _, k in ipairs(keys) do
-    local v = tonumber(t[k])
+    local v = clamp(tonumber(t[k]), 0, 1000) -- beyond 100% is possible; far beyond means the same
     if v then m = max(m, v) end
   end
   return m
@@ -41,16 +54,16 @@ function _M.parse(headers)
   if not (app_h or buc_h or ad_h) then return nil end
   local u = { max_percent = 0, regain_access_seconds = 0 }
   if app_h then
-    u.app = numbers(json.decode(app_h))
+    u.app = numbers(decode(app_h))
     u.max_percent = max(u.max_percent, percent(u.app, APP_KEYS))
   end
   if ad_h then
-    u.ad_account = numbers(json.decode(ad_h))
+    u.ad_account = numbers(decode(ad_h))
     u.max_percent = max(u.max_percent, percent(u.ad_account, AD_KEYS))
   end
   if buc_h then
     u.business = {}
-    local decoded = json.decode(buc_h)
+    local decoded = decode(buc_h)
     if type(decoded) == "table" then
       for id, list in pairs(decoded) do
         local entries = {}
@@ -59,9 +72,10 @@ function _M.parse(headers)
             local e = numbers(entry)
             entries[i] = e
             u.max_percent = max(u.max_percent, percent(e, APP_KEYS))
-            local regain = tonumber(e.estimated_time_to_regain_access)
+            -- the header gives minutes; kept to a day, as any wait the client takes from a server
+            local regain = clamp(tonumber(e.estimated_time_to_regain_access), 0, 1440)
             if regain and regain * 60 > u.regain_access_seconds then
-              u.regain_access_seconds = regain * 60 -- the header gives minutes
+              u.regain_access_seconds = regain * 60
             end
           end
         end

@@ -44,7 +44,7 @@ end
 function Media:copyright_check()
   local res, err = self:fetch("copyright_check_information")
   if not res then return nil, err end
-  return res.copyright_check_information
+  return node.field(res, "copyright_check_information")
 end
 
 return _M

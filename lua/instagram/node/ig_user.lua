@@ -71,7 +71,7 @@ end
 local function expand(self, name, modifiers, f, default)
   local res, err = self.client:get(self:path(), { fields = fields_m.edge(name, modifiers, f or default) })
   if not res then return nil, err end
-  return res[name]
+  return node.field(res, name)
 end
 
 --- business_discovery(username, fields) -> the other account's fields | nil, err
@@ -94,7 +94,9 @@ function User:business_discovery_media(username, media_fields, opts)
     if after then mods[#mods + 1] = { "after", after } end
     return fields_m.edge("business_discovery", { username = username },
       { fields_m.edge("media", #mods > 0 and mods or nil, { sub }) })
-  end, function(res) return type(res.business_discovery) == "table" and res.business_discovery.media or nil end,
+  end, function(res)
+    return type(res) == "table" and type(res.business_discovery) == "table" and res.business_discovery.media or nil
+  end,
   { max_items = opts.max_items, max_pages = opts.max_pages, limit = limit })
 end
 
@@ -136,7 +138,7 @@ function User:create_container(params) return require("instagram.publish").creat
 
 --- media_publish(container_id) -> { id } | nil, err
 function User:media_publish(container_id)
-  return self.client:post(self:path("media_publish"), { creation_id = container_id })
+  return self.client:post(self:path("media_publish"), { creation_id = node.check_id(container_id, "IG container") })
 end
 
 --- content_publishing_limit{ fields, since } -> { quota_usage, config = { quota_total, quota_duration } } | nil, err

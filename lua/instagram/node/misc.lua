@@ -19,7 +19,7 @@ function Container:wait(opts) return require("instagram.publish").wait(self.clie
 function Container:copyright_check_status()
   local res, err = self:fetch("copyright_check_status")
   if not res then return nil, err end
-  return res.copyright_check_status
+  return node.field(res, "copyright_check_status")
 end
 
 local Event = node.class("upcoming event")

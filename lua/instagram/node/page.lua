@@ -12,7 +12,10 @@ node.list(Page, "page_backed_instagram_accounts", "page_backed_instagram_account
 function Page:instagram_business_account()
   local res, err = self:fetch("instagram_business_account")
   if not res then return nil, err end
-  return res.instagram_business_account or false
+  if type(res) ~= "table" then return node.field(res, "instagram_business_account") end
+  local account = res.instagram_business_account
+  if type(account) ~= "table" then return false end -- absent (or null): no IG account connected
+  return account
 end
 
 return _M

@@ -27,7 +27,9 @@ local type, tonumber, tostring, setmetatable, pairs, error = type, tonumber, tos
 local lower, match, find, sub, byte, gsub, concat, format = string.lower, string.match, string.find, string.sub,
   string.byte, string.gsub, table.concat, string.format
 local max, min, floor = math.max, math.min, math.floor
-local core = require "instagram.core"
+-- The C core only for its non-blocking file check, loaded when first needed: the emulator loads
+-- this module in nginx without a core built for its LuaJIT.
+local function regular_file(path) return require("instagram.core").regular_file(path) end
 
 local VERSION = "0.1.0"
 local _M = {}
@@ -121,7 +123,7 @@ function _M.new(opts)
   end
   if opts.ca_file then -- not used here, but a wrong path is still a mistake worth naming
     -- asked of the C core, which never blocks: io.open on a FIFO would stall the whole worker
-    local ok, why = core.regular_file(opts.ca_file)
+    local ok, why = regular_file(opts.ca_file)
     if not ok then error("option 'ca_file': " .. why, 2) end
   end
   return setmetatable({
@@ -632,7 +634,7 @@ function T:upload(req)
   if type(offset) ~= "number" or offset < 0 or offset % 1 ~= 0 then
     error("upload offset must be a whole number of bytes", 2)
   end
-  local regular, not_regular = core.regular_file(req.file) -- a FIFO would block the worker in io.open
+  local regular, not_regular = regular_file(req.file) -- a FIFO would block the worker in io.open
   if not regular then return nil, "file", not_regular end
   local f = io.open(req.file, "rb")
   if not f then return nil, "file", "cannot open '" .. req.file .. "' for reading" end

@@ -249,6 +249,39 @@ describe("instagram.core session", function()
       end
     end)
 
+    it("a POST whose connection is reset after the server read it, then cannot reconnect: network, sent once", function()
+      -- libcurl's own re-send fails to connect (the server is restarting): that failure must not
+      -- read as "connect" (nothing sent), which the client's retry policy would replay.
+      for _, layer in ipairs{ "core", "client" } do
+        local srv = assert(io.popen("lua5.4 spec/support/restart_server.lua"))
+        local port = assert(tonumber(srv:read("*l"):match("^port (%d+)")))
+        local base = "http://127.0.0.1:" .. port
+        if layer == "core" then
+          local c = core.session{ timeout = 5, http2 = false }
+          assert.equal(200, (c:request("GET", base .. "/v24.0/me")))
+          local ok, kind = c:request("POST", base .. "/v24.0/1/comments", nil, "message=once")
+          assert.is_nil(ok)
+          assert.equal("network", kind)
+          c:close()
+        else
+          local retried = 0
+          local c = H.client{ graph_url = base, retries = 2, http2 = false,
+            on_retry = function() retried = retried + 1 end,
+            sleep = function() local ngx_ = rawget(_G, "ngx"); (ngx_ and ngx_.sleep or core.sleep)(0.8) end }
+          assert.is_table((c:get("/me")))
+          local ok, err = c:post("/1/comments", { message = "once" })
+          assert.is_nil(ok)
+          assert.equal(0, retried, tostring(err))
+          c:close()
+        end
+        local out = srv:read("*a")
+        srv:close()
+        local _, posts = out:gsub("READ POST", "")
+        assert.equal(1, posts, layer .. ": the server read the POST " .. posts .. " times")
+        assert.matches("done", out)
+      end
+    end)
+
     it("checks session options", function()
       assert.has_error(function() core.session("x") end)
       assert.has_error(function() core.session{ nope = 1 } end,

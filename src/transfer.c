@@ -329,10 +329,15 @@ int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc) {
       lua_pushliteral(L, "response headers larger than 256 KiB");
     } else if (rc == CURLE_ABORTED_BY_CALLBACK && x->no_replay && x->attempts > 1) {
       lua_pushliteral(L, "network");
-      lua_pushliteral(L, "the connection closed before an answer came, after the request may have reached "
-                         "the server: not sent again");
+      lua_pushliteral(L, "libcurl would have sent the request again on another connection (the first one "
+                         "closed before an answer, or an HTTP/2 server refused the stream); it may have "
+                         "reached the server, so it was not sent again");
     } else {
-      lua_pushstring(L, error_kind(rc));
+      const char *kind = error_kind(rc);
+      /* A request handed to a connection may have reached the server even if what failed last was
+       * a reconnect (libcurl's own retry): never "connect", which means "nothing was sent". */
+      if (x->attempts > 0 && strcmp(kind, "connect") == 0) kind = "network";
+      lua_pushstring(L, kind);
       lua_pushstring(L, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
     }
     return 3;

@@ -346,7 +346,7 @@ describe("answers of the wrong shape", function()
     local t = recorder(function(req, n)
       assert(#req.url <= 65536, "a URL of " .. #req.url .. " bytes was sent")
       return reply(200, { data = { { id = tostring(n) } }, paging = { next = n == 1
-        and "https://graph.facebook.com/v24.0/me/media?pad=" .. ("a"):rep(65536) .. "&access_token=" .. TOKEN or nil } })
+        and "https://graph.facebook.com/v24.0/me/media?pad=" .. ("p"):rep(65536) .. "&access_token=" .. TOKEN or nil } })
     end)
     local c = client(t)
     local ok, list, err = pcall(function() return c:edge("/me/media"):all() end)

@@ -218,3 +218,42 @@ describe("graph_url and rupload_url", function()
     end
   end)
 end)
+
+describe("a pager keeps no part of a secret", function()
+  local SECRET = "resolve-spec-app-secret-0123456789"
+  -- any 8-byte run of a secret in s?
+  local function holds_run(s, secrets)
+    if type(s) ~= "string" then return false end
+    for _, sec in ipairs(secrets) do
+      for i = 1, #sec - 7 do
+        if s:find(sec:sub(i, i + 7), 1, true) then return true end
+      end
+    end
+    return false
+  end
+
+  it("drops or refuses next URLs and cursors holding an 8-byte run of the token, secret or proof", function()
+    local c = client{ app_secret = SECRET }
+    local proof = c:appsecret_proof()
+    local all = { TOKEN, SECRET, proof }
+    local base = "https://graph.facebook.com"
+    local nexts = {
+      base .. "/v24.0/1/media?after=" .. TOKEN:sub(1, 20),
+      base .. "/v24.0/1/media?after=" .. TOKEN:sub(1, -2),
+      base .. "/v24.0/1/" .. TOKEN:sub(3) .. "/media",
+      base .. "/v24.0/1/media?x=" .. SECRET:sub(1, 16),
+      base .. "/v24.0/1/media?x=" .. proof:sub(1, 40),
+    }
+    for _, n in ipairs(nexts) do
+      local url, err = c:_next_url(n)
+      assert.is_false(holds_run(url, all), "kept in a next URL: " .. tostring(url))
+      assert.is_false(holds_run(err and tostring(err), all))
+    end
+    local p = c:edge("/1/media")
+    p:_advance{ data = { { id = "1" } }, paging = { next = nexts[1] } }
+    assert.is_false(holds_run(p.next_url, all))
+    local q = c:edge("/1/media", nil, { cursor_only = true })
+    q:_advance{ data = { { id = "1" } }, paging = { cursors = { after = TOKEN:sub(2, 20) } } }
+    assert.is_false(holds_run(q.next_params and q.next_params.after, all))
+  end)
+end)

@@ -304,24 +304,52 @@ end
 --- For modules that build error objects of their own (batch): scrub every string of err.
 function Client:_scrub_error(err, list) return scrub_error(err, list or secrets[self].own) end
 
---- Does s hold one of the secrets of the list (those of 8 bytes or more: a shorter one would
--- match ids and cursors by chance)?
-local function holds_secret(s, list)
-  if type(s) ~= "string" then return false end
+-- Every 8-byte run of each secret of a list (of those of 8 bytes or more: a shorter one would
+-- match ids and cursors by chance), made once per list.
+local RUN = 8
+local runs_of = setmetatable({}, { __mode = "k" })
+local function secret_runs(list)
+  local runs = runs_of[list]
+  if runs then return runs end
+  runs = {}
+  local seen = {}
   for i = 1, #list do
     local secret = list[i]
-    if #secret >= 8 and find(s, secret, 1, true) then return true end
+    for j = 1, #secret - RUN + 1 do
+      local r = sub(secret, j, j + RUN - 1)
+      if not seen[r] then seen[r] = true; runs[#runs + 1] = r end
+    end
+  end
+  runs_of[list] = runs
+  return runs
+end
+
+--- Does s hold a secret of the list (of 8 bytes or more)? With `part`, also any 8-byte run of one:
+-- for what a pager keeps of a server's answer (a cursor, a next URL), where part of a token is as
+-- bad as the token. (Not for the caller's own paths: an id may share 8 digits with a token.)
+local function holds_secret(s, list, part)
+  if type(s) ~= "string" or #s < RUN then return false end
+  if not part then
+    for i = 1, #list do
+      local secret = list[i]
+      if #secret >= RUN and find(s, secret, 1, true) then return true end
+    end
+    return false
+  end
+  local runs = secret_runs(list)
+  for i = 1, #runs do
+    if find(s, runs[i], 1, true) then return true end
   end
   return false
 end
 
 --- Does s hold a secret of this client (its token, app secret or proof, plain or percent-encoded)?
-function Client:_holds_secret(s) return holds_secret(s, secrets[self].own) end
+function Client:_holds_secret(s) return holds_secret(s, secrets[self].own, true) end
 
 --- A URL or path with no secret in its query: the parameters named access_token or
 -- appsecret_proof (or any of SECRET_PARAMS when `all`), and those whose name or value holds a
 -- secret of the list, are dropped; the rest is kept as written. The fragment is dropped.
-local function strip_query(url, list, all)
+local function strip_query(url, list, all, part)
   local head, query = match(url, "^([^?#]*)%??([^#]*)")
   if query == "" then return head end
   local kept = {}
@@ -329,7 +357,7 @@ local function strip_query(url, list, all)
     local k, v = match(pair, "^([^=]*)=?(.*)$")
     local dk, dv = core.url_decode(k), core.url_decode(v)
     local named = dk == "access_token" or dk == "appsecret_proof" or (all and SECRET_PARAM[dk])
-    if not (named or holds_secret(dk, list) or holds_secret(dv, list) or holds_secret(pair, list)) then
+    if not (named or holds_secret(dk, list, part) or holds_secret(dv, list, part) or holds_secret(pair, list, part)) then
       kept[#kept + 1] = pair
     end
   end
@@ -434,7 +462,12 @@ function Client:_next_url(url)
   local ok, err = self:_resolve(url)
   if not ok then return nil, scrub_error(err, secrets[self].own) end
   local list = self:_call_secrets(url, nil, nil)
-  return strip_query(url, list, true)
+  local kept = strip_query(url, list, true, true)
+  if holds_secret(match(kept, "^[^?]*"), list, true) or holds_secret(percent_decode(kept), list, true) then
+    return nil, errors.new{ kind = "transport", reason = "invalid",
+      message = "refusing a next URL that holds part of a secret of the client" }
+  end
+  return kept
 end
 
 -- ---- requests ------------------------------------------------------------------------------

@@ -111,6 +111,17 @@ local function number(n)
 end
 _M.number = number
 
+--- string_of(v) -> v as a string (a number exactly, as JSON prints it), or nil for any other type:
+-- for ids and other values taken from answers a server may send with the wrong type.
+function _M.string_of(v)
+  if type(v) == "string" then return v end
+  if type(v) == "number" then
+    local ok, s = pcall(number, v)
+    return ok and s or nil
+  end
+  return nil
+end
+
 local encode_value
 
 local function is_array(t)

@@ -28,14 +28,7 @@ local function seconds(v, allow_zero)
   return floor(v)
 end
 
-local function id_string(v)
-  if type(v) == "string" then return v end
-  if type(v) == "number" then
-    local ok, s = pcall(json.number, v)
-    return ok and s or nil
-  end
-  return nil
-end
+local id_string = json.string_of
 
 --- new{ access_token, token_type, expires_in | expires_at, issued_at, data_access_expires_at,
 --       long_lived, kind = "facebook" | "instagram" | "page" | "app", user_id, permissions, now }

@@ -12,7 +12,7 @@ local core = require "instagram.core"
 local json = require "instagram.json"
 local errors = require "instagram.error"
 
-local type, ipairs, error, pcall = type, ipairs, error, pcall
+local type, ipairs, error = type, ipairs, error
 local lower, match = string.lower, string.match
 
 local _M = { MAX_BODY = 1024 * 1024 }
@@ -77,14 +77,7 @@ function _M.verify_signature(app_secret, body, header)
 end
 
 --- An id or other convenience value as a string (numbers exactly), or nil for any other type.
-local function str(v)
-  if type(v) == "string" then return v end
-  if type(v) == "number" then
-    local ok, s = pcall(json.number, v)
-    return ok and s or nil
-  end
-  return nil
-end
+local str = json.string_of
 
 local function field_of(t, k)
   if type(t) == "table" then return t[k] end

@@ -15,14 +15,17 @@ headers, retries and pagers over list edges.
   homepage = "https://github.com/instagram-graph/instagram-graph",
 }
 dependencies = {
-  "lua >= 5.1",
+  "lua >= 5.1, < 5.5",
   "lua-cjson",
 }
--- Libraries only: Debian keeps curl's headers under a multiarch include folder that the
--- compiler searches by itself but LuaRocks' header probe does not.
+-- LuaRocks sets CURL_INCDIR/CURL_LIBDIR and OPENSSL_INCDIR/OPENSSL_LIBDIR from what it finds (or
+-- from CURL_DIR=..., CURL_INCDIR=..., OPENSSL_DIR=... on its command line); the build passes them
+-- as -I and -L. curl is probed by its library only: Debian keeps curl/curl.h under the multiarch
+-- folder /usr/include/<triplet>, which the compiler searches by itself but LuaRocks' header probe
+-- does not (CURL_INCDIR then is <prefix>/include, a folder the compiler searches anyway).
 external_dependencies = {
   CURL = { library = "curl" },
-  OPENSSL = { library = "crypto" },
+  OPENSSL = { header = "openssl/hmac.h", library = "crypto" },
 }
 build = {
   type = "builtin",
@@ -31,6 +34,7 @@ build = {
       sources = { "src/core.c", "src/session.c", "src/transfer.c", "src/request.c", "src/upload.c",
                   "src/many.c", "src/pending.c", "src/headers.c", "src/crypto.c", "src/encode.c", "src/buffer.c" },
       libraries = { "curl", "crypto" },
+      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
       defines = { "_POSIX_C_SOURCE=200809L" },
     },

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include "compat.h"
 
-#define IG_CORE_VERSION "0.1.0"
+#define IG_CORE_VERSION "0.2.0"
 #define IG_SESSION_MT "instagram.core.session"
 
 /* Each registers its functions into the module table at the top of the stack. */

@@ -1,12 +1,14 @@
 --- Publish a carousel of hosted images and a video (each child a container with
 -- is_carousel_item), then print the album's children.
 --   lua5.4 examples/carousel.lua
--- Environment: IG_TOKEN, IG_USER_ID; IG_GRAPH_URL / IG_CA_FILE to use the emulator.
+-- Environment: IG_TOKEN, IG_USER_ID; IG_GRAPH_URL, IG_RUPLOAD_URL, IG_CA_FILE for another server:
+-- `eval "$(emulator/run env)"` sets them all for the local emulator.
+dofile((arg[0]:match("^(.*)/") or ".") .. "/checkout.lua") -- from a checkout: its lua/ and build/ (no install)
 local instagram = require "instagram"
 
 local client = instagram.new{
   access_token = assert(os.getenv("IG_TOKEN"), "set IG_TOKEN"),
-  graph_url = os.getenv("IG_GRAPH_URL"), ca_file = os.getenv("IG_CA_FILE"),
+  graph_url = os.getenv("IG_GRAPH_URL"), rupload_url = os.getenv("IG_RUPLOAD_URL"), ca_file = os.getenv("IG_CA_FILE"),
 }
 local user = client:ig_user(assert(os.getenv("IG_USER_ID"), "set IG_USER_ID"))
 

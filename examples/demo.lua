@@ -1,5 +1,8 @@
 --- The demo: from a user token to an Instagram account's media, page by page.
---   lua5.4 examples/demo.lua        (with IG_GRAPH_URL, IG_CA_FILE and IG_TOKEN set; `make demo` does it)
+--   lua5.4 examples/demo.lua        (with IG_TOKEN, and IG_GRAPH_URL, IG_CA_FILE for another server:
+--                                    `eval "$(emulator/run env)"` sets them all for the local emulator;
+--                                    `make demo` starts it, runs this and stops it)
+dofile((arg[0]:match("^(.*)/") or ".") .. "/checkout.lua") -- from a checkout: its lua/ and build/ (no install)
 local instagram = require "instagram"
 
 local client = instagram.new{

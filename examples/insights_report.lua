@@ -1,7 +1,9 @@
 --- An account's last 30 days: a daily table on the terminal and a CSV file.
 --   lua5.4 examples/insights_report.lua [out.csv]
--- Environment: IG_TOKEN, IG_USER_ID; IG_GRAPH_URL / IG_CA_FILE to use the emulator; IG_NOW (a Unix
--- time) to fix "today" for reproducible reports.
+-- Environment: IG_TOKEN, IG_USER_ID; IG_GRAPH_URL, IG_CA_FILE for another server:
+-- `eval "$(emulator/run env)"` sets them all for the local emulator; IG_NOW (a Unix time) to fix
+-- "today" for reproducible reports.
+dofile((arg[0]:match("^(.*)/") or ".") .. "/checkout.lua") -- from a checkout: its lua/ and build/ (no install)
 local instagram = require "instagram"
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 

@@ -4,7 +4,8 @@
 --   lua5.4 examples/login.lua url           step 1 alone: print the URL (the state is kept in a file)
 --   lua5.4 examples/login.lua finish URL    step 2 alone: check the state, exchange, store
 -- Environment: IG_APP_ID, IG_APP_SECRET, IG_REDIRECT_URI, IG_TOKEN_FILE (default ./instagram-token.json);
--- IG_GRAPH_URL, IG_DIALOG_URL, IG_CA_FILE to use the emulator.
+-- IG_GRAPH_URL, IG_DIALOG_URL, IG_CA_FILE for another server (`eval "$(emulator/run env)"` sets them all for the local emulator).
+dofile((arg[0]:match("^(.*)/") or ".") .. "/checkout.lua") -- from a checkout: its lua/ and build/ (no install)
 local instagram = require "instagram"
 local json = require "instagram.json"
 

@@ -1,7 +1,9 @@
 --- Comment moderation: walk the comments on recent media, hide the ones with blocked words,
 -- answer questions, and say what was done.
 --   lua5.4 examples/moderate_comments.lua [--dry-run] [media_count]
--- Environment: IG_TOKEN, IG_USER_ID; IG_GRAPH_URL / IG_CA_FILE to use the emulator.
+-- Environment: IG_TOKEN, IG_USER_ID; IG_GRAPH_URL, IG_CA_FILE for another server:
+-- `eval "$(emulator/run env)"` sets them all for the local emulator.
+dofile((arg[0]:match("^(.*)/") or ".") .. "/checkout.lua") -- from a checkout: its lua/ and build/ (no install)
 local instagram = require "instagram"
 
 local dry = arg[1] == "--dry-run"

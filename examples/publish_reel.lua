@@ -1,7 +1,9 @@
 --- Publish a reel from a local video file, with a progress bar; the upload resumes by itself
 -- after a dropped connection.
 --   lua5.4 examples/publish_reel.lua VIDEO.mp4 "caption"
--- Environment: IG_TOKEN, IG_USER_ID; IG_GRAPH_URL / IG_RUPLOAD_URL / IG_CA_FILE to use the emulator.
+-- Environment: IG_TOKEN, IG_USER_ID; IG_GRAPH_URL, IG_RUPLOAD_URL, IG_CA_FILE for another server:
+-- `eval "$(emulator/run env)"` sets them all for the local emulator.
+dofile((arg[0]:match("^(.*)/") or ".") .. "/checkout.lua") -- from a checkout: its lua/ and build/ (no install)
 local instagram = require "instagram"
 
 local path, caption = arg[1], arg[2] or ""

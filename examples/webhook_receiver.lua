@@ -2,6 +2,9 @@
 -- verification handshake and prints each verified event. For production inside nginx, see
 -- examples/openresty (the /webhook location).
 --   lua5.4 examples/webhook_receiver.lua [port]      (IG_APP_SECRET, IG_VERIFY_TOKEN; IG_MAX_REQUESTS to stop)
+-- With the local emulator, `eval "$(emulator/run env)"` sets both to what its test deliveries use
+-- (POST /__emulator/webhook_verify { url, verify_token = "emulator-verify-token" }, /__emulator/webhook).
+dofile((arg[0]:match("^(.*)/") or ".") .. "/checkout.lua") -- from a checkout: its lua/ and build/ (no install)
 local socket = require "socket"
 local instagram = require "instagram"
 local params = require "instagram.params"

@@ -204,7 +204,7 @@ describe("publishing", function()
       for i = 1, 11 do eleven[i] = { image_url = img } end
       refuses(function() user:publish_carousel{ children = eleven } end, "got 11")
       refuses(function() user:publish_carousel{ children = { { image_url = img }, { caption = "x" } } } end,
-        "unknown option 'caption'")
+        "unknown option 'children%[2%]%.caption' %(known: alt_text, file, image_url, product_tags, user_tags, video_url%)")
       refuses(function() user:publish_carousel{ children = { { image_url = img }, { video_url = img, alt_text = "a" } } } end,
         "images only")
       local six = {}

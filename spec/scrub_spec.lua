@@ -262,14 +262,34 @@ describe("scrubbing (finding 5)", function()
         :wait_for_container("../me") end)
     end)
 
-    it("uploads to this client's upload host whatever uri the server names, and resumes only from whole offsets", function()
+    it("refuses (nil, err) an upload uri the server names on another host than rupload_url: nothing sent there", function()
+      os.execute("mkdir -p build")
+      local path = "build/scrub-spec-clip-foreign.mp4"
+      local f = assert(io.open(path, "wb"))
+      f:write(("v"):rep(4096))
+      f:close()
+      local t = scripted{
+        { "POST /17841405822304914/media$", '{"id":"1790","uri":"https://evil.example/ig-api-upload/v24.0/1790"}' },
+      }
+      local ok, res, err = pcall(user_on(t).publish_video, user_on(t), { file = path, wait = { interval = 0 } })
+      os.remove(path)
+      assert.is_true(ok, tostring(res))
+      assert.is_nil(res)
+      assert.equal("transport", err.kind)
+      assert.equal("foreign_host", err.reason)
+      assert.equal("1790", err.container_id)
+      assert.matches("refusing to upload to https://evil.example: uploads go to rupload_url only", err.message, 1, true)
+      assert.equal(0, #t.uploads)
+    end)
+
+    it("uploads to the uri the server names on rupload_url, and resumes only from whole offsets", function()
       os.execute("mkdir -p build")
       local path = "build/scrub-spec-clip.mp4"
       local f = assert(io.open(path, "wb"))
       f:write(("v"):rep(4096))
       f:close()
       local t = scripted{
-        { "POST /17841405822304914/media$", '{"id":"1790","uri":"https://evil.example/ig-api-upload/v24.0/1790"}' },
+        { "POST /17841405822304914/media$", '{"id":"1790","uri":"https://rupload.facebook.com/ig-api-upload/v24.0/1790"}' },
         { "GET /1790$", '{"status_code":"FINISHED","video_status":{"uploading_phase":{"status":"in_progress",'
           .. '"bytes_transferred":1.5}}}' },
         { "content_publishing_limit$", '{"data":[{"quota_usage":0,"config":{"quota_total":50}}]}' },

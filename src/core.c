@@ -1,11 +1,39 @@
 /* core.c: luaopen_instagram_core, the one exported symbol. libcurl is initialised once per
  * process here (curl_global_init is reference-counted and thread-safe in libcurl >= 7.84). */
+
+/***
+ * The C core: HTTP(S) sessions over libcurl, HMAC and random tokens over OpenSSL, percent-encoding.
+ *
+ * Built by `make` (Lua 5.4) or `make LUA=luajit` (LuaJIT / OpenResty) as `instagram/core.so`. The
+ * Lua layer uses it through @{instagram.transport.curl}; most programs never call it directly.
+ * Misuse raises a Lua error; no Lua error is raised while libcurl runs. A session does one
+ * transfer at a time and blocks the calling thread (inside nginx, the client uses cosockets
+ * instead).
+ *
+ * The module also has the fields `_VERSION` (the library's version, e.g. `"0.2.0"`), `curl_version`
+ * (`"libcurl/8.x OpenSSL/3.x nghttp2/1.x"`) and `http2` (true when this libcurl can speak HTTP/2).
+ * @module instagram.core
+ * @usage local core = require "instagram.core"
+ * local s = core.session{ timeout = 10 }
+ * local status, headers, body = s:request("GET", "https://graph.facebook.com/v24.0/me",
+ *   { Authorization = "Bearer " .. os.getenv("IG_TOKEN") })
+ * print(status or headers, body) -- on failure: nil, reason, message
+ * s:close()
+ */
 #include <errno.h>
 #include <time.h>
 #include <curl/curl.h>
 #include "core.h"
 
 /* sleep(seconds): blocks the calling thread; the retry policy's default sleep outside nginx. */
+/***
+ * Sleeps, blocking the calling thread (the client's default `sleep` outside nginx).
+ * @function sleep
+ * @tparam number seconds 0 to 3600, fractions allowed
+ * @treturn nil nothing
+ * @raise when `seconds` is not a number from 0 to 3600
+ * @usage core.sleep(0.25)
+ */
 static int l_sleep(lua_State *L) {
   lua_Number n = luaL_checknumber(L, 1);
   if (!(n >= 0 && n <= 3600)) return luaL_argerror(L, 1, "seconds must be between 0 and 3600");
@@ -17,6 +45,13 @@ static int l_sleep(lua_State *L) {
 }
 
 /* now(): wall-clock seconds with sub-second precision (for backoff and timing). */
+/***
+ * The wall-clock time in seconds since the epoch, with sub-second precision.
+ * @function now
+ * @treturn number seconds
+ * @raise never raises
+ * @usage local t0 = core.now(); do_work(); print(core.now() - t0)
+ */
 static int l_now(lua_State *L) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -31,6 +66,7 @@ IG_EXPORT int luaopen_instagram_core(lua_State *L) {
   ig_session_open(L);
   ig_crypto_open(L);
   ig_encode_open(L);
+  ig_json_open(L);
   lua_pushcfunction(L, l_sleep);
   lua_setfield(L, -2, "sleep");
   lua_pushcfunction(L, l_now);

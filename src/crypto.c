@@ -1,4 +1,7 @@
 /* crypto.c: HMAC (appsecret_proof, webhook signatures), constant-time compare, random tokens. */
+/***
+ * @module instagram.core
+ */
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -32,11 +35,39 @@ static int hmac_hex(lua_State *L, const EVP_MD *md) {
 }
 
 /* hmac_sha256_hex(key, data) -> 64 lower-case hex digits */
+/***
+ * HMAC-SHA256 in hex: the `appsecret_proof` and the webhook signature (`X-Hub-Signature-256`).
+ * @function hmac_sha256_hex
+ * @tparam string key the key (the app secret); not empty
+ * @tparam string data the data (the access token, a webhook body)
+ * @treturn string 64 lower-case hex digits
+ * @raise when `key` or `data` is not a string, or `key` is empty
+ * @usage local proof = core.hmac_sha256_hex(APP_SECRET, ACCESS_TOKEN)
+ */
 static int l_hmac_sha256_hex(lua_State *L) { return hmac_hex(L, EVP_sha256()); }
 /* hmac_sha1_hex(key, data) -> 40 lower-case hex digits (legacy X-Hub-Signature) */
+/***
+ * HMAC-SHA1 in hex: the legacy webhook signature (`X-Hub-Signature`).
+ * @function hmac_sha1_hex
+ * @tparam string key the key; not empty
+ * @tparam string data the data
+ * @treturn string 40 lower-case hex digits
+ * @raise when `key` or `data` is not a string, or `key` is empty
+ * @usage local sig = "sha1=" .. core.hmac_sha1_hex(APP_SECRET, body)
+ */
 static int l_hmac_sha1_hex(lua_State *L) { return hmac_hex(L, EVP_sha1()); }
 
 /* constant_time_equal(a, b) -> boolean; the time depends only on the length, never the content. */
+/***
+ * Compares two strings in a time that depends only on their length, never their content (for
+ * signatures and OAuth states).
+ * @function constant_time_equal
+ * @tparam string a
+ * @tparam string b
+ * @treturn boolean true when they are equal
+ * @raise when `a` or `b` is not a string
+ * @usage if not core.constant_time_equal(expected_sig, got_sig) then return nil, "bad signature" end
+ */
 static int l_constant_time_equal(lua_State *L) {
   size_t alen, blen;
   const char *a = luaL_checklstring(L, 1, &alen);
@@ -46,6 +77,14 @@ static int l_constant_time_equal(lua_State *L) {
 }
 
 /* random_token([nbytes = 32]) -> 2*nbytes hex digits from OpenSSL's CSPRNG */
+/***
+ * Random bytes from OpenSSL's CSPRNG, in hex (OAuth states, verify tokens).
+ * @function random_token
+ * @tparam[opt=32] integer nbytes how many random bytes, 1 to 1024
+ * @treturn string `2 * nbytes` lower-case hex digits
+ * @raise when `nbytes` is out of range, or OpenSSL cannot produce random bytes
+ * @usage local state = core.random_token(16) -- 32 hex digits
+ */
 static int l_random_token(lua_State *L) {
   lua_Integer n = luaL_optinteger(L, 1, 32);
   if (n < 1 || n > 1024) return luaL_argerror(L, 1, "number of random bytes must be 1 to 1024");

@@ -1,4 +1,7 @@
 /* encode.c: percent-encoding (RFC 3986) for URLs and form bodies. */
+/***
+ * @module instagram.core
+ */
 #include <string.h>
 #include "core.h"
 
@@ -10,6 +13,15 @@ static int unreserved(unsigned char c) {
 }
 
 /* url_encode(s) -> s with every byte outside A-Z a-z 0-9 - . _ ~ written as %XX */
+/***
+ * Percent-encodes a string (RFC 3986): every byte outside `A-Z a-z 0-9 - . _ ~` becomes `%XX`
+ * (upper-case hex; a space is `%20`).
+ * @function url_encode
+ * @tparam string s the bytes (a number is taken as its string)
+ * @treturn string the encoded text
+ * @raise when `s` is not a string or number
+ * @usage print(core.url_encode("a b&c")) --> a%20b%26c
+ */
 static int l_url_encode(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
@@ -37,6 +49,15 @@ static int hexval(unsigned char c) {
 
 /* url_decode(s [, plus_is_space = true]) -> decoded bytes; a '%' not followed by two hex
  * digits is kept as it is (lenient, like browsers). */
+/***
+ * Percent-decodes a string; a `%` not followed by two hex digits is kept as it is.
+ * @function url_decode
+ * @tparam string s the text
+ * @tparam[opt=true] boolean plus_is_space decode `+` as a space (forms); false keeps it
+ * @treturn string the bytes
+ * @raise when `s` is not a string or number
+ * @usage print(core.url_decode("a%20b+c"), core.url_decode("a+b", false)) --> a b c   a+b
+ */
 static int l_url_decode(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
@@ -85,6 +106,15 @@ static void integerize(lua_State *L, int idx, int depth) {
 #endif
 
 /* integerize(value) -> value, with integral floats made integers (Lua 5.3+; as is on LuaJIT) */
+/***
+ * Turns integral floats into integers, in a number or in place in a table tree (Lua 5.3+; on
+ * LuaJIT the value is returned as it is). What @{instagram.json.decode} uses.
+ * @function integerize
+ * @param value any value
+ * @return `value` (a number: the integer when it is integral; a table: the same table, changed)
+ * @raise when no value is given, or tables nest deeper than 200 levels
+ * @usage local t = core.integerize{ id = 42.0 } -- t.id is now the integer 42
+ */
 static int l_integerize(lua_State *L) {
   luaL_checkany(L, 1);
   lua_settop(L, 1);

@@ -7,6 +7,10 @@
 #include <string.h>
 #include "session.h"
 
+/***
+ * @module instagram.core
+ */
+
 #define IG_PENDING_MT "instagram.core.pending"
 
 struct ig_pending {
@@ -80,6 +84,27 @@ int ig_l_start(lua_State *L) {
 
 static ig_pending *check_pending(lua_State *L) { return (ig_pending *)luaL_checkudata(L, 1, IG_PENDING_MT); }
 
+/***
+ * A request started by @{Session:start}. Collecting it cancels it.
+ * @type Pending
+ */
+
+/***
+ * Waits for the started request and returns its answer, as @{Session:request} would (the wait runs
+ * no Lua).
+ * @function Pending:finish
+ * @treturn[1] integer status the HTTP status
+ * @treturn[1] table headers `{ [lower-case name] = value }` (a repeated name's values joined with `", "`)
+ * @treturn[1] string body the body (decompressed)
+ * @treturn[2] nil
+ * @treturn[2] string reason `timeout`, `connect` (nothing was sent), `tls`, `network` (the request may
+ *   have left; also when libcurl would have re-sent it on another connection, which is refused),
+ *   `size` (a body over `max_body`, headers over 256 KiB), `invalid`
+ * @treturn[2] string message libcurl's words
+ * @raise when it was already finished, or cancelled, or its session was closed
+ * @usage local status, headers, body = p:finish()
+ */
+
 /* pending:finish() -> status, headers, body | nil, kind, message
  * The wait runs no Lua. Once done, the buffers are this object's alone: a cancel() from a
  * finalizer while the results are pushed leaves them be (the object's __gc frees them). */
@@ -113,6 +138,13 @@ static int l_pending_finish(lua_State *L) {
 }
 
 /* pending:cancel(): drops the request; idempotent. */
+/***
+ * Drops the started request; idempotent.
+ * @function Pending:cancel
+ * @treturn nil nothing
+ * @raise when `p` is not a started request
+ * @usage p:cancel()
+ */
 static int l_pending_cancel(lua_State *L) {
   ig_pending *p = check_pending(L);
   ig_pending_stop(p);

@@ -15,6 +15,10 @@
 #include <string.h>
 #include "session.h"
 
+/***
+ * @module instagram.core
+ */
+
 void ig_session_free(ig_session *s) {
   if (s->active) ig_pending_stop(s->active);
   if (s->async_easy) { curl_easy_cleanup(s->async_easy); s->async_easy = NULL; }
@@ -122,6 +126,23 @@ static void apply_option(lua_State *L, ig_session *s, const char *key, int vidx)
   }
 }
 
+/***
+ * Makes an HTTP(S) session: one libcurl handle whose connections stay open between calls. TLS
+ * peer and host verification is always on.
+ * @function session
+ * @tparam[opt] table opts the options:
+ * @tparam[opt=30] number opts.timeout seconds per request (more than 0, at most 86400)
+ * @tparam[opt=10] number opts.connect_timeout seconds to connect (more than 0, at most 86400)
+ * @tparam[opt] string opts.ca_file a CA bundle to trust besides the system's (a readable regular file)
+ * @tparam[opt] string opts.user_agent the `User-Agent` (default `instagram-graph-lua/<version>`); no
+ *   control characters, at most 4096 bytes
+ * @tparam[opt=true] boolean opts.http2 HTTP/2 where the server offers it
+ * @tparam[opt=67108864] integer opts.max_body the largest answer body, bytes (1 to 4 GiB)
+ * @treturn Session the session
+ * @raise when `opts` is not a table, for an unknown option (or a key that is not a string), a wrong
+ *   type, a value out of range, an unreadable `ca_file`
+ * @usage local s = core.session{ timeout = 10, http2 = false }
+ */
 static int l_session_new(lua_State *L) {
   int has_opts = !lua_isnoneornil(L, 1);
   if (has_opts) luaL_checktype(L, 1, LUA_TTABLE);
@@ -169,6 +190,108 @@ static int l_session_tostring(lua_State *L) {
   lua_pushfstring(L, "instagram.core.session (%s): %p", s->easy && !s->closing ? "open" : "closed", (void *)s);
   return 1;
 }
+
+/***
+ * An HTTP(S) session, made by @{session}. One transfer at a time: a call while another runs (from a
+ * callback, another coroutine) raises. Closed by @{Session:close}, by garbage collection, and on Lua
+ * 5.4 by a `<close>` variable; `tostring(s)` says whether it is open.
+ * @type Session
+ */
+
+/***
+ * Sends one request and reads the whole answer (implemented in request.c).
+ * @function Session:request
+ * @tparam string method an upper-case HTTP method (1 to 16 letters)
+ * @tparam string url an `http://` or `https://` URL of at most 64 KiB, without spaces or control bytes
+ * @tparam[opt] table headers `{ name = value }`: HTTP token names of at most 256 bytes, string or number
+ *   values without CR, LF or NUL (at most 16 KiB); `Content-Length` and `Transfer-Encoding` raise
+ * @tparam[opt] string body the request body
+ * @tparam[opt] number timeout seconds for this request (default the session's)
+ * @treturn[1] integer status the HTTP status
+ * @treturn[1] table headers `{ [lower-case name] = value }` (a repeated name's values joined with `", "`)
+ * @treturn[1] string body the body (decompressed)
+ * @treturn[2] nil
+ * @treturn[2] string reason `timeout`, `connect` (nothing was sent), `tls`, `network` (the request may
+ *   have left; also when libcurl would have re-sent it on another connection, which is refused),
+ *   `size` (a body over `max_body`, headers over 256 KiB), `invalid`
+ * @treturn[2] string message libcurl's words
+ * @raise for a bad method, URL, header or timeout, a closed session, or one that is busy
+ * @usage local status, headers, body = s:request("POST", url, { ["Content-Type"] = "application/json" }, "{}")
+ */
+
+/***
+ * Streams a file as the body of a POST, from `offset` to its end, never held in memory (upload.c).
+ * There is no total timeout: the upload fails as `timeout` when no byte moves either way for
+ * `stall_timeout` seconds. A @{Session:close} from the progress callback stops it (`aborted`).
+ * @function Session:upload
+ * @tparam string url the URL
+ * @tparam ?table headers more headers (as for @{Session:request})
+ * @tparam string path the file (a regular file)
+ * @tparam[opt=0] integer offset where in the file to start (a whole number of bytes)
+ * @tparam[opt] function progress `progress(sent, total)`: bytes of the file sent so far (the offset
+ *   counted) and its size; returning false aborts
+ * @tparam[opt] number stall_timeout seconds without progress (default the session's timeout)
+ * @treturn[1] integer status the HTTP status
+ * @treturn[1] table headers `{ [lower-case name] = value }` (a repeated name's values joined with `", "`)
+ * @treturn[1] string body the body (decompressed)
+ * @treturn[2] nil
+ * @treturn[2] string reason `timeout`, `connect` (nothing was sent), `tls`, `network` (the request may
+ *   have left; also when libcurl would have re-sent it on another connection, which is refused),
+ *   `size` (a body over `max_body`, headers over 256 KiB), `invalid`
+ * @treturn[2] string message libcurl's words
+ *   (plus `file`: the file cannot be read; `aborted`: stopped by the progress callback or a close)
+ * @raise for a bad URL, headers, path or offset, a progress that is not a function, a closed or busy
+ *   session
+ * @usage local status, headers, body = s:upload(url, { offset = "0", file_size = tostring(size) }, "/tmp/clip.mp4", 0,
+ *   function(sent, total) io.write(sent, "/", total, "\r") end)
+ */
+
+/***
+ * Sends many requests at once on one curl_multi handle (HTTP/2 multiplexing where the server
+ * offers it); its connections stay open for the next call (many.c).
+ * @function Session:many
+ * @tparam {table,...} requests at most 10000, each `{ method = ..., url = ..., headers = ..., body = ...,
+ *   timeout = ... }` (read raw: no `__index` runs)
+ * @tparam[opt=8] integer concurrency transfers at a time, 1 to 64
+ * @treturn table the results in order: `{ status = n, headers = {...}, body = "..." }`, or
+ *   `{ error = reason, message = "..." }` (reasons as @{Session:request}'s)
+ * @raise when `requests` is not a table or a request is malformed (none is sent), for a bad
+ *   concurrency, a closed or busy session
+ * @usage local results = s:many({ { method = "GET", url = u1 }, { method = "GET", url = u2 } }, 2)
+ */
+
+/***
+ * Starts a request now and returns at once; the server answers while Lua does other work
+ * (pending.c). One started request per session at a time, on a handle of its own.
+ * @function Session:start
+ * @tparam string method as for @{Session:request}
+ * @tparam string url
+ * @tparam[opt] table headers
+ * @tparam[opt] string body
+ * @tparam[opt] number timeout
+ * @treturn Pending the started request
+ * @raise as @{Session:request}; also while another started request is neither finished nor cancelled
+ * @usage local p = s:start("GET", url)
+ * -- ... other work ...
+ * local status, headers, body = p:finish()
+ */
+
+/***
+ * Closes the session and its connections; idempotent. A close during a transfer (from a callback)
+ * takes effect when the transfer returns.
+ * @function Session:close
+ * @treturn nil nothing
+ * @raise when `s` is not a session
+ * @usage s:close()
+ */
+
+/***
+ * Is the session open?
+ * @function Session:is_open
+ * @treturn boolean false once closed
+ * @raise when `s` is not a session
+ * @usage if s:is_open() then s:close() end
+ */
 
 static const luaL_Reg session_methods[] = {
   {"request", ig_l_request},

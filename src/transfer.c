@@ -1,6 +1,9 @@
 /* transfer.c: what every kind of transfer shares (request, upload, many, start): argument
  * validation, the header list, the easy handle's options, libcurl's callbacks, the call's scratch
  * userdata and the results pushed back to Lua. */
+/***
+ * @module instagram.core
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +41,17 @@ ig_call *ig_call_new(lua_State *L, size_t max_body) {
 /* core.regular_file(path) -> true | nil, message: can this be opened for reading without
  * blocking, and is it a regular file? (What the nginx transport asks before io.open: a FIFO
  * would block the whole worker.) */
+/***
+ * Can this path be opened for reading, and is it a regular file? Opened without blocking (a FIFO
+ * would stall the caller; the nginx transport asks this before `io.open`).
+ * @function regular_file
+ * @tparam string path the path
+ * @treturn[1] boolean true
+ * @treturn[2] nil
+ * @treturn[2] string message why not (not a regular file, cannot be opened)
+ * @raise when `path` is not a string, is empty or holds a NUL byte
+ * @usage assert(core.regular_file("/etc/ssl/certs/ca-certificates.crt"))
+ */
 static int l_regular_file(lua_State *L) {
   size_t len;
   const char *path = luaL_checklstring(L, 1, &len);

@@ -1,12 +1,15 @@
 --- Batch requests: many Graph operations in one HTTP call (50 per call; longer lists are split).
---   local results, err = client:batch{
---     { method = "GET", relative_url = "me/accounts?fields=id", name = "pages" },
---     { method = "GET", relative_url = "{result=pages:$.data.0.id}?fields=name", depends_on = "pages" },
---     { method = "POST", relative_url = "17918195224100001/comments", body = { message = "hi" } },
---   }
--- results[i] is { code, headers, body = decoded } for a success, an error object for a failure,
--- or false when the API sent nothing for it (omit_response_on_success, or its dependency failed).
--- err is set only when a whole batch call failed.
+--
+--     local results, err = client:batch{
+--       { method = "GET", relative_url = "me/accounts?fields=id", name = "pages" },
+--       { method = "GET", relative_url = "{result=pages:$.data.0.id}?fields=name", depends_on = "pages" },
+--       { method = "POST", relative_url = "17918195224100001/comments", body = { message = "hi" } },
+--     }
+--
+-- `results[i]` is `{ code, headers, body = decoded }` for a success, an error object for a failure,
+-- or `false` when the API sent nothing for it (`omit_response_on_success`, or its dependency failed).
+-- `err` is set only when a whole batch call failed.
+-- @module instagram.batch
 local json = require "instagram.json"
 local params_m = require "instagram.params"
 local errors = require "instagram.error"
@@ -18,6 +21,9 @@ local _M = { MAX = 50 }
 
 local KEYS = { method = true, relative_url = true, body = true, name = true, depends_on = true,
                omit_response_on_success = true, attached_files = true }
+
+-- The options of a batch (their types are checked where they are used).
+local OPTS = { include_headers = true }
 
 local function check(ops)
   if type(ops) ~= "table" or #ops == 0 then error("batch: expects a non-empty list of operations", 3) end
@@ -75,7 +81,7 @@ local function result(entry, secrets_scrub)
   return { code = code, headers = headers, body = decoded }
 end
 
---- The secrets one operation carries (see Client:request): the client's, and the values of its
+-- The secrets one operation carries (see Client:request): the client's, and the values of its
 -- secret-bearing parameters, in relative_url's query or in body.
 local function op_secrets(client, op)
   local body = op.body
@@ -83,11 +89,36 @@ local function op_secrets(client, op)
   return client:_call_secrets("/" .. op.relative_url, body, nil)
 end
 
---- run(client, ops, opts) -> results | nil, err   (opts: include_headers, default true)
--- Each operation's error is scrubbed of the secrets it carries; a failed call, of every
--- operation's in that call.
+--- Runs a list of operations as Graph batch requests; `client:batch(ops, opts)` calls this.
+-- `POST /` with `batch` (a JSON array), 50 operations a call; longer lists are split into
+-- several calls, made in order. Each operation's error is scrubbed of the secrets it carries; a
+-- failed call's, of every operation's in that call.
+-- @tparam Client client the client to call through
+-- @tparam table ops a non-empty list of operations, each a table with:
+-- `relative_url` (required: a path and query without the version, such as `"me?fields=id"`, or
+-- a JSONPath reference such as `"{result=pages:$.data.0.id}"`), `method` (default `"GET"`),
+-- `body` (a table of parameters, or a form-encoded string), `name`, `depends_on` (the `name`
+-- of an earlier operation in the same call of 50), `omit_response_on_success`, `attached_files`
+-- @tparam[opt] table opts
+-- @tparam[opt=true] boolean opts.include_headers `false` leaves each result's headers out
+-- @treturn[1] table results, one per operation in order: `{ code, headers, body }` (`headers` by
+-- lower-case name, `body` decoded), an Error for a failed operation (`kind = "graph"`, `"http"`
+-- or `"decode"`), or `false` when the API sent nothing for it
+-- @treturn[2] nil when a whole batch call failed (results of earlier calls are dropped, though
+-- their operations were carried out)
+-- @treturn[2] Error err
+-- @raise when `ops` is not a non-empty list, an operation is not a table, has an unknown key, no
+-- `relative_url`, a bad `method` or `body`, or `depends_on` names no earlier operation or one
+-- across a 50-operation boundary; or when `opts` has another option than `include_headers`
+-- @usage
+-- local results, err = client:batch{
+--   { relative_url = "me/accounts?fields=id", name = "pages" },
+--   { relative_url = "{result=pages:$.data.0.id}?fields=name", depends_on = "pages" },
+-- }
+-- for i, r in ipairs(results or {}) do print(i, r and r.code, r and r.body) end
 function _M.run(client, ops, opts)
   check(ops)
+  require("instagram.client").check_options("batch", "opts", opts, OPTS, 2)
   opts = opts or {}
   local results = {}
   for first = 1, #ops, _M.MAX do

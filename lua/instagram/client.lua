@@ -1,4 +1,18 @@
 --- The Graph API client: URLs, tokens, appsecret_proof, decoding, errors, retries, usage.
+--
+-- @{new} (also `instagram.new`) makes a @{Client}; its options are listed at @{new_options}.
+-- Every call returns the decoded JSON answer, or `nil, err` with an @{instagram.error.Error} for
+-- anything the network or the API can do (nothing a server sends makes a call raise); misuse (a
+-- wrong argument type, an unknown option, a number out of range) raises a Lua error at the caller.
+--
+-- The token travels in the `Authorization` header, never in a URL; with `app_secret` every call
+-- also carries `appsecret_proof`. No secret appears in an error, in `tostring(client)` or in what
+-- `on_retry` is given: see @{Client:request} for what each call scrubs.
+-- @module instagram.client
+-- @usage local instagram = require "instagram"
+-- local client = instagram.new{ access_token = os.getenv("IG_TOKEN"), app_secret = os.getenv("IG_APP_SECRET") }
+-- local user = client:ig_user("17841405822304914")
+-- for media in user:media{ fields = { "id", "caption" }, max_items = 50 }:items() do print(media.id) end
 local core = require "instagram.core"
 local json = require "instagram.json"
 local params_m = require "instagram.params"
@@ -69,6 +83,54 @@ local NUMBERS = {
 }
 local THROTTLE = { threshold = "number", max_delay = "number", on_throttle = "function" }
 
+-- The one checker of option tables, top-level and nested alike (instagram.new, a call's opts,
+-- wait, throttle, pager, upload, get_many and batch options). known maps each allowed key to its
+-- type ("number", "string|token", ...) or to true (any type: checked where it is used). An
+-- unknown key raises, naming the function, the key with the table it was in (as "wait.intervall")
+-- and the keys allowed; level is the level the caller would give error().
+local function type_ok(v, want)
+  for t in gmatch(want, "[^|]+") do
+    if type(v) == t or (t == "token" and token_m.is_token(v)) then return true end
+  end
+  return false
+end
+
+local function check_options(fn, where, t, known, level)
+  if t == nil then return end
+  local prefix = where and (where .. ".") or ""
+  if type(t) ~= "table" then
+    error(format("%s: option%s must be a table, got %s", fn, where and (" '" .. where .. "'") or "s", type(t)), level + 1)
+  end
+  for k, v in pairs(t) do
+    local want = known[k]
+    if want == nil then
+      local names = {}
+      for name in pairs(known) do names[#names + 1] = name end
+      table.sort(names)
+      error(format("%s: unknown option '%s%s' (known: %s)", fn, prefix, tostring(k), concat(names, ", ")), level + 1)
+    end
+    if want ~= true and not type_ok(v, want) then
+      local shown = gsub(gsub(want, "|token", " or an instagram.token"), "|", " or a ")
+      error(format("%s: option '%s%s' must be a %s, got %s", fn, prefix, k, shown, type(v)), level + 1)
+    end
+  end
+end
+_M.check_options = check_options
+
+--- Checks an options table against the names and types it may hold, as @{new} and the calls do
+-- (a helper for the library's modules, and for wrappers of your own that want the same messages).
+-- @function check_options
+-- @tparam string fn the function to name in the message (`"instagram.new"`, `"client:get"`)
+-- @tparam ?string where the option table's own name (`"opts"`, `"throttle"`), prefixed to each key
+-- @param t the options; nil passes
+-- @tparam table known `{ [name] = want }`: `want` is `true` (any type) or type names joined by `|`
+--   (`"string|token"`, where `token` is an @{instagram.token.Token})
+-- @tparam integer level the `error` level, as for `error` from the function that calls this
+-- @treturn nil nothing, when the options are fine
+-- @raise `"<fn>: unknown option '<where>.<key>' (known: ...)"`, `"<fn>: option '<key>' must be a
+--   <type>, got <type>"`, or `"<fn>: options must be a table"` when `t` is not a table
+-- @usage require("instagram.client").check_options("my_call", "opts", opts, { limit = "number" }, 2)
+
 --- Raises (at the caller of instagram.new) unless v, when given, is within the option's range.
 local function check_number(name, v, level)
   if v == nil then return end
@@ -82,16 +144,7 @@ end
 
 local function check_throttle(t)
   if t == nil then return end
-  for k, v in pairs(t) do
-    local want = THROTTLE[k]
-    if not want then
-      error("instagram.new: unknown option 'throttle." .. tostring(k) .. "' (known: threshold, max_delay, "
-            .. "on_throttle)", 3)
-    end
-    if type(v) ~= want then
-      error("instagram.new: option 'throttle." .. k .. "' must be a " .. want .. ", got " .. type(v), 3)
-    end
-  end
+  check_options("instagram.new", "throttle", t, THROTTLE, 3)
   check_number("throttle.threshold", t.threshold, 4)
   check_number("throttle.max_delay", t.max_delay, 4)
 end
@@ -129,24 +182,82 @@ local function default_transport(opts)
   return require("instagram.transport.auto").new(opts)
 end
 
---- instagram.new{ access_token, app_secret, version, graph_url, rupload_url, timeout,
---                 connect_timeout, ca_file, retries, user_agent, http2, transport, sleep, on_retry }
--- Numeric options are checked here, each against its range: timeout and connect_timeout
--- (0 < s <= 86400), max_body (1 byte to 4 GiB, whole), retries (0 to 10, whole), retry_base,
--- retry_cap, retry_max_wait (0 to 86400), refresh_margin (0 to a year), throttle.threshold (0 to
--- 100), throttle.max_delay (0 to 86400). graph_url and rupload_url take http:// for loopback only.
+--- The options of @{new} (`instagram.new`): every one is optional.
+-- Unknown options, wrong types and numbers out of range raise, naming the option and its range.
+-- Numbers in seconds may have fractions; "whole" ones may not.
+-- @table new_options
+-- @tfield[opt] string|Token access_token the access token, or an @{instagram.token.Token} (needed
+--   for `auto_refresh`); sent as `Authorization: Bearer ...`, never in a URL; not empty
+-- @tfield[opt] string app_secret the app secret: every call then carries `appsecret_proof =
+--   HMAC-SHA256(app_secret, access_token)`; not empty
+-- @tfield[opt="v24.0"] string version the Graph API version, like `"v24.0"` (`v<digits>.<digits>`);
+--   prefixed to every path that does not name one
+-- @tfield[opt="https://graph.facebook.com"] string graph_url scheme and host (and port) only, no path
+--   or trailing slash (`https://graph.instagram.com`, an emulator's); `http://` only for loopback
+--   hosts (127.0.0.0/8, `localhost`, `[::1]`)
+-- @tfield[opt="https://rupload.facebook.com"] string rupload_url the resumable-upload host; same rule
+-- @tfield[opt=30] number timeout seconds per request (more than 0, at most 86400); also the stall
+--   limit of each upload piece
+-- @tfield[opt=10] number connect_timeout seconds to connect (more than 0, at most 86400)
+-- @tfield[opt=67108864] integer max_body the largest answer accepted, in bytes (whole, 1 to
+--   4294967296 = 4 GiB; default 64 MiB); a larger one fails with `reason = "size"`
+-- @tfield[opt] string ca_file a CA bundle to trust besides the system's (the emulator's); must be a
+--   readable regular file. TLS verification is always on. Inside nginx trust comes from
+--   `lua_ssl_trusted_certificate` and this file is only checked
+-- @tfield[opt=3] integer retries how many times a failed call is made again, 0 to 10 (whole); only
+--   calls that are safe to repeat (see @{Client:request})
+-- @tfield[opt=0.5] number retry_base seconds of the first backoff step (0 to 86400); each retry
+--   doubles it, with jitter (between half and the whole step)
+-- @tfield[opt=8] number retry_cap the longest backoff step, seconds (0 to 86400)
+-- @tfield[opt=60] number retry_max_wait seconds: a retry that would wait longer (a server's
+--   `Retry-After`, the usage headers' time to regain access) is not made and the error is returned
+-- @tfield[opt] string user_agent the `User-Agent` (default `instagram-graph-lua/<version>`); no
+--   control characters, at most 4096 bytes
+-- @tfield[opt=true] boolean http2 HTTP/2 where the server offers it (libcurl; the nginx transport
+--   always speaks HTTP/1.1)
+-- @tfield[opt=auto] table transport the object that sends requests. The default is
+--   @{instagram.transport.auto}: the cosocket transport (@{instagram.transport.ngx}) inside nginx
+--   phases that allow cosockets, libcurl (@{instagram.transport.curl}) elsewhere, chosen call by
+--   call, made with `timeout`, `connect_timeout`, `ca_file`, `user_agent`, `http2` and `max_body`.
+--   Any object with `:request(req)` will do (see @{instagram.transport.curl.Transport:request} for
+--   the contract); `:upload`, `:many`, `:start`, `:close`, `.sleep` and `.now` are used when present.
+--   The nginx transport's own `pool_size` and `keepalive_timeout` are set by passing
+--   `transport = require("instagram.transport.ngx").new{ pool_size = 64 }` (nginx only)
+-- @tfield[opt] function sleep `sleep(seconds)` between retries and throttle waits; default the
+--   transport's (`ngx.sleep` inside nginx) or `instagram.core.sleep`
+-- @tfield[opt] function on_retry called before each retry as `on_retry(err, attempt, delay, method,
+--   path)`: the scrubbed error, the attempt that failed (1 = the first), the seconds about to be
+--   slept, the method, and the path without its secret-bearing query parameters
+-- @tfield[opt] table throttle slow down as usage nears 100%, and refuse calls (`kind = "blocked"`)
+--   while the API has said the app is blocked: `{ threshold = 75, max_delay = 30, on_throttle }`:
+--   from `threshold` percent (0 to 100) of the highest usage, sleep up to `max_delay` seconds (0 to
+--   86400) before each call, growing linearly to 100%; `on_throttle(delay, percent)` is called
+--   before each such sleep. Other keys raise
+-- @tfield[opt] table auto_refresh an @{instagram.oauth} object (anything with `:refresh(token)`):
+--   the token is refreshed before a call when it is within `refresh_margin` of its expiry;
+--   needs `access_token` to be an @{instagram.token.Token}
+-- @tfield[opt=604800] number refresh_margin seconds before expiry from which `auto_refresh` renews
+--   the token (default 7 days; 0 to 31536000)
+-- @tfield[opt] function on_refresh `on_refresh(new_token, err)` after each automatic refresh: the new
+--   @{instagram.token.Token}, or nil and the error (the old token stays in use)
+
+--- Makes a client.
+-- Checks every option (see @{new_options}) and makes the default transport; no request is sent.
+-- @tparam[opt] table opts the options, see @{new_options}
+-- @treturn Client the client
+-- @raise when `opts` is not a table; for an unknown option, an option of the wrong type, a number
+--   out of its range, an empty `access_token` or `app_secret`, a malformed `version`, `graph_url`
+--   or `rupload_url` (or `http://` to a host that is not loopback), an unreadable `ca_file`, and
+--   `auto_refresh` without a token object or without a `:refresh` method
+-- @usage local instagram = require "instagram"
+-- local client = instagram.new{
+--   access_token = os.getenv("IG_TOKEN"), app_secret = os.getenv("IG_APP_SECRET"),
+--   timeout = 10, retries = 2, on_retry = function(err, attempt, delay) print("retry", attempt, delay, err) end,
+-- }
 function _M.new(opts)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then error("instagram.new: options must be a table, got " .. type(opts), 2) end
-  for k, v in pairs(opts) do
-    local want = OPTIONS[k]
-    if not want then error("instagram.new: unknown option '" .. tostring(k) .. "'", 2) end
-    local ok = type(v) == want or (want == "string|token" and (type(v) == "string" or token_m.is_token(v)))
-    if not ok then
-      error("instagram.new: option '" .. k .. "' must be a " .. want:gsub("|token", " or an instagram.token")
-        .. ", got " .. type(v), 2)
-    end
-  end
+  check_options("instagram.new", nil, opts, OPTIONS, 2)
   for name in pairs(NUMBERS) do
     if not find(name, ".", 1, true) then check_number(name, opts[name], 3) end
   end
@@ -205,11 +316,30 @@ function _M.new(opts)
   return c
 end
 
---- The appsecret_proof this client sends (nil without app_secret), for callers that build
--- requests by hand.
+--- A client of the Graph API, made by @{new}.
+-- `tostring(client)` shows its `graph_url` and `version`, never a secret. Its public fields
+-- (read them, do not change them) include `version`, `graph_url`, `rupload_url`, `timeout`,
+-- `retries` and `transport`; the token and app secret are kept elsewhere.
+--
+-- Calls (@{Client:get}, @{Client:post}, @{Client:delete}, @{Client:request}) return the decoded
+-- answer or `nil, err`; pagers (@{Client:edge}) and node wrappers (@{Client:ig_user} ...) build on
+-- them.
+-- @type Client
+
+--- The `appsecret_proof` this client sends, for callers that build requests by hand.
+-- @treturn ?string the proof (64 hex digits), or nil without `app_secret` or without a token
+-- @raise never raises
+-- @usage local proof = client:appsecret_proof()
 function Client:appsecret_proof() return secrets[self].proof end
 
---- Replaces the access token (a string or an instagram.token); the proof is recomputed.
+--- Replaces the access token; the `appsecret_proof` is recomputed.
+-- Later calls (and retries of calls already running) use the new token.
+-- @tparam string|Token token a non-empty token string, or an @{instagram.token.Token} (which
+--   `auto_refresh` needs to know the expiry)
+-- @treturn nil nothing
+-- @raise when `token` is neither a non-empty string nor a token object
+-- @usage local t, err = oauth:exchange_code(code)
+-- if t then client:set_access_token(t) end
 function Client:set_access_token(token)
   local obj
   if token_m.is_token(token) then obj, token = token, token.access_token end
@@ -222,10 +352,14 @@ function Client:set_access_token(token)
   set_list(s, s.token, s.app_secret, s.proof)
 end
 
---- The token object in use (nil when the client was given a plain string).
+--- The token object in use.
+-- @treturn ?Token the @{instagram.token.Token}, or nil when the client was given a plain string
+-- @raise never raises
+-- @usage local t = client:token()
+-- if t and t:needs_refresh(86400) then print("the token expires within a day") end
 function Client:token() return secrets[self].token_obj end
 
---- With auto_refresh: refresh the token when it is within refresh_margin of expiry and may be
+-- With auto_refresh: refresh the token when it is within refresh_margin of expiry and may be
 -- refreshed. A failed refresh leaves the current token in place and is reported to on_refresh.
 function Client:_maybe_refresh()
   local s = secrets[self]
@@ -239,7 +373,14 @@ function Client:_maybe_refresh()
   if self.on_refresh then self.on_refresh(new, err) end
 end
 
---- Scrubs this client's secrets out of a string (for log lines of your own).
+--- Scrubs this client's secrets out of a string, for log lines of your own.
+-- The token, app secret and proof (plain and percent-encoded), any run of 8 or more bytes of one,
+-- and values named like secrets (`access_token=...`) become `[redacted]` (see
+-- @{instagram.error.scrub}).
+-- @param s the text; a value that is not a string is returned as it is
+-- @return `s`, scrubbed
+-- @raise never raises
+-- @usage ngx.log(ngx.ERR, client:redact("callback failed: " .. url))
 function Client:redact(s) return errors.scrub(s, secrets[self].own) end
 
 -- For modules that build error objects from answers of their own (batch): what to scrub.
@@ -258,7 +399,7 @@ local function query_of(path)
   return type(path) == "string" and match(path, "^[^?#]*%?([^#]*)") or nil
 end
 
---- The scrub list of one call: the client's secrets, the values of the call's secret-bearing
+-- The scrub list of one call: the client's secrets, the values of the call's secret-bearing
 -- params (SECRET_PARAMS, in params or in the path's query) and the strings of opts.scrub.
 function Client:_call_secrets(path, params, scrub)
   local list = {}
@@ -301,7 +442,7 @@ local function scrubbed_copy(t, list, depth)
   return out
 end
 
---- For modules that build error objects of their own (batch): scrub every string of err.
+-- For modules that build error objects of their own (batch): scrub every string of err.
 function Client:_scrub_error(err, list) return scrub_error(err, list or secrets[self].own) end
 
 -- Every 8-byte run of each secret of a list (of those of 8 bytes or more: a shorter one would
@@ -343,7 +484,7 @@ local function holds_secret(s, list, part)
   return false
 end
 
---- Does s hold a secret of this client (its token, app secret or proof, plain or percent-encoded)?
+-- Does s hold a secret of this client (its token, app secret or proof, plain or percent-encoded)?
 function Client:_holds_secret(s) return holds_secret(s, secrets[self].own, true) end
 
 --- A URL or path with no secret in its query: the parameters named access_token or
@@ -397,7 +538,7 @@ local function foreign(self, what)
     .. " and " .. self.rupload_url .. " are trusted")
 end
 
---- Resolves a path ("/me", "me/accounts", "/v19.0/x") or an absolute URL on one of this client's
+-- Resolves a path ("/me", "me/accounts", "/v19.0/x") or an absolute URL on one of this client's
 -- hosts into base URL + extra params (the query, less access_token, appsecret_proof and any
 -- parameter holding a secret of the client: the token travels in the Authorization header).
 -- Raises for a path that is not a non-empty string. Returns nil, err (kind "transport") for any
@@ -456,7 +597,7 @@ function Client:_resolve(path, unversioned)
   return base .. p, extra
 end
 
---- next_url(url) -> the URL with no secret in its query | nil, err : what a pager keeps of a
+-- next_url(url) -> the URL with no secret in its query | nil, err : what a pager keeps of a
 -- server's paging.next. The URL must resolve (own host, no control byte or dot segment).
 function Client:_next_url(url)
   local ok, err = self:_resolve(url)
@@ -478,7 +619,7 @@ local IDEMPOTENT = { GET = true, HEAD = true, DELETE = true, PUT = true, OPTIONS
 local REJECTED_CODES = { [4] = true, [17] = true, [32] = true, [341] = true, [613] = true }
 local TRANSIENT_CODES = { [1] = true, [2] = true }
 -- Refusals that no retry will change, whatever their code says: 2207051 (code 4) is the publishing
--- action "suspected to be spam" (the seeds' error table), not a rate limit.
+-- action "suspected to be spam" (the Graph API reference's error codes), not a rate limit.
 local FINAL_SUBCODES = { [2207051] = true }
 
 local function rejected_before_running(err)
@@ -518,7 +659,7 @@ local function retry_after_header(headers)
   return sane_wait(num and tonumber(num))
 end
 
---- Turns a transport response into the decoded value or an error object; list is what to
+-- Turns a transport response into the decoded value or an error object; list is what to
 -- scrub from the error (the call's secrets; the client's by default).
 function Client:_interpret(res, list)
   list = list or secrets[self].own
@@ -570,7 +711,13 @@ function Client:_backoff(attempt, err)
   return delay
 end
 
---- Builds the transport request: URL with version, token header, proof, encoded params.
+-- The options of one call (client:get, post, delete, request): their types are checked where used.
+local CALL_OPTS = { timeout = true, scrub = true, json = "boolean", headers = "table", versioned = "boolean",
+                    auth = "string" }
+local CALL_NAMES = { GET = "client:get", POST = "client:post", DELETE = "client:delete" }
+local GET_MANY_OPTS = { concurrency = true }
+
+-- Builds the transport request: URL with version, token header, proof, encoded params.
 -- Returns req, list (the call's scrub list, see request), or nil, err (a path _resolve refuses,
 -- scrubbed). Raises on programmer mistakes.
 function Client:_build(method, path, params, opts)
@@ -580,6 +727,7 @@ function Client:_build(method, path, params, opts)
   end
   if opts ~= nil and type(opts) ~= "table" then error("opts must be a table or nil", 3) end
   opts = opts or {}
+  check_options(CALL_NAMES[method:upper()] or "client:request", "opts", opts, CALL_OPTS, 3)
   local t = opts.timeout
   if t ~= nil and not (type(t) == "number" and t > 0 and t <= MAX_WAIT) then
     error("opts.timeout must be a number of seconds, more than 0 and at most 86400 (got " .. tostring(t) .. ")", 3)
@@ -597,6 +745,11 @@ function Client:_build(method, path, params, opts)
   local url, extra = self:_resolve(path, opts.versioned == false)
   if not url then return nil, scrub_error(extra, list) end
   for k, v in pairs(params or {}) do extra[k] = v end
+  if type(extra.fields) == "table" then -- { "id", "caption" } -> "id,caption", as the node wrappers take it
+    local fok, f = pcall(params_m.value, extra.fields, "fields")
+    if not fok then error(f, 3) end
+    extra.fields = f
+  end
   local on_rupload = find(url, "^https?://[^/]+/ig%-api%-upload/") ~= nil -- no proof for the upload host
   if s.proof and not on_rupload then extra.appsecret_proof = s.proof end
 
@@ -629,7 +782,7 @@ function Client:_build(method, path, params, opts)
   return { method = method, url = url, headers = headers, body = body, timeout = opts.timeout }, list
 end
 
---- With `throttle`, slow down as usage nears 100%, and refuse to call while the API has said
+-- With `throttle`, slow down as usage nears 100%, and refuse to call while the API has said
 -- the app is blocked (estimated_time_to_regain_access).
 function Client:_throttle()
   local t, u = self.throttle, self.last_usage
@@ -654,18 +807,61 @@ function Client:_throttle()
   end
 end
 
---- request(method, path, params [, opts]) -> value | nil, err
--- opts: timeout (seconds, 0 < t <= 86400), json (send params as a JSON body), headers (extra
--- request headers), versioned = false (no version prefix: the unversioned OAuth token
--- endpoints), auth = "OAuth" (the Authorization scheme; "Bearer" by default, rupload documents
--- "OAuth"), scrub = { "string", ... } (more secrets this call carries).
--- Every error this call returns, and every argument it hands to on_retry, is scrubbed of the
--- call's secrets: the client's (token, app secret, proof), the values of the params named in
--- instagram.client.SECRET_PARAMS (access_token, input_token, fb_exchange_token, client_secret,
--- code, appsecret_proof, refresh_token), whether in params or in the path's query, and the
--- strings of opts.scrub; each also as it reads percent-encoded. on_retry's path has its
--- secret-bearing query parameters removed.
--- Retries what is safe to retry (see retryable), with backoff; honours the throttle.
+--- Makes one Graph API call (any method), with retries; @{Client:get}, @{Client:post} and
+-- @{Client:delete} are this with the method filled in.
+--
+-- **Paths.** `"/me"`, `"17841405822304914/media"` (a leading `/` is added), `"/v19.0/..."` (a
+-- version given wins; otherwise the client's is prefixed), or an absolute URL on the client's own
+-- `graph_url` or `rupload_url` (as in `paging.next`); `access_token` and `appsecret_proof` in such a
+-- URL's query are dropped (the client sends its own). Refused before anything is sent, as
+-- `nil, err` with `kind = "transport"`: a URL on any other host, scheme or port, userinfo, or a
+-- protocol-relative `//host` (`reason = "foreign_host"`); a byte up to 0x20 or DEL, a `.` or `..`
+-- segment (also `%2e`), a backslash, an encoded `%`, `\` or control byte, a secret of the client in
+-- the path, a URL over 64 KiB, a path outside `/ig-api-upload/` on `rupload_url`
+-- (`reason = "invalid"`).
+--
+-- **Parameters.** Strings as they are, numbers exactly (integers as integers), booleans as
+-- `true`/`false`, tables JSON-encoded (the API's complex parameters), except `fields`: a list
+-- (`{ "id", "caption" }`, items may be @{instagram.fields.edge} strings) is joined with commas.
+-- GET and DELETE put them in the query string, POST and PUT in a form body (or a JSON body with
+-- `opts.json`).
+--
+-- **Retries.** A failed call is made again (up to `retries` times, with backoff) only when that
+-- cannot do anything twice: for any method, a connection refused before the request was sent and
+-- the throttling answers that mean the call was not carried out (codes 4, 17, 32, 341, 613,
+-- 80001-80014; never code 4 subcode 2207051, a spam refusal); for GET, HEAD, DELETE, PUT and
+-- OPTIONS also timeouts, dropped connections, 5xx and 429, codes 1 and 2 and `is_transient`
+-- errors. A wait longer than `retry_max_wait` ends the retries. With `throttle`, the call may
+-- first sleep, or be refused (`kind = "blocked"`).
+--
+-- **Secrets.** Every error this call returns, and every argument it hands to `on_retry`, is
+-- scrubbed of the call's secrets: the client's (token, app secret, proof), the values of the
+-- parameters named `access_token`, `input_token`, `fb_exchange_token`, `client_secret`, `code`,
+-- `appsecret_proof` and `refresh_token` (in `params` or in the path's query), and the strings of
+-- `opts.scrub`, each also as it reads percent-encoded.
+-- @tparam string method `"GET"`, `"POST"`, `"DELETE"` ... (upper-cased)
+-- @tparam string path a path or an absolute URL on the client's hosts (see above)
+-- @tparam[opt] table params query or form parameters
+-- @tparam[opt] table opts options of this call:
+-- @tparam[opt] number opts.timeout seconds for this call (more than 0, at most 86400; default the
+--   client's `timeout`)
+-- @tparam[opt=false] boolean opts.json send `params` as a JSON body (POST, PUT)
+-- @tparam[opt] table opts.headers more request headers, `{ name = value }`
+-- @tparam[opt=true] boolean opts.versioned false: no version prefix (the unversioned OAuth
+--   endpoints)
+-- @tparam[opt="Bearer"] string opts.auth the `Authorization` scheme (the upload host documents
+--   `"OAuth"`)
+-- @tparam[opt] {string,...} opts.scrub more secrets this call carries, scrubbed from its errors
+-- @treturn[1] table|true the decoded JSON answer (`true` for a 2xx answer with an empty body)
+-- @treturn[2] nil
+-- @treturn[2] Error err what went wrong; `err.attempts` says how many times the call was made
+-- @raise when `method` is not a string, `path` is not a non-empty string, `params` or `opts` is
+--   neither a table nor nil, `opts` has an unknown key or one of the wrong type, `opts.timeout` is
+--   out of range, `opts.scrub` is not a list of strings, or `params` holds a value that cannot be
+--   encoded
+-- @usage local res, err = client:request("POST", "/17841405822304914/media",
+--   { image_url = "https://example.com/a.jpg", caption = "Hello" }, { timeout = 60 })
+-- if not res then print(err) else print(res.id) end
 function Client:request(method, path, params, opts)
   if self.auto_refresh then self:_maybe_refresh() end
   local req, list = self:_build(method, path, params, opts)
@@ -694,9 +890,19 @@ function Client:request(method, path, params, opts)
   end
 end
 
---- start_get(path, params) -> handle with :finish() -> value | nil, err (and :cancel()), or nil
--- when the transport cannot start requests. The GET is sent now and collected at finish; a
--- failure that is safe to retry is retried then, as request() would.
+--- Sends a GET now and collects its answer later (what a pager's `prefetch` uses).
+-- The request runs while the caller goes on (a started transfer over curl_multi outside nginx, a
+-- light thread inside it). `handle.finish()` waits for it and returns what @{Client:get} would (a
+-- failure that is safe to retry is retried then); `handle.cancel()` drops it.
+-- @tparam string path as for @{Client:request}
+-- @tparam[opt] table params query parameters
+-- @treturn[1] table the handle `{ finish = function() -> value | nil, err, cancel = function() }`
+-- @treturn[2] nil when the call cannot be started (a transport without `:start`, a path the client
+--   refuses, the throttle's block, a session already busy): make the call with @{Client:get}
+-- @raise when `path` or `params` have the wrong type (as @{Client:request})
+-- @usage local h = client:start_get("/17841405822304914", { fields = "followers_count" })
+-- -- ... other work ...
+-- local user, err = h and h.finish() or client:get("/17841405822304914", { fields = "followers_count" })
 function Client:start_get(path, params)
   if not self.transport.start then return nil end
   local req, list = self:_build("GET", path, params, nil)
@@ -721,7 +927,7 @@ function Client:start_get(path, params)
   }
 end
 
---- Remembers when a rate-limited app may call again (used by the throttle).
+-- Remembers when a rate-limited app may call again (used by the throttle).
 function Client:_note_block(err)
   local after = sane_wait(err.retry_after)
   if self.throttle and err.kind == "graph" and rejected_before_running(err) and after then
@@ -729,13 +935,23 @@ function Client:_note_block(err)
   end
 end
 
---- get_many(requests [, { concurrency = 8 }]) -> values, errors
--- requests: { "/path", { "/path", params }, { path = "/path", params = {...} }, ... }. The GETs run
--- in parallel (curl_multi in the C core, threads of cosockets in nginx); values[i] is the decoded
--- result or false, errors[i] the error or false, in the order asked. Failures that are safe to
--- retry are retried one by one afterwards, as request() would. Errors are scrubbed as request's.
+--- Makes many GETs at once.
+-- They run in parallel (curl_multi with HTTP/2 multiplexing in the C core, light threads of
+-- cosockets in nginx); failures that are safe to retry are retried one by one afterwards, as
+-- @{Client:request} would. Errors are scrubbed as request's.
+-- @tparam {string|table,...} requests each a path, `{ path, params }` or `{ path = ..., params = ... }`
+-- @tparam[opt] table opts
+-- @tparam[opt=8] integer opts.concurrency how many requests at a time, 1 to 64
+-- @treturn {table|false,...} values `values[i]`: the decoded answer of `requests[i]`, or false
+-- @treturn {Error|false,...} errors `errors[i]`: its error, or false
+-- @raise when `requests` is not a table, a request is neither a path nor a table, a path or
+--   params have the wrong type, `opts` has a key other than `concurrency`, or `concurrency` is out
+--   of range
+-- @usage local values, errors = client:get_many({ "/17895695668004550", { "/17841405822304914", { fields = "username" } } })
+-- for i = 1, #values do print(i, values[i] and values[i].id or tostring(errors[i])) end
 function Client:get_many(requests, opts)
   if type(requests) ~= "table" then error("get_many: requests must be a list", 2) end
+  check_options("get_many", "opts", opts, GET_MANY_OPTS, 2)
   opts = opts or {}
   local concurrency = opts.concurrency or 8
   if type(concurrency) ~= "number" or concurrency < 1 or concurrency > 64 or concurrency % 1 ~= 0 then
@@ -792,21 +1008,53 @@ function Client:get_many(requests, opts)
 end
 
 
---- raw_upload(url, headers, file, offset, progress) -> value | nil, err : one streamed POST of the
--- file from `offset` to a URL on rupload_url, with `Authorization: OAuth <token>`; no retries
--- (instagram.upload resumes on top of it). Raises for a URL on another host; returns nil, err
--- (kind "transport", reason "invalid") for one outside /ig-api-upload/ or with a control byte,
--- a backslash or a dot segment, as _resolve does.
-function Client:raw_upload(url, headers, file, offset, progress)
-  local base = self.rupload_url .. "/"
-  if type(url) ~= "string" or url:sub(1, #base) ~= base then
-    error("raw_upload: url must be on rupload_url (" .. self.rupload_url .. ")", 2)
-  end
+-- An upload URL (a container's uri: a server's words) that will not be sent, as an error (scrubbed),
+-- or nil: one on another origin than rupload_url (reason "foreign_host": the token goes nowhere
+-- else), or with a control byte, a backslash, a dot segment or a path outside /ig-api-upload/
+-- (reason "invalid").
+function Client:_upload_url_error(url)
   local s = secrets[self]
+  if find(url, CONTROL) then
+    return errors.new{ kind = "transport", reason = "invalid",
+      message = "refusing an upload URL that holds a control byte, space or DEL" }
+  end
+  local base = self.rupload_url .. "/"
+  if lower(sub(url, 1, #base)) ~= lower(base) then
+    local origin = match(url, "^(%a[%w+.-]*://[^/?#]*)") or "a URL that is not on an http(s) host"
+    return errors.new{ kind = "transport", reason = "foreign_host", message = "refusing to upload to "
+      .. errors.scrub(origin, s.own) .. ": uploads go to rupload_url only (" .. self.rupload_url .. "); if that "
+      .. "server is yours (the local emulator takes uploads on its graph_url), set rupload_url to it" }
+  end
   local p = match(sub(url, #base), "^[^?#]*")
-  local why = find(url, CONTROL) and "a control byte, space or DEL" or path_problem(p, s.own)
-    or (not find(p, "^/ig%-api%-upload/") and "a path outside /ig-api-upload/") or nil
-  if why then return refuse("invalid", "refusing an upload URL that holds " .. why) end
+  local why = path_problem(p, s.own) or (not find(p, "^/ig%-api%-upload/") and "a path outside /ig-api-upload/")
+  if why then
+    return errors.new{ kind = "transport", reason = "invalid", message = "refusing an upload URL that holds " .. why }
+  end
+  return nil
+end
+
+--- One streamed POST of a file to the upload host, with no retry.
+-- The file is sent from `offset` with `Authorization: OAuth <token>`, never held in memory.
+-- @{Client:upload_video} resumes on top of this; use it instead.
+-- @tparam string url a URL on `rupload_url`, under `/ig-api-upload/`
+-- @tparam[opt] table headers more headers (`offset`, `file_size` ...)
+-- @tparam string file the path of a regular file
+-- @tparam[opt=0] integer offset where in the file to start
+-- @tparam[opt] function progress `progress(sent, total)`; returning false stops the upload
+--   (`reason = "aborted"`)
+-- @treturn[1] table|true the decoded answer
+-- @treturn[2] nil
+-- @treturn[2] Error err `kind = "transport"` with `reason = "invalid"` (a URL outside
+--   `/ig-api-upload/`, or with a control byte, a backslash or a dot segment), `"file"` (the file
+--   cannot be read), `"aborted"`, or any error of a call
+-- @raise when `url` is not on `rupload_url`, or the transport cannot upload
+-- @usage local res, err = client:raw_upload(client.rupload_url .. "/ig-api-upload/v24.0/17889455560051444",
+--   { offset = "0", file_size = "1048576" }, "/tmp/clip.mp4", 0)
+function Client:raw_upload(url, headers, file, offset, progress)
+  if type(url) ~= "string" then error("raw_upload: url must be a string on rupload_url (" .. self.rupload_url .. ")", 2) end
+  local s = secrets[self]
+  local uerr = self:_upload_url_error(url)
+  if uerr then return nil, uerr end
   local h = { Accept = "application/json" }
   for k, v in pairs(headers or {}) do h[k] = v end
   if s.token then h.Authorization = "OAuth " .. s.token end
@@ -822,42 +1070,184 @@ function Client:raw_upload(url, headers, file, offset, progress)
   return self:_interpret(res)
 end
 
---- batch(ops [, opts]) -> results | nil, err : see instagram.batch
+--- Runs Graph batch requests: many operations in one HTTP call each 50 (see @{instagram.batch}).
+-- @tparam {table,...} ops the operations, each `{ method, relative_url, body, name, depends_on,
+--   omit_response_on_success }`
+-- @tparam[opt] table opts
+-- @tparam[opt=true] boolean opts.include_headers ask for each operation's headers
+-- @treturn[1] table `results[i]`: `{ code, headers, body = decoded }`, an @{instagram.error.Error}
+--   for a failed operation, or false when the API sent nothing for it
+-- @treturn[2] nil when a whole batch call failed
+-- @treturn[2] Error err
+-- @raise on malformed operations (see @{instagram.batch})
+-- @usage local results, err = client:batch{
+--   { method = "GET", relative_url = "me/accounts?fields=id", name = "pages" },
+--   { method = "GET", relative_url = "{result=pages:$.data.0.id}?fields=name", depends_on = "pages" },
+-- }
 function Client:batch(ops, opts) return require("instagram.batch").run(self, ops, opts) end
 
+--- Uploads a video file to a container, resumably (see @{instagram.upload}).
+-- Streamed from disk; after a dropped connection or a transient failure it asks the container how
+-- far it got and continues from there, with backoff.
+-- @param ... `uri_or_container_id, path [, opts]`: the `uri` the container's create call returned
+--   (or the container id), the file's path, and `opts` = `{ progress = function(sent, total),
+--   max_attempts = 6, offset = 0, retry_base = 1, retry_cap = 30 }`
+-- @treturn[1] true
+-- @treturn[1] table info `{ attempts, offsets = { each attempt's offset }, size }`
+-- @treturn[2] nil
+-- @treturn[2] Error err (`reason = "file"`: the file cannot be read; `"aborted"`: progress said stop)
+-- @raise for a malformed container uri or id, an empty or unnamed file, bad `opts`
+-- @usage local ok, info_or_err = client:upload_video(container.uri, "/tmp/reel.mp4", {
+--   progress = function(sent, total) print(sent, total) end })
 function Client:upload_video(...) return require("instagram.upload").video(self, ...) end
+--- Has the upload host fetch a video from a URL into a container (see @{instagram.upload}).
+-- @param ... `uri_or_container_id, file_url`: the container's `uri` (or id) and the video's public
+--   http(s) URL
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] Error err
+-- @raise for a malformed container uri or id, or a `file_url` that is not an http(s) URL
+-- @usage assert(client:upload_video_url(container.uri, "https://example.com/reel.mp4"))
 function Client:upload_video_url(...) return require("instagram.upload").video_url(self, ...) end
---- wait_for_container(id [, opts]) -> container | nil, err (see instagram.publish.wait); id as a node's.
+--- Waits until a media container is ready to publish (see @{instagram.publish}).
+-- Polls its `status_code` until `FINISHED` (or `PUBLISHED`), sleeping with the client's `sleep`.
+-- @tparam string|integer id the container id (digits)
+-- @param ... `[opts]`: `{ timeout = 300, interval = 3, max_interval = 60 }` (seconds: the whole wait,
+--   the first pause, the longest pause)
+-- @treturn[1] table the container `{ id, status_code, status }`
+-- @treturn[2] nil
+-- @treturn[2] Error err `kind = "publish"` with `reason` `container_error`, `container_expired` or
+--   `timeout`, or the error of a call
+-- @raise when `id` is not a string of digits (or a whole number)
+-- @usage local c, err = client:wait_for_container("17889455560051444", { timeout = 120 })
 function Client:wait_for_container(id, ...)
   return require("instagram.publish").wait(self, require("instagram.node").check_id(id, "IG container", 3), ...)
 end
 
+--- A GET: @{Client:request} with `method = "GET"` (retried when it fails transiently).
+-- @tparam string path a path (`"/me"`, `"17841405822304914/media"`) or an absolute URL on the client's
+--   hosts
+-- @tparam[opt] table params query parameters (`fields` as `"id,username"` or `{ "id", "username" }`)
+-- @tparam[opt] table opts as for @{Client:request}
+-- @treturn[1] table the decoded answer
+-- @treturn[2] nil
+-- @treturn[2] Error err
+-- @raise as @{Client:request}
+-- @usage local me, err = client:get("/me", { fields = { "id", "username" } })
 function Client:get(path, params, opts) return self:request("GET", path, params, opts) end
+--- A POST: @{Client:request} with `method = "POST"` (parameters in a form body; never replayed once
+-- it may have reached the server).
+-- @tparam string path a path or an absolute URL on the client's hosts
+-- @tparam[opt] table params form parameters (or a JSON body with `opts.json`)
+-- @tparam[opt] table opts as for @{Client:request}
+-- @treturn[1] table the decoded answer
+-- @treturn[2] nil
+-- @treturn[2] Error err
+-- @raise as @{Client:request}
+-- @usage local res, err = client:post("/17918195224100001/comments", { message = "Nice!" })
 function Client:post(path, params, opts) return self:request("POST", path, params, opts) end
+--- A DELETE: @{Client:request} with `method = "DELETE"`.
+-- @tparam string path a path or an absolute URL on the client's hosts
+-- @tparam[opt] table params query parameters
+-- @tparam[opt] table opts as for @{Client:request}
+-- @treturn[1] table|true the decoded answer (usually `{ success = true }`)
+-- @treturn[2] nil
+-- @treturn[2] Error err
+-- @raise as @{Client:request}
+-- @usage local ok, err = client:delete("/17870913679156914")
 function Client:delete(path, params, opts) return self:request("DELETE", path, params, opts) end
 
---- Usage reported by the last response that carried usage headers (nil before any).
+--- The rate-limit usage of the last answer that carried usage headers (see @{instagram.usage}).
+-- @treturn ?table `{ app, business, ad_account, max_percent, regain_access_seconds }` (scrubbed),
+--   or nil before any such answer
+-- @raise never raises
+-- @usage local u = client:usage()
+-- if u and u.max_percent > 80 then print("slow down", u.max_percent) end
 function Client:usage() return self.last_usage end
 
---- A pager over a list edge: client:edge("/17841405822304914/media", { fields = "id" })
+--- A pager over a list edge (see @{instagram.pager}); nothing is fetched until it is iterated.
+-- @tparam string path the edge (`"/17841405822304914/media"`)
+-- @tparam[opt] table params query parameters; the pager options may be given here too
+-- @tparam[opt] table opts pager options: `max_items`, `max_pages`, `cursor_only`, `prefetch`
+--   (see @{instagram.pager.new})
+-- @treturn Pager the pager
+-- @raise when `path` is not a non-empty string, `params` or `opts` is not a table, an option is
+--   unknown, or `max_items`/`max_pages` is not a positive whole number
+-- @usage for m in client:edge("/17841405822304914/media", { fields = "id,caption", max_items = 100 }):items() do
+--   print(m.id, m.caption)
+-- end
 function Client:edge(path, params, opts)
   return require("instagram.pager").new(self, path, params, opts)
 end
 
---- Node wrappers.
+--- The IG User node (@{instagram.node.ig_user}): media, stories, insights, publishing ...
+-- @tparam string|integer id the IG user id (digits; a whole number is accepted while exact)
+-- @treturn IgUser the wrapper (no request is made)
+-- @raise when `id` is not a string of digits
+-- @usage for m in client:ig_user("17841405822304914"):media{ fields = "id" }:items() do print(m.id) end
 function Client:ig_user(id) return require("instagram.node.ig_user").new(self, id) end
+--- The IG Media node (@{instagram.node.ig_media}): children, comments, insights ...
+-- @tparam string|integer id the media id (digits)
+-- @treturn IgMedia the wrapper (no request is made)
+-- @raise when `id` is not a string of digits
+-- @usage local media, err = client:ig_media("17895695668004550"):fetch{ "id", "caption" }
 function Client:ig_media(id) return require("instagram.node.ig_media").new(self, id) end
+--- The IG Comment node (@{instagram.node.ig_comment}): replies, reply, hide, delete.
+-- @tparam string|integer id the comment id (digits)
+-- @treturn IgComment the wrapper (no request is made)
+-- @raise when `id` is not a string of digits
+-- @usage client:ig_comment("17870913679156914"):hide(true)
 function Client:ig_comment(id) return require("instagram.node.ig_comment").new(self, id) end
+--- The IG Hashtag node (@{instagram.node.ig_hashtag}): top and recent media.
+-- @tparam string|integer id the hashtag id (digits; see @{Client:hashtag_search})
+-- @treturn IgHashtag the wrapper (no request is made)
+-- @raise when `id` is not a string of digits
+-- @usage local tag = client:ig_hashtag(client:hashtag_search("17841405822304914", "coke"))
 function Client:ig_hashtag(id) return require("instagram.node.ig_hashtag").new(self, id) end
+--- The Facebook Page node (@{instagram.node.page}): its Instagram business account.
+-- @tparam string|integer id the Page id (digits)
+-- @treturn Page the wrapper (no request is made)
+-- @raise when `id` is not a string of digits
+-- @usage local ig, err = client:page("134895793791914"):instagram_business_account()
 function Client:page(id) return require("instagram.node.page").new(self, id) end
+--- The token's user, `/me` (@{instagram.node.misc}): fetch and the `accounts` pager.
+-- @treturn Me the wrapper (no request is made)
+-- @raise never raises
+-- @usage for page in client:me():accounts():items() do print(page.id, page.name) end
 function Client:me() return require("instagram.node.misc").me(self) end
+--- A media container (@{instagram.node.misc}): fetch, status, wait.
+-- @tparam string|integer id the container id (digits)
+-- @treturn IgContainer the wrapper (no request is made)
+-- @raise when `id` is not a string of digits
+-- @usage local st, err = client:ig_container("17889455560051444"):status()
 function Client:ig_container(id) return require("instagram.node.misc").container(self, id) end
+--- An upcoming event (@{instagram.node.misc}): fetch, update.
+-- @tparam string|integer id the event id (digits)
+-- @treturn UpcomingEvent the wrapper (no request is made)
+-- @raise when `id` is not a string of digits
+-- @usage local ev, err = client:upcoming_event("17912345678901234"):fetch()
 function Client:upcoming_event(id) return require("instagram.node.misc").event(self, id) end
 
---- hashtag_search(ig_user_id, q) -> hashtag id | nil, err (30 unique hashtags per user per 7 days)
+--- Finds a hashtag's id (`GET /ig_hashtag_search`); an account may look up 30 unique hashtags in 7
+-- days (see @{instagram.node.ig_hashtag}).
+-- @tparam string|integer user_id the IG user making the search
+-- @tparam string q the hashtag, without `#`
+-- @treturn[1] string the hashtag id
+-- @treturn[2] nil
+-- @treturn[2] Error err (`kind = "graph"`, `code = 100` when no hashtag matches)
+-- @raise when `user_id` is not digits or `q` is not a usable hashtag
+-- @usage local id, err = client:hashtag_search("17841405822304914", "bluebottle")
 function Client:hashtag_search(user_id, q) return require("instagram.node.ig_hashtag").search(self, user_id, q) end
 
---- oembed(url [, { maxwidth, omitscript, fields }]) -> the embed (html, author_name, ...) | nil, err
+--- The embed HTML of a public post (`GET /instagram_oembed`; needs an app token or the oEmbed
+-- feature).
+-- @tparam string url the post's http(s) URL
+-- @tparam[opt] table params more parameters: `maxwidth`, `omitscript`, `fields`
+-- @treturn[1] table the embed: `html`, `author_name`, `thumbnail_url` ...
+-- @treturn[2] nil
+-- @treturn[2] Error err
+-- @raise when `url` is not an http(s) URL
+-- @usage local e, err = client:oembed("https://www.instagram.com/p/fA9uwTtkSN/", { maxwidth = 320 })
 function Client:oembed(url, params)
   if type(url) ~= "string" or not url:match("^https?://") then error("oembed: url of an Instagram post is required", 2) end
   local p = { url = url }
@@ -865,11 +1255,22 @@ function Client:oembed(url, params)
   return self:get("/instagram_oembed", p)
 end
 
---- metadata(id) -> the node with metadata = { fields = {...}, type } (GET /{id}?metadata=1)
+--- A node with its metadata: its fields and type (`GET /{id}?metadata=1`).
+-- @tparam string|integer id the node id (digits)
+-- @treturn[1] table the node, with `metadata = { fields = {...}, type = ... }`
+-- @treturn[2] nil
+-- @treturn[2] Error err
+-- @raise when `id` is not a string of digits
+-- @usage local node, err = client:metadata("17841405822304914")
 function Client:metadata(id)
   return self:get("/" .. require("instagram.node").check_id(id, "node"), { metadata = 1 })
 end
 
+--- Closes the transport's connections (libcurl's session; a no-op inside nginx, whose pool keeps
+-- them). The client must not be used afterwards. Optional: garbage collection does the same.
+-- @treturn nil nothing
+-- @raise never raises
+-- @usage client:close()
 function Client:close()
   if self.transport.close then self.transport:close() end
 end

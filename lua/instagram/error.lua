@@ -1,11 +1,24 @@
 --- Error objects: every expected failure comes back as `nil, err` with one of these.
--- Fields: kind ("graph" | "http" | "transport" | "decode" | "timeout"), message, code, subcode,
--- type, fbtrace_id, status, is_transient, retry_after, user_title, user_msg, and for transport
--- failures `reason` (connect | tls | network | size | invalid | foreign_host).
+--
+-- An @{Error} is a plain table with a metatable: read its fields (`err.kind`, `err.code`, ...) and
+-- print it with `tostring(err)`. Its `kind` says where it came from, `reason` refines the kinds that
+-- have one; the full list of fields, kinds and reasons is at @{Error}.
+--
 -- What a server sent is made safe here, once: text fields are strings (a number, boolean or
 -- object the server put there is printed), codes are whole numbers or nil, every string (nested
 -- ones too) is scrubbed of the secrets the call carried and then cut to a bounded length, so
--- tostring(err) never raises and never shows a secret.
+-- `tostring(err)` never raises and never shows a secret.
+--
+-- The constructors (@{new}, @{graph}, @{http}, ...) are what the client and the transports use;
+-- programs mostly need @{is_error}, @{scrub} and @{scrub_error}.
+-- @module instagram.error
+-- @usage local instagram = require "instagram"
+-- local client = instagram.new{ access_token = os.getenv("IG_TOKEN") }
+-- local media, err = client:get("/17841405822304914/media")
+-- if not media then
+--   if err.kind == "graph" and err.code == 190 then print("the token expired or was revoked") end
+--   print(tostring(err)) --> instagram: Graph API error 190 (OAuthException): ...
+-- end
 local json = require "instagram.json"
 
 local setmetatable, getmetatable, tostring, type, tonumber = setmetatable, getmetatable, tostring, type, tonumber
@@ -15,11 +28,13 @@ local tointeger = math.tointeger or function(n) return n end
 
 local _M = {}
 
---- How many bytes of a server's text an error keeps: any one field, and a non-JSON body.
+--- How many bytes of a server's text any one field of an error keeps (1000); longer text is cut
+-- and ends with `...`.
 _M.MAX_FIELD = 1000
+--- How many bytes of a body that was not a Graph error object an error keeps in `body` (300).
 _M.MAX_BODY = 300
 
---- Runs of a secret at least this long are scrubbed even where the whole secret is not present
+-- Runs of a secret at least this long are scrubbed even where the whole secret is not present
 -- (a secret cut in two, or half of one echoed back).
 local RUN = 8
 
@@ -42,6 +57,15 @@ local function text(v)
   return "(" .. tv .. ")"
 end
 _M.text = text
+
+--- A string for any value, for messages: strings as they are, numbers as JSON writes them (`nan`
+-- for NaN), booleans as `true`/`false`, tables as JSON, other types as `(function)` etc.
+-- @function text
+-- @param v any value
+-- @treturn ?string the text; nil for nil and @{instagram.json.null}
+-- @raise never raises
+-- @usage local errors = require "instagram.error"
+-- print(errors.text(17841405822304914), errors.text({ a = 1 }), errors.text(nil)) --> 17841405822304914 {"a":1} nil
 
 --- A whole, finite number (or nil) from whatever the server sent as a code.
 local function whole(v)
@@ -149,6 +173,17 @@ local function redact_named(s)
 end
 _M.redact_named = redact_named
 
+--- Redacts the values of parameters and JSON members named like secrets, whoever they belong to:
+-- `access_token`, `long_lived_token`, `refresh_token`, `client_secret`, `code`, `appsecret_proof`,
+-- `input_token`, `fb_exchange_token` (as `name=value` in queries and forms, and `"name": "value"`
+-- in JSON). @{scrub} does this too, with a list of known secrets.
+-- @function redact_named
+-- @tparam string s the text
+-- @treturn string s with each such value replaced by `[redacted]`
+-- @raise when `s` is not a string
+-- @usage print(require("instagram.error").redact_named("GET /me?access_token=EAAB123&fields=id"))
+-- --> GET /me?access_token=[redacted]&fields=id
+
 local function clip(s, limit)
   if limit and #s > limit then return sub(s, 1, limit) .. "..." end
   return s
@@ -164,9 +199,18 @@ local function apply(p, s, limit)
   return s
 end
 
---- scrub(s, secrets) -> s with every secret (plain match, 4 bytes or more), every run of 8 or
--- more bytes of one, and the value of every parameter or JSON member named like a secret
--- (access_token, client_secret, code, ...) replaced by "[redacted]". Non-strings pass through.
+--- Scrubs secrets out of a string.
+-- Every secret of the list (matched as written, when it is 4 bytes or more), every run of 8 or more
+-- bytes of one (a secret cut in two, or half of one echoed back), and the value of every parameter
+-- or JSON member named like a secret (see @{redact_named}) become `[redacted]`. A longer secret is
+-- replaced before a shorter one it contains. For your own log lines, @{instagram.client.Client:redact}
+-- does this with the client's secrets.
+-- @param s the text; a value that is not a string is returned as it is
+-- @tparam[opt] {string,...} secrets the secrets to look for (holes and non-strings are skipped)
+-- @return s, scrubbed (or `s` itself when it is not a string)
+-- @raise never raises
+-- @usage local errors = require "instagram.error"
+-- print(errors.scrub("token EAABwzLixnjYBO and more", { "EAABwzLixnjYBO" })) --> token [redacted] and more
 function _M.scrub(s, secrets)
   if type(s) ~= "string" then return s end
   return apply(prepare(secrets), s)
@@ -196,9 +240,18 @@ local function scrub_table(t, p, limit, depth, seen)
   end
 end
 
---- scrub_error(err, secrets [, limits]) -> err, scrubbed in place: every string in it (nested
--- tables and their keys too) is scrubbed of the secrets and cut to MAX_FIELD bytes (limits =
--- { field = bytes } overrides per top-level field).
+--- Scrubs an error object (or any table) in place, for errors of your own.
+-- Every string in it, nested tables and their keys included, is scrubbed as @{scrub} does and cut
+-- to @{MAX_FIELD} bytes (`...` marks a cut); what is left of a secret the cut split is scrubbed too.
+-- @param e the error object or table; anything else is returned as it is
+-- @tparam[opt] {string,...} secrets the secrets to look for
+-- @tparam[opt] table limits `{ [field] = bytes }`: another cut for some top-level fields (the
+--   constructors use `{ body = MAX_BODY }`)
+-- @return `e`, scrubbed in place
+-- @raise never raises
+-- @usage local errors = require "instagram.error"
+-- local err = errors.new{ kind = "transport", reason = "network", message = "reset while sending access_token=" .. token }
+-- errors.scrub_error(err, { token })
 function _M.scrub_error(e, secrets, limits)
   if type(e) ~= "table" then return e end
   local p = prepare(secrets)
@@ -242,15 +295,37 @@ Error.__tostring = function(e)
   return concat(parts)
 end
 
---- Is x an error object made here?
+--- Is a value an error object of this library? Also `instagram.is_error`.
+-- @param x any value
+-- @treturn boolean true for an @{Error} (any kind), false for anything else
+-- @raise never raises
+-- @usage local value, err = client:get("/me")
+-- assert(value or instagram.is_error(err))
 function _M.is_error(x) return type(x) == "table" and getmetatable(x) == Error end
 
+--- Makes an error object of a table (the table itself becomes the @{Error}).
+-- Nothing is scrubbed or cut here: use @{scrub_error} when the fields may hold a secret.
+-- @tparam table fields the fields (see @{Error}): at least `kind` and `message`; `is_transient`
+--   is set to false when absent
+-- @treturn Error `fields`, now an error object
+-- @raise when `fields` is not a table
+-- @usage local errors = require "instagram.error"
+-- return nil, errors.new{ kind = "decode", message = "the answer has no id" }
 function _M.new(fields)
   if fields.is_transient == nil then fields.is_transient = false end
   return setmetatable(fields, Error)
 end
 
---- From a decoded Graph `{"error": {...}}` envelope.
+--- Makes a `kind = "graph"` error of the Graph API's error object.
+-- Takes `message` (or `error_message`), `code`, `error_subcode`, `type`, `fbtrace_id`,
+-- `is_transient`, `error_user_title` and `error_user_msg` from it; scrubs and cuts every string.
+-- @tparam ?integer status the HTTP status
+-- @tparam table e the `error` member of the decoded answer
+-- @tparam[opt] number retry_after seconds to wait before calling again
+-- @tparam[opt] {string,...} secrets what to scrub
+-- @treturn Error the error
+-- @raise when `e` is not a table
+-- @usage local err = errors.graph(400, { message = "Invalid parameter", code = 100, type = "OAuthException" })
 function _M.graph(status, e, retry_after, secrets)
   local message = e.message
   if message == nil then message = e.error_message end
@@ -269,9 +344,17 @@ function _M.graph(status, e, retry_after, secrets)
   }, secrets)
 end
 
---- From rupload's failure envelope: {"debug_info":{"retriable":false,"type":"ProcessingFailedError",
--- "message":"{\"success\":false,\"error\":{\"message\":\"unauthorized user request\"}}"}}
--- The inner JSON message is unwrapped; retriable becomes is_transient.
+--- Makes a `kind = "graph"` error of the upload host's (rupload) failure envelope:
+-- `{"debug_info":{"retriable":false,"type":"ProcessingFailedError","message":"{\"success\":false,
+-- \"error\":{\"message\":\"unauthorized user request\"}}"}}`. The inner JSON message is
+-- unwrapped; `retriable` becomes `is_transient`.
+-- @tparam ?integer status the HTTP status
+-- @tparam table d the `debug_info` member of the decoded answer
+-- @tparam[opt] number retry_after seconds to wait before calling again
+-- @tparam[opt] {string,...} secrets what to scrub
+-- @treturn Error the error
+-- @raise when `d` is not a table
+-- @usage local err = errors.debug_info(400, { retriable = false, type = "ProcessingFailedError", message = "bad" })
 function _M.debug_info(status, d, retry_after, secrets)
   local message = d.message
   if type(message) == "string" and sub(message, 1, 1) == "{" then
@@ -294,6 +377,15 @@ end
 
 local BODY_LIMIT = { body = _M.MAX_BODY }
 
+--- Makes a `kind = "http"` error: a status outside 2xx without a Graph error object.
+-- `is_transient` is true for 5xx and 429; `body` keeps the first @{MAX_BODY} bytes, scrubbed.
+-- @tparam integer status the HTTP status
+-- @tparam ?string body the answer's body
+-- @tparam[opt] number retry_after seconds to wait before calling again
+-- @tparam[opt] {string,...} secrets what to scrub
+-- @treturn Error the error
+-- @raise never raises
+-- @usage local err = errors.http(502, "<html>Bad gateway</html>")
 function _M.http(status, body, retry_after, secrets)
   return _M.scrub_error(_M.new{
     kind = "http",
@@ -305,6 +397,15 @@ function _M.http(status, body, retry_after, secrets)
   }, secrets, BODY_LIMIT)
 end
 
+--- Makes a `kind = "decode"` error: an answer that is not valid JSON.
+-- `is_transient` is true for 5xx; `body` keeps the first @{MAX_BODY} bytes, scrubbed.
+-- @tparam ?integer status the HTTP status
+-- @tparam ?string body the answer's body
+-- @param why what the JSON decoder said (any value; printed with @{text})
+-- @tparam[opt] {string,...} secrets what to scrub
+-- @treturn Error the error
+-- @raise never raises
+-- @usage local err = errors.decode(200, "{oops", "expected a value")
 function _M.decode(status, body, why, secrets)
   return _M.scrub_error(_M.new{
     kind = "decode",
@@ -315,7 +416,17 @@ function _M.decode(status, body, why, secrets)
   }, secrets, BODY_LIMIT)
 end
 
---- From a transport failure: reason is the transport's kind (timeout, connect, tls, ...).
+--- Makes an error of a transport failure (`nil, reason, message` from a transport).
+-- `reason = "timeout"` gives `kind = "timeout"`, any other reason `kind = "transport"` with that
+-- `reason`; `is_transient` is true for timeout, connect and network.
+-- @tparam string reason the transport's reason: timeout, connect, tls, network, size, invalid, file,
+--   aborted
+-- @tparam ?string message what went wrong
+-- @tparam[opt] {string,...} secrets what to scrub
+-- @treturn Error the error
+-- @raise never raises
+-- @usage local res, reason, message = transport:request(req)
+-- if not res then return nil, errors.transport(reason, message) end
 function _M.transport(reason, message, secrets)
   local timeout = reason == "timeout"
   return _M.scrub_error(_M.new{
@@ -325,5 +436,65 @@ function _M.transport(reason, message, secrets)
     is_transient = timeout or reason == "connect" or reason == "network",
   }, secrets)
 end
+
+--- An error object: what every call returns as `err` in `nil, err`.
+--
+-- `tostring(err)` reads `instagram: Graph API error CODE/SUBCODE (TYPE): MESSAGE - USER_MSG
+-- [fbtrace_id ID]` for `kind = "graph"`, and `instagram: KIND error (REASON), HTTP STATUS: MESSAGE`
+-- for the others (the parts that are nil are left out). It never raises, whatever types a server
+-- sent, and shows no secret: every string was scrubbed and cut when the error was made.
+--
+-- Kinds (`err.kind`) and their reasons (`err.reason`):
+--
+-- * `"graph"`: the API's error object (`code`, `subcode`, `type`, `fbtrace_id`, `user_title`,
+--   `user_msg`, `is_transient` come from it), also the upload host's `debug_info` failures.
+-- * `"http"`: a status outside 2xx with no Graph error object; `body` holds the start of the body.
+-- * `"decode"`: an answer that is not valid JSON, or JSON without what the call needs (an id, an
+--   object); `body` may hold the start of the body.
+-- * `"timeout"`: the request did not finish within its timeout (`reason = "timeout"`).
+-- * `"transport"`: nothing usable came back; `reason` is one of `connect` (no connection was made:
+--   nothing was sent), `tls` (TLS handshake or certificate), `network` (the connection failed after
+--   the request may have left), `size` (an answer over `max_body`, or headers over 256 KiB or 1000
+--   lines), `invalid` (a URL, path, cursor or next URL the client refuses to send, or a malformed
+--   URL), `foreign_host` (an absolute URL on a host other than `graph_url` and `rupload_url`: the
+--   token is never sent there), `file` (an upload file that cannot be read), `aborted` (an upload
+--   stopped by its progress callback).
+-- * `"blocked"`: with the client's `throttle` option, a call refused without being made while the
+--   API has said the app is rate limited; `retry_after` says for how long.
+-- * `"publish"` (@{instagram.publish}): `reason` is `container_error` (also `subcode` when the
+--   status names one), `container_expired`, `timeout` (still not ready after waiting), `quota`
+--   (also `quota_usage`, `quota_total`); with `container_id` and `status`.
+-- * `"oauth"` (@{instagram.oauth}): `reason` is `state_mismatch`, `ambiguous_redirect`, `no_code`,
+--   `too_early`, `cancelled` (the user declined), or the redirect's own `error` (`error`,
+--   `error_reason` and `error_code` are kept too).
+-- * `"webhook"` (@{instagram.webhook}): `reason` is `bad_mode`, `bad_verify_token`, `no_challenge`,
+--   `missing_signature`, `malformed_signature`, `bad_signature`, `sha256_required`, `too_large`,
+--   `bad_json` or `bad_payload`.
+--
+-- Calls that publish may add `container_id` and `child` (the carousel item that failed).
+-- @type Error
+-- @tfield string kind where the error came from (see above)
+-- @tfield string message what went wrong, in words (never nil)
+-- @tfield ?string reason the refinement of `kind` (see above)
+-- @tfield ?integer code the Graph API error code (190: bad token, 4/17/32/613: rate limits, 100: bad
+--   parameter ...)
+-- @tfield ?integer subcode the Graph API `error_subcode`
+-- @tfield ?string type the Graph API error type (`OAuthException`, `GraphMethodException` ...)
+-- @tfield ?string fbtrace_id Meta's trace id of the failed call (quote it to Meta's support)
+-- @tfield ?string user_title the API's `error_user_title`
+-- @tfield ?string user_msg the API's `error_user_msg`, for end users
+-- @tfield ?integer status the HTTP status, when an answer came
+-- @tfield boolean is_transient true when the same call may succeed later (the API's flag; 5xx;
+--   timeouts, connect and network failures; `blocked`)
+-- @tfield ?number retry_after seconds to wait before calling again: from `Retry-After` or the usage
+--   headers' time to regain access, 0 to 86400
+-- @tfield ?integer attempts how many times the client made the call (retries included)
+-- @tfield ?string body the start of an answer that was not a Graph error object (`http`, `decode`:
+--   at most @{MAX_BODY} bytes)
+-- @usage local ok, err = client:post("/17841405822304914/media", { image_url = url })
+-- if not ok then
+--   if err.kind == "graph" and err.code == 4 then sleep(err.retry_after or 60) end
+--   log(tostring(err))
+-- end
 
 return _M

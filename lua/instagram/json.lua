@@ -7,6 +7,13 @@
 -- What a hostile peer can send never raises: decode answers nil, message for nesting deeper than
 -- MAX_DEPTH (200, the same limit encode keeps), for NaN / Infinity / hex literals and for numbers
 -- too large for a double (1e999), so every number it returns is finite.
+--
+-- On LuaJIT a number is a double: ids above 2^53 must stay strings (the API sends ids as strings).
+-- Also `instagram.json`.
+-- @module instagram.json
+-- @usage local json = require "instagram.json"
+-- local v = assert(json.decode('{"id":"17841405822304914","product_id":1234567890123456}'))
+-- print(json.encode(v)) --> {"id":"17841405822304914","product_id":1234567890123456}
 local cjson = require "cjson.safe"
 
 local type, pairs, tostring, setmetatable, getmetatable = type, pairs, tostring, setmetatable, getmetatable
@@ -18,8 +25,10 @@ local tonumber, error, rawlen = tonumber, error, rawlen or function(t) return #t
 
 local _M = {}
 
---- Arrays and objects nest at most this deep, in both directions (the outermost one is level 1).
+-- Arrays and objects nest at most this deep, in both directions (the outermost one is level 1).
 local MAX_DEPTH = 200
+--- How deep arrays and objects may nest, in @{decode} and @{encode} alike (200; the outermost one
+-- is level 1).
 _M.MAX_DEPTH = MAX_DEPTH
 
 local codec = cjson.new()
@@ -27,14 +36,27 @@ codec.decode_max_depth(MAX_DEPTH)
 codec.encode_max_depth(MAX_DEPTH)
 codec.decode_invalid_numbers(false) -- NaN, Infinity, inf, nan, 0x10: not JSON, refused
 
+--- JSON `null`: what @{decode} gives for it, and what @{encode} writes as `null` (a light userdata;
+-- compare with `==`).
 _M.null = codec.null
 
---- Marks a table to be encoded as a JSON array even when it is empty.
+--- The metatable that marks a table to be encoded as a JSON array even when it is empty.
 _M.array_mt = { __jsontype = "array" }
---- Marks a table to be encoded as a JSON object even when it is empty.
+--- The metatable that marks a table to be encoded as a JSON object even when it is empty.
 _M.object_mt = { __jsontype = "object" }
 
+--- Marks a table as a JSON array, so that an empty one encodes as `[]` (not `{}`).
+-- @tparam[opt] table t the table (a new one when nil)
+-- @treturn table `t`, with @{array_mt} as its metatable
+-- @raise when `t` is not a table (or already has a protected metatable)
+-- @usage print(json.encode{ children = json.array() }) --> {"children":[]}
 function _M.array(t) return setmetatable(t or {}, _M.array_mt) end
+--- Marks a table as a JSON object, so that an empty one encodes as `{}` and a list-like one as an
+-- object.
+-- @tparam[opt] table t the table (a new one when nil)
+-- @treturn table `t`, with @{object_mt} as its metatable
+-- @raise when `t` is not a table (or already has a protected metatable)
+-- @usage print(json.encode{ params = json.object() }) --> {"params":{}}
 function _M.object(t) return setmetatable(t or {}, _M.object_mt) end
 
 local function integerize(v)
@@ -70,7 +92,17 @@ end
 -- (which strtod makes an infinity); the walk that looks for one runs only then.
 local LONG_DIGITS = ("%d"):rep(32)
 
---- decode(text) -> value | nil, message (never raises)
+--- Decodes JSON text, keeping numbers exact.
+-- On Lua 5.3+ every integral number comes back as an integer. Objects and arrays are tables
+-- (arrays from 1), `null` is @{null}.
+-- @tparam string text the JSON text
+-- @treturn[1] any the value
+-- @treturn[2] nil
+-- @treturn[2] string message what is wrong: not a string, not JSON, nested deeper than
+--   @{MAX_DEPTH}, NaN, Infinity or hex literals, a number beyond a double's range
+-- @raise never raises
+-- @usage local v, err = json.decode('{"data":[{"id":"1"}],"paging":{}}')
+-- print(v.data[1].id)
 function _M.decode(text)
   if type(text) ~= "string" then return nil, "JSON text must be a string, got " .. type(text) end
   local v, err = codec.decode(text)
@@ -98,7 +130,7 @@ function _M.decode(text)
   return v
 end
 
---- Number -> JSON text (raises for NaN and infinities, which JSON cannot carry).
+-- Number -> JSON text (raises for NaN and infinities, which JSON cannot carry).
 local function number(n)
   if math_type and math_type(n) == "integer" then return format("%d", n) end
   if n ~= n or n == huge or n == -huge then error("cannot encode NaN or infinity as JSON", 0) end
@@ -111,8 +143,20 @@ local function number(n)
 end
 _M.number = number
 
---- string_of(v) -> v as a string (a number exactly, as JSON prints it), or nil for any other type:
--- for ids and other values taken from answers a server may send with the wrong type.
+--- A number as JSON writes it: integers (and integral floats up to 9.2e18) as integers, others with
+-- the fewest significant digits (14 to 17) that read back the same.
+-- @function number
+-- @tparam number n the number
+-- @treturn string the text
+-- @raise for NaN and infinities (JSON cannot carry them); a non-number raises too
+-- @usage print(json.number(1234567890123456), json.number(0.1)) --> 1234567890123456 0.1
+
+--- A value as a string: a string as it is, a number exactly as JSON prints it (see @{number}).
+-- For ids and other values taken from answers a server may send with the wrong type.
+-- @param v any value
+-- @treturn ?string the string; nil for any other type, NaN or an infinity
+-- @raise never raises
+-- @usage print(json.string_of(17841405822304914), json.string_of({})) --> 17841405822304914 nil
 function _M.string_of(v)
   if type(v) == "string" then return v end
   if type(v) == "number" then
@@ -182,7 +226,19 @@ encode_value = function(v, out, depth)
   end
 end
 
---- encode(value) -> text | nil, message (never raises)
+--- Encodes a value as JSON text.
+-- Integers print as integers and other numbers exactly (see @{number}); object keys are sorted
+-- (deterministic output); a table is an array when its keys are exactly 1..n (or it has
+-- @{array_mt}), an object otherwise (an empty table is `{}` unless marked with @{array}).
+-- `nil` and @{null} are `null`.
+-- @param v the value: nil, boolean, number, string, @{null} or a table of those
+-- @treturn[1] string the JSON text
+-- @treturn[2] nil
+-- @treturn[2] string message why it cannot be encoded: NaN or an infinity, a function or userdata,
+--   a key that is not a string or number, nesting deeper than @{MAX_DEPTH} (a cycle)
+-- @raise never raises
+-- @usage print(json.encode{ caption = "hi", product_id = 1234567890123456 })
+-- --> {"caption":"hi","product_id":1234567890123456}
 function _M.encode(v)
   local out = {}
   local ok, err = pcall(encode_value, v, out, 0)

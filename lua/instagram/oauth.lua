@@ -1,10 +1,25 @@
 --- Logins and tokens: Facebook Login (for Business) and Instagram (Business) Login.
---   local fb = instagram.oauth.facebook{ app_id = ID, app_secret = SECRET, redirect_uri = URI }
---   local url, state = fb:login_url{ scope = { "instagram_basic", "pages_show_list" } }
---   local token, err = fb:handle_redirect(redirect_url_with_code, state)
---   local ig = instagram.oauth.instagram{ app_id = ID, app_secret = SECRET, redirect_uri = URI }
---   ig:authorize_url{...}; ig:exchange_code(code); ig:exchange_long_lived(t); ig:refresh(t)
--- Token endpoints answer with instagram.token objects: tostring() never shows the token.
+--
+--     local fb = instagram.oauth.facebook{ app_id = ID, app_secret = SECRET, redirect_uri = URI }
+--     local url, state = fb:login_url{ scope = { "instagram_basic", "pages_show_list" } }
+--     local token, err = fb:handle_redirect(redirect_url_with_code, state)
+--     local ig = instagram.oauth.instagram{ app_id = ID, app_secret = SECRET, redirect_uri = URI }
+--     ig:authorize_url{...}; ig:exchange_code(code); ig:exchange_long_lived(t); ig:refresh(t)
+--
+-- Token endpoints answer with `instagram.token` objects (@{instagram.token.Token}): `tostring()`
+-- never shows the token. The login objects (@{FacebookLogin}, @{InstagramLogin}) keep the app
+-- secret out of reach of `tostring` and serialisers; the token endpoints take it as a parameter:
+-- run them server-side only.
+--
+-- Errors of the flow itself have `kind = "oauth"` and a `reason`: `"state_mismatch"` (the
+-- redirect's state is not the one sent: possible CSRF), `"cancelled"` (the user declined;
+-- `error`, `error_reason`, `error_code` and the description kept), `"ambiguous_redirect"` (the
+-- query and the fragment disagree), `"no_code"` (neither a code nor a token came back),
+-- `"too_early"` (@{InstagramLogin:refresh} of a token that cannot be refreshed yet), or, for any
+-- other failure the redirect reports, its `error` value (such as `"server_error"`, or `"error"`
+-- when it has none). The token endpoints' own errors are Graph errors (`kind = "graph"`;
+-- Instagram's flat `{ error_type, code, error_message }` shape included).
+-- @module instagram.oauth
 local core = require "instagram.core"
 local client_m = require "instagram.client"
 local params_m = require "instagram.params"
@@ -27,9 +42,15 @@ local secrets = setmetatable({}, { __mode = "k" })
 local remembered = setmetatable({}, { __mode = "k" })
 local MAX_REMEMBERED = 64
 
--- ---- permissions and Page tasks (seed 002) -------------------------------------------------
+-- ---- permissions and Page tasks (as the Graph API reference tables them) ----------------------
 
---- Which Page tasks can grant each documented permission.
+--- Which Page tasks can grant each documented permission (permission -> list of tasks).
+-- `MANAGE`, `CREATE_CONTENT`, `MODERATE`, `ADVERTISE`, `ANALYZE` are the tasks a Page role has.
+-- @table TASK_PERMISSIONS
+-- @field instagram_basic MANAGE, CREATE_CONTENT, MODERATE, ADVERTISE, ANALYZE
+-- @field instagram_content_publish MANAGE, CREATE_CONTENT
+-- @field instagram_manage_comments MANAGE, CREATE_CONTENT, MODERATE
+-- @field instagram_manage_insights MANAGE, CREATE_CONTENT, MODERATE, ADVERTISE, ANALYZE
 _M.TASK_PERMISSIONS = {
   instagram_basic = { "MANAGE", "CREATE_CONTENT", "MODERATE", "ADVERTISE", "ANALYZE" },
   instagram_content_publish = { "MANAGE", "CREATE_CONTENT" },
@@ -43,7 +64,13 @@ local function task_set(tasks)
   return set
 end
 
---- grantable_permissions(tasks) -> sorted list of the documented permissions these Page tasks can grant
+--- The documented permissions a set of Page tasks can grant (see @{TASK_PERMISSIONS}).
+-- @tparam {string,...} tasks a Page's `tasks`, such as `{ "MODERATE", "ANALYZE" }`
+-- @treturn {string,...} the permissions, sorted
+-- @raise when `tasks` is not a table
+-- @usage
+-- instagram.oauth.grantable_permissions{ "MODERATE" }
+-- --> { "instagram_basic", "instagram_manage_comments", "instagram_manage_insights" }
 function _M.grantable_permissions(tasks)
   if type(tasks) ~= "table" then error("grantable_permissions: tasks must be a list such as { 'MODERATE' }", 2) end
   local have, out = task_set(tasks), {}
@@ -56,8 +83,15 @@ function _M.grantable_permissions(tasks)
   return out
 end
 
---- missing_permissions(tasks, wanted) -> the permissions in `wanted` that these tasks cannot grant
--- (permissions the seeds' table does not cover are not judged).
+--- The permissions in `wanted` that a set of Page tasks cannot grant.
+-- Permissions that @{TASK_PERMISSIONS} does not cover are not judged (never listed).
+-- @tparam {string,...} tasks a Page's `tasks`
+-- @tparam {string,...} wanted the permissions the app needs
+-- @treturn {string,...} those of `wanted` the tasks cannot grant, in `wanted`'s order (empty when none)
+-- @raise when `tasks` or `wanted` is not a table
+-- @usage
+-- local missing = instagram.oauth.missing_permissions(page.tasks, { "instagram_basic", "instagram_content_publish" })
+-- if #missing > 0 then print("ask for a role with: " .. table.concat(missing, ", ")) end
 function _M.missing_permissions(tasks, wanted)
   if type(wanted) ~= "table" then error("missing_permissions: wanted must be a list of permissions", 2) end
   local grantable = task_set(_M.grantable_permissions(tasks))
@@ -76,7 +110,7 @@ local function oauth_error(reason, message, extra)
   return errors.new(e)
 end
 
---- Text a redirect carried, fit for an error and a log line: control characters (CR, LF, NUL,
+-- Text a redirect carried, fit for an error and a log line: control characters (CR, LF, NUL,
 -- ESC, ...) become spaces, and it is cut to errors.MAX_FIELD bytes.
 local function clean(v)
   if type(v) ~= "string" then return nil end
@@ -85,7 +119,7 @@ local function clean(v)
   return v
 end
 
---- Only strings go in a secrets list for scrubbing (a list without holes).
+-- Only strings go in a secrets list for scrubbing (a list without holes).
 local function scrub_list(...)
   local out = {}
   for i = 1, select("#", ...) do
@@ -95,7 +129,7 @@ local function scrub_list(...)
   return out
 end
 
---- A call whose parameters carry secrets the client does not know as its own (a code being
+-- A call whose parameters carry secrets the client does not know as its own (a code being
 -- exchanged, a token being inspected, the app secret): they are scrubbed from any error.
 local function call(c, method, path, params, opts, scrub)
   opts = opts or {}
@@ -105,10 +139,19 @@ local function call(c, method, path, params, opts, scrub)
   return res
 end
 
---- Splits a redirect URL (or a bare query / fragment) into its parameters. The query wins: the
--- fragment only adds parameters the query lacks (the token of response_type=token). A parameter
--- in both with different values is listed in the second result (handle_redirect refuses such a
--- redirect). Instagram appends "#_" to its redirect: an empty "_" fragment is dropped.
+--- Splits a redirect URL (or a bare query or fragment) into its parameters.
+-- The query wins: the fragment only adds parameters the query lacks (the token of
+-- `response_type = "token"`). A parameter in both with different values is listed in the second
+-- result (`handle_redirect` refuses such a redirect). Instagram appends `#_` to its redirect: an
+-- empty `_` fragment is dropped, and a `#_` at the end of `code` removed.
+-- @tparam string url the URL the browser came back to (or its query string)
+-- @treturn table the parameters, by name (`code`, `state`, `error`, `access_token`, ...)
+-- @treturn ?{string,...} the names given different values in the query and the fragment, sorted; `nil` when
+-- none
+-- @raise when `url` is not a string
+-- @usage
+-- local p = instagram.oauth.parse_redirect("https://app.example/cb?code=AQB...&state=3f2a#_")
+-- print(p.code, p.state)
 function _M.parse_redirect(url)
   if type(url) ~= "string" then error("parse_redirect: expects the redirect URL as a string", 2) end
   local query = match(url, "^[^?#]*%?([^#]*)") or (not find(url, "[?#/]") and url) or ""
@@ -130,7 +173,14 @@ function _M.parse_redirect(url)
   return out, conflicts
 end
 
---- check_state(expected, got) -> true | nil, err  (constant-time compare in the C core)
+--- Checks the state a redirect came back with (a constant-time compare in the C core).
+-- @tparam string expected the state the login URL was made with
+-- @tparam ?string got the redirect's `state`
+-- @treturn[1] boolean `true` when they match
+-- @treturn[2] nil when they do not (or `got` is not a string)
+-- @treturn[2] Error err `kind = "oauth"`, `reason = "state_mismatch"`
+-- @raise when `expected` is not a non-empty string
+-- @usage local ok, err = instagram.oauth.check_state(session.state, params.state)
 function _M.check_state(expected, got)
   if type(expected) ~= "string" or expected == "" then
     error("check_state: the expected state (the one login_url returned) is required", 2)
@@ -169,7 +219,7 @@ local function need_secret(self, what)
   if not secrets[self] then error(what .. " needs app_secret (server-side only)", 3) end
 end
 
---- The redirect_uri and state of a login URL (the state is random unless given). A
+-- The redirect_uri and state of a login URL (the state is random unless given). A
 -- redirect_uri other than the object's own is remembered by state for the code exchange.
 local function redirect_and_state(self, o, what)
   local redirect_uri = o.redirect_uri or self.redirect_uri
@@ -191,7 +241,7 @@ local function redirect_and_state(self, o, what)
   return redirect_uri, state
 end
 
---- The redirect_uri to exchange a code with: the one given, else the one the login URL with
+-- The redirect_uri to exchange a code with: the one given, else the one the login URL with
 -- this state used (forgotten once taken), else the object's own.
 local function exchange_redirect(self, state, given)
   if given ~= nil then
@@ -211,7 +261,7 @@ end
 
 local redirect_error
 
---- The redirect's parameters once its state checks out and it reports no failure; else nil, err.
+-- The redirect's parameters once its state checks out and it reports no failure; else nil, err.
 local function checked_redirect(url, expected_state)
   local p, conflicts = _M.parse_redirect(url)
   local ok, serr = _M.check_state(expected_state, p.state)
@@ -245,29 +295,71 @@ end
 
 -- ---- Facebook Login ------------------------------------------------------------------------
 
-local FB = {}
-FB.__index = FB
-FB.__tostring = function(f) return "instagram Facebook Login (app " .. f.app_id .. ")" end
+local FacebookLogin = {}
+FacebookLogin.__index = FacebookLogin
+FacebookLogin.__tostring = function(f) return "instagram Facebook Login (app " .. f.app_id .. ")" end
 
 local FB_OPTS = { dialog_url = true }
 for k in pairs(COMMON) do FB_OPTS[k] = true end
 
---- facebook{ app_id, app_secret, redirect_uri, version, graph_url, dialog_url, ca_file, timeout, transport }
+--- Makes a Facebook Login (for Business) object.
+-- Its calls are never retried (a code is single-use).
+-- @tparam table opts
+-- @tparam string|number opts.app_id the app's id (required)
+-- @tparam[opt] string opts.app_secret the app secret: needed to exchange codes and tokens
+-- (server-side only); kept off the object
+-- @tparam[opt] string opts.redirect_uri the redirect URI registered for the app (needed by the
+-- login URL and the code exchange unless given there)
+-- @tparam[opt="v24.0"] string opts.version the Graph API version (`instagram.DEFAULT_VERSION`)
+-- @tparam[opt] string opts.ca_file a CA file to trust too (as `instagram.new`'s)
+-- @tparam[opt=30] number opts.timeout seconds per request
+-- @tparam[opt] table opts.transport a transport object (as `instagram.new`'s)
+-- @tparam[opt="https://graph.facebook.com"] string opts.graph_url the Graph API host (scheme and host)
+-- @tparam[opt="https://www.facebook.com"] string opts.dialog_url the host of the login dialog
+-- @treturn FacebookLogin the login object
+-- @raise when `opts` is not a table, has an unknown option or no `app_id`, or an option is invalid
+-- for `instagram.new` (`graph_url`, `timeout`, `ca_file`, `transport`)
+-- @usage
+-- local fb = instagram.oauth.facebook{ app_id = "1234567890", app_secret = os.getenv("APP_SECRET"),
+--   redirect_uri = "https://app.example/callback" }
 function _M.facebook(opts)
   check_opts("oauth.facebook", opts, FB_OPTS)
   local self = setmetatable({
     app_id = tostring(opts.app_id), redirect_uri = opts.redirect_uri,
     version = opts.version or client_m.DEFAULT_VERSION,
     dialog_url = opts.dialog_url or "https://www.facebook.com",
-  }, FB)
+  }, FacebookLogin)
   secrets[self] = opts.app_secret
   self.client = make_client(opts, opts.graph_url or "https://graph.facebook.com")
   return self
 end
 
---- login_url{ scope, state, response_type = "code", display, extras, config_id, auth_type, redirect_uri }
--- -> url, state. The state is 32 random hex bytes from the C core unless given.
-function FB:login_url(o)
+--- A Facebook Login (for Business) object, from @{facebook}.
+-- Fields: `app_id`, `redirect_uri`, `version`, `dialog_url`, `client` (the client its calls use).
+-- `tostring(fb)` shows the app id only; the app secret is not on the object.
+-- @type FacebookLogin
+
+--- Builds the login dialog URL to send the browser to: `{dialog_url}/{version}/dialog/oauth?...`.
+-- Keep the state (in an HttpOnly cookie, or the session) to check the redirect with.
+-- @tparam[opt] table o
+-- @tparam[opt] string|{string,...} o.scope the permissions asked for, a list or a comma-separated
+-- string; default `{ "instagram_basic", "pages_show_list" }`
+-- @tparam[opt] string o.state a non-empty state of your own; default 32 random hex digits from OpenSSL
+-- @tparam[opt="code"] string o.response_type `"code"`, or `"token"` (the token comes back in the fragment)
+-- @tparam[opt] string o.display the dialog's `display` (`"popup"`, ...)
+-- @tparam[opt] string|table o.extras Facebook Login for Business `extras` (a table is sent as JSON)
+-- @tparam[opt] string o.config_id a Facebook Login for Business configuration id
+-- @tparam[opt] string o.auth_type such as `"rerequest"` (ask again for declined permissions)
+-- @tparam[opt] string o.redirect_uri another redirect URI for this login; remembered by state for
+-- the code exchange
+-- @treturn string the URL
+-- @treturn string the state
+-- @raise when there is no `redirect_uri`, `state` is not a non-empty string, or `scope` is neither
+-- a list nor a string
+-- @usage
+-- local url, state = fb:login_url{ scope = { "instagram_basic", "pages_show_list", "instagram_content_publish" } }
+-- -- redirect the browser to url; keep state
+function FacebookLogin:login_url(o)
   o = o or {}
   local redirect_uri, state = redirect_and_state(self, o, "login_url")
   local extras = o.extras
@@ -281,8 +373,25 @@ function FB:login_url(o)
   return self.dialog_url .. "/" .. self.version .. "/dialog/oauth?" .. params_m.encode(p), state
 end
 
-FB.parse_redirect = function(_, url) return _M.parse_redirect(url) end
-FB.check_state = function(_, expected, got) return _M.check_state(expected, got) end
+--- Splits a redirect URL into its parameters: @{parse_redirect} as a method.
+-- @function FacebookLogin:parse_redirect
+-- @tparam string url the URL the browser came back to
+-- @treturn table the parameters
+-- @treturn ?{string,...} the names the query and the fragment disagree about
+-- @raise when `url` is not a string
+-- @usage local p = fb:parse_redirect(request_url)
+FacebookLogin.parse_redirect = function(_, url) return _M.parse_redirect(url) end
+
+--- Checks a redirect's state: @{check_state} as a method.
+-- @function FacebookLogin:check_state
+-- @tparam string expected the state the login URL was made with
+-- @tparam ?string got the redirect's `state`
+-- @treturn[1] boolean `true`
+-- @treturn[2] nil
+-- @treturn[2] Error err `reason = "state_mismatch"`
+-- @raise when `expected` is not a non-empty string
+-- @usage assert(fb:check_state(session.state, p.state))
+FacebookLogin.check_state = function(_, expected, got) return _M.check_state(expected, got) end
 
 local function fb_token(res, long_lived)
   if type(res) ~= "table" or type(res.access_token) ~= "string" or res.access_token == "" then
@@ -292,8 +401,16 @@ local function fb_token(res, long_lived)
     kind = "facebook", long_lived = long_lived }
 end
 
---- exchange_code(code [, redirect_uri]) -> token | nil, err
-function FB:exchange_code(code, redirect_uri)
+--- Exchanges a login code for a user token: `GET /{version}/oauth/access_token`.
+-- @tparam string code the redirect's `code`
+-- @tparam[opt] string redirect_uri the redirect URI the login URL used; default the object's
+-- @treturn[1] Token a short-lived user token (`kind = "facebook"`, about 1 to 2 hours)
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: the API's (a used or expired code is a Graph error), or `kind = "decode"`
+-- when the answer has no `access_token`
+-- @raise when the object has no `app_secret`, or `code` is not a non-empty string
+-- @usage local token, err = fb:exchange_code(params.code)
+function FacebookLogin:exchange_code(code, redirect_uri)
   need_secret(self, "exchange_code")
   if type(code) ~= "string" or code == "" then error("exchange_code: code must be a non-empty string", 2) end
   local res, err = call(self.client, "GET", "/oauth/access_token", {
@@ -304,8 +421,15 @@ function FB:exchange_code(code, redirect_uri)
   return fb_token(res, false)
 end
 
---- exchange_long_lived(token) -> long-lived token (about 60 days) | nil, err
-function FB:exchange_long_lived(t)
+--- Exchanges a user token for a long-lived one (about 60 days): `GET /oauth/access_token`
+-- (`fb_exchange_token`).
+-- @tparam string|Token t the short-lived token
+-- @treturn[1] Token the long-lived token (`long_lived = true`)
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: the API's, or `kind = "decode"` when the answer has no `access_token`
+-- @raise when the object has no `app_secret`, or `t` is neither a non-empty string nor a token
+-- @usage local long, err = fb:exchange_long_lived(token)
+function FacebookLogin:exchange_long_lived(t)
   need_secret(self, "exchange_long_lived")
   local token = token_string(t)
   local res, err = call(self.client, "GET", "/oauth/access_token", {
@@ -315,14 +439,39 @@ function FB:exchange_long_lived(t)
   if not res then return nil, err end
   return fb_token(res, true)
 end
-FB.refresh = FB.exchange_long_lived
 
---- handle_redirect(url, expected_state [, redirect_uri]) -> token | nil, err
--- Checks the state, reports a cancelled or failed login, then exchanges the code (code flow) or
--- reads the token from the fragment (response_type=token, preferring its long_lived_token). The
--- code is exchanged with the redirect_uri given here, else the one login_url used for this
--- state (when this object made it), else the object's own.
-function FB:handle_redirect(url, expected_state, redirect_uri)
+--- Gets a fresh long-lived token: the same as @{FacebookLogin:exchange_long_lived}.
+-- This makes a FacebookLogin usable as `instagram.new`'s `auto_refresh`.
+-- @function FacebookLogin:refresh
+-- @tparam string|Token t a valid user token
+-- @treturn[1] Token the long-lived token
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err
+-- @raise as @{FacebookLogin:exchange_long_lived}
+-- @usage local client = instagram.new{ access_token = long, auto_refresh = fb }
+FacebookLogin.refresh = FacebookLogin.exchange_long_lived
+
+--- Finishes a login from the redirect: checks the state, reports a cancel, exchanges the code.
+-- A failed login is reported as an error; with a code (code flow) the code is exchanged, else the
+-- token is read from the fragment (`response_type = "token"`, preferring its
+-- `long_lived_token`). The code is exchanged with the `redirect_uri` given here, else the one
+-- `login_url` used for this state (when this object made it), else the object's own.
+-- @tparam string url the URL the browser came back to (or its query string)
+-- @tparam string expected_state the state @{FacebookLogin:login_url} returned
+-- @tparam[opt] string redirect_uri the redirect URI the login URL used (for apps that make a new
+-- login object per request)
+-- @treturn[1] Token the user token (short-lived from a code; from the fragment, long-lived when it
+-- has `long_lived_token`)
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: `kind = "oauth"` with `reason` `"state_mismatch"`, `"ambiguous_redirect"`,
+-- `"cancelled"` (the user declined), `"no_code"`, or the redirect's own `error`; or an error of
+-- @{FacebookLogin:exchange_code}
+-- @raise when `url` is not a string, `expected_state` is not a non-empty string, `redirect_uri` is
+-- not a string, or a code must be exchanged and the object has no `app_secret`
+-- @usage
+-- local token, err = fb:handle_redirect(ngx.var.request_uri, cookie_state)
+-- if not token and err.reason == "cancelled" then --[[ show "login cancelled" ]] end
+function FacebookLogin:handle_redirect(url, expected_state, redirect_uri)
   local p, err = checked_redirect(url, expected_state)
   if not p then return nil, err end
   redirect_uri = exchange_redirect(self, expected_state, redirect_uri)
@@ -337,8 +486,17 @@ function FB:handle_redirect(url, expected_state, redirect_uri)
   return nil, oauth_error("no_code", "the redirect carries neither a code nor an access token")
 end
 
---- debug_token(token) -> data (is_valid, scopes, expires_at, user_id, ...) | nil, err
-function FB:debug_token(t)
+--- Inspects a token with the app's token: `GET /debug_token?input_token=...`.
+-- @tparam string|Token t the token to inspect
+-- @treturn[1] table the `data`: `{ is_valid, app_id, user_id, scopes, granular_scopes, expires_at,
+-- data_access_expires_at, ... }`
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: the API's, or `kind = "decode"` when the answer is not an object
+-- @raise when the object has no `app_secret`, or `t` is neither a non-empty string nor a token
+-- @usage
+-- local info = assert(fb:debug_token(long))
+-- print(info.is_valid, table.concat(info.scopes or {}, ","))
+function FacebookLogin:debug_token(t)
   need_secret(self, "debug_token")
   local app_token = self.app_id .. "|" .. secrets[self]
   local app_client = client_m.new{ graph_url = self.client.graph_url, version = self.version,
@@ -351,9 +509,20 @@ function FB:debug_token(t)
   return res.data or res
 end
 
---- pages(user_token) -> list of Pages { id, name, access_token, instagram_business_account, tasks,
--- grantable_permissions } | nil, err
-function FB:pages(user_token)
+--- Lists the user's Pages with their tokens, IG accounts and what their tasks can grant.
+-- `GET /me/accounts?fields=id,name,access_token,instagram_business_account,tasks`, every page of it;
+-- each Page gets `grantable_permissions` (@{grantable_permissions} of its tasks).
+-- @tparam string|Token user_token the user's token
+-- @treturn[1] {table,...} the Pages: `{ id, name, access_token, instagram_business_account = { id },
+-- tasks, grantable_permissions }`
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err, for anything the network or the API can do
+-- @raise when `user_token` is neither a non-empty string nor a token
+-- @usage
+-- for _, page in ipairs(assert(fb:pages(long))) do
+--   print(page.name, page.instagram_business_account and page.instagram_business_account.id)
+-- end
+function FacebookLogin:pages(user_token)
   local token = token_string(user_token)
   local c = client_m.new{ graph_url = self.client.graph_url, version = self.version,
     access_token = token, app_secret = secrets[self], transport = self.client.transport }
@@ -369,15 +538,37 @@ end
 
 -- ---- Instagram Login -----------------------------------------------------------------------
 
-local IG = {}
-IG.__index = IG
-IG.__tostring = function(i) return "instagram Instagram Login (app " .. i.app_id .. ")" end
+local InstagramLogin = {}
+InstagramLogin.__index = InstagramLogin
+InstagramLogin.__tostring = function(i) return "instagram Instagram Login (app " .. i.app_id .. ")" end
 
 local IG_OPTS = { authorize_url = true, api_url = true }
 for k in pairs(COMMON) do IG_OPTS[k] = true end
 
---- instagram{ app_id, app_secret, redirect_uri, graph_url = "https://graph.instagram.com",
---             api_url = "https://api.instagram.com", authorize_url (defaults to api_url), ca_file, ... }
+--- @section end
+
+--- Makes an Instagram (Business) Login object.
+-- Its calls are never retried (a code is single-use).
+-- @tparam table opts
+-- @tparam string|number opts.app_id the app's id (required)
+-- @tparam[opt] string opts.app_secret the app secret: needed to exchange codes and tokens
+-- (server-side only); kept off the object
+-- @tparam[opt] string opts.redirect_uri the redirect URI registered for the app (needed by the
+-- login URL and the code exchange unless given there)
+-- @tparam[opt="v24.0"] string opts.version the Graph API version (`instagram.DEFAULT_VERSION`)
+-- @tparam[opt] string opts.ca_file a CA file to trust too (as `instagram.new`'s)
+-- @tparam[opt=30] number opts.timeout seconds per request
+-- @tparam[opt] table opts.transport a transport object (as `instagram.new`'s)
+-- @tparam[opt="https://graph.instagram.com"] string opts.graph_url the host of `/access_token` and
+-- `/refresh_access_token`
+-- @tparam[opt="https://api.instagram.com"] string opts.api_url the host of `/oauth/access_token`
+-- @tparam[opt] string opts.authorize_url the host of the authorization page; default `api_url`
+-- @treturn InstagramLogin the login object
+-- @raise when `opts` is not a table, has an unknown option or no `app_id`, or an option is invalid
+-- for `instagram.new`
+-- @usage
+-- local ig = instagram.oauth.instagram{ app_id = "1234567890", app_secret = os.getenv("APP_SECRET"),
+--   redirect_uri = "https://app.example/callback" }
 function _M.instagram(opts)
   check_opts("oauth.instagram", opts, IG_OPTS)
   local api_url = opts.api_url or "https://api.instagram.com"
@@ -385,15 +576,32 @@ function _M.instagram(opts)
     app_id = tostring(opts.app_id), redirect_uri = opts.redirect_uri,
     version = opts.version or client_m.DEFAULT_VERSION,
     authorize_base = opts.authorize_url or api_url,
-  }, IG)
+  }, InstagramLogin)
   secrets[self] = opts.app_secret
   self.graph = make_client(opts, opts.graph_url or "https://graph.instagram.com")
   self.api = make_client(opts, api_url)
   return self
 end
 
---- authorize_url{ scope, state, redirect_uri, force_reauth, enable_fb_login } -> url, state
-function IG:authorize_url(o)
+--- An Instagram (Business) Login object, from @{instagram}.
+-- Fields: `app_id`, `redirect_uri`, `version`, `authorize_base`, `graph` and `api` (the clients its
+-- calls use). `tostring(ig)` shows the app id only; the app secret is not on the object.
+-- @type InstagramLogin
+
+--- Builds the authorization URL to send the browser to: `{authorize_url}/oauth/authorize?...`.
+-- @tparam[opt] table o
+-- @tparam[opt] string|{string,...} o.scope the permissions asked for; default `{ "instagram_business_basic"
+-- }`
+-- @tparam[opt] string o.state a non-empty state of your own; default 32 random hex digits from OpenSSL
+-- @tparam[opt] string o.redirect_uri another redirect URI for this login; remembered by state
+-- @tparam[opt] boolean o.force_reauth ask the user to log in again
+-- @tparam[opt] boolean o.enable_fb_login offer logging in with Facebook
+-- @treturn string the URL
+-- @treturn string the state
+-- @raise when there is no `redirect_uri`, `state` is not a non-empty string, or `scope` is neither
+-- a list nor a string
+-- @usage local url, state = ig:authorize_url{ scope = { "instagram_business_basic", "instagram_business_content_publish" } }
+function InstagramLogin:authorize_url(o)
   o = o or {}
   local redirect_uri, state = redirect_and_state(self, o, "authorize_url")
   local p = {
@@ -404,8 +612,25 @@ function IG:authorize_url(o)
   return self.authorize_base .. "/oauth/authorize?" .. params_m.encode(p), state
 end
 
-IG.parse_redirect = FB.parse_redirect
-IG.check_state = FB.check_state
+--- Splits a redirect URL into its parameters: @{parse_redirect} as a method.
+-- @function InstagramLogin:parse_redirect
+-- @tparam string url the URL the browser came back to
+-- @treturn table the parameters (a `#_` at the end of `code` removed)
+-- @treturn ?{string,...} the names the query and the fragment disagree about
+-- @raise when `url` is not a string
+-- @usage local p = ig:parse_redirect(request_url)
+InstagramLogin.parse_redirect = FacebookLogin.parse_redirect
+
+--- Checks a redirect's state: @{check_state} as a method.
+-- @function InstagramLogin:check_state
+-- @tparam string expected the state the authorization URL was made with
+-- @tparam ?string got the redirect's `state`
+-- @treturn[1] boolean `true`
+-- @treturn[2] nil
+-- @treturn[2] Error err `reason = "state_mismatch"`
+-- @raise when `expected` is not a non-empty string
+-- @usage assert(ig:check_state(session.state, p.state))
+InstagramLogin.check_state = FacebookLogin.check_state
 
 local function ig_token(res, long_lived, now)
   -- The code exchange answers { data = { { access_token, user_id, permissions } } } or flat.
@@ -425,8 +650,16 @@ local function ig_token(res, long_lived, now)
     permissions = perms, now = now }
 end
 
---- exchange_code(code [, redirect_uri]) -> short-lived (1 hour) token | nil, err ; strips a "#_" suffix
-function IG:exchange_code(code, redirect_uri)
+--- Exchanges an authorization code for a short-lived token: `POST {api_url}/oauth/access_token`.
+-- A `#_` that Instagram appended to the code is stripped.
+-- @tparam string code the redirect's `code`
+-- @tparam[opt] string redirect_uri the redirect URI the authorization URL used; default the object's
+-- @treturn[1] Token a short-lived token (`kind = "instagram"`, 1 hour) with `user_id` and `permissions`
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: the API's, or `kind = "decode"` when the answer has no `access_token`
+-- @raise when the object has no `app_secret`, or `code` is not a non-empty string
+-- @usage local short, err = ig:exchange_code(params.code)
+function InstagramLogin:exchange_code(code, redirect_uri)
   need_secret(self, "exchange_code")
   if type(code) ~= "string" or code == "" then error("exchange_code: code must be a non-empty string", 2) end
   code = code:gsub("#_$", "")
@@ -438,7 +671,7 @@ function IG:exchange_code(code, redirect_uri)
   return ig_token(res, false)
 end
 
---- A long-lived token from the Instagram host, keeping what the old token knew of its user.
+-- A long-lived token from the Instagram host, keeping what the old token knew of its user.
 local function ig_long_lived(self, path, params, old)
   local res, err = call(self.graph, "GET", path, params, { versioned = false },
     scrub_list(params.client_secret, params.access_token))
@@ -448,16 +681,35 @@ local function ig_long_lived(self, path, params, old)
   return tok, terr
 end
 
---- exchange_long_lived(token) -> long-lived (60 days) token | nil, err
-function IG:exchange_long_lived(t)
+--- Exchanges a short-lived token for a long-lived one (60 days): `GET {graph_url}/access_token`
+-- (`ig_exchange_token`).
+-- The new token keeps the old token object's `user_id` and `permissions`.
+-- @tparam string|Token t the short-lived token
+-- @treturn[1] Token the long-lived token
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: the API's, or `kind = "decode"` when the answer has no `access_token`
+-- @raise when the object has no `app_secret`, or `t` is neither a non-empty string nor a token
+-- @usage local long, err = ig:exchange_long_lived(short)
+function InstagramLogin:exchange_long_lived(t)
   need_secret(self, "exchange_long_lived")
   return ig_long_lived(self, "/access_token", {
     grant_type = "ig_exchange_token", client_secret = secrets[self], access_token = token_string(t) }, t)
 end
 
---- refresh(token) -> a new long-lived token | nil, err. Only for long-lived tokens at least
--- 24 hours old and not expired; a token object that is too young is refused before any call.
-function IG:refresh(t)
+--- Refreshes a long-lived token for another 60 days: `GET {graph_url}/refresh_access_token`.
+-- Only for long-lived tokens at least 24 hours old and not expired: a token object that
+-- @{instagram.token.Token:can_refresh} refuses (too young, or expired) is refused before any call.
+-- No app secret is needed. An InstagramLogin can be `instagram.new`'s `auto_refresh`.
+-- @tparam string|Token t the long-lived token
+-- @treturn[1] Token the new long-lived token (keeping `user_id` and `permissions`)
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: `kind = "oauth"`, `reason = "too_early"` (with the reason, also for an
+-- expired token object; no call made), the API's, or `kind = "decode"`
+-- @raise when `t` is neither a non-empty string nor a token
+-- @usage
+-- local fresh, err = ig:refresh(long)
+-- if not fresh and err.reason == "too_early" then --[[ try tomorrow ]] end
+function InstagramLogin:refresh(t)
   if token_m.is_token(t) then
     local ok, why = t:can_refresh()
     if not ok then return nil, oauth_error("too_early", why) end
@@ -465,9 +717,21 @@ function IG:refresh(t)
   return ig_long_lived(self, "/refresh_access_token", { grant_type = "ig_refresh_token", access_token = token_string(t) }, t)
 end
 
---- handle_redirect(url, expected_state [, redirect_uri]) -> short-lived token | nil, err
--- (redirect_uri: as for Facebook Login's handle_redirect)
-function IG:handle_redirect(url, expected_state, redirect_uri)
+--- Finishes a login from the redirect: checks the state, reports a cancel, exchanges the code.
+-- @tparam string url the URL the browser came back to (or its query string)
+-- @tparam string expected_state the state @{InstagramLogin:authorize_url} returned
+-- @tparam[opt] string redirect_uri the redirect URI the authorization URL used (as for
+-- @{FacebookLogin:handle_redirect})
+-- @treturn[1] Token the short-lived token
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: `kind = "oauth"` with `reason` `"state_mismatch"`, `"ambiguous_redirect"`,
+-- `"cancelled"`, `"no_code"`, or the redirect's own `error`; or an error of @{InstagramLogin:exchange_code}
+-- @raise when `url` is not a string, `expected_state` is not a non-empty string, `redirect_uri` is
+-- not a string, or the object has no `app_secret`
+-- @usage
+-- local short, err = ig:handle_redirect(request_url, cookie_state)
+-- local long = short and ig:exchange_long_lived(short)
+function InstagramLogin:handle_redirect(url, expected_state, redirect_uri)
   local p, err = checked_redirect(url, expected_state)
   if not p then return nil, err end
   redirect_uri = exchange_redirect(self, expected_state, redirect_uri)

@@ -6,6 +6,14 @@
 --   local list, err = p:all()
 -- Follows paging.next (cursor and time-based edges alike), or, for edges documented to return
 -- cursors without `next` (field-expanded edges, /tags), the `after` cursor. Holds one page.
+--
+-- A server's `paging.next` is kept without its secrets (the client sends its own token and proof);
+-- one the client would not send (another host, a control byte, a dot segment) ends the walk with
+-- that error. @{instagram.client.Client:edge} and the node wrappers' list edges make pagers.
+-- @module instagram.pager
+-- @usage local p = client:edge("/17841405822304914/media", { fields = "id,caption", max_items = 100 })
+-- for item in p:items() do print(item.id) end
+-- if p.err then print("stopped early: " .. tostring(p.err)) end
 local type, setmetatable, error, pairs, tostring, tonumber = type, setmetatable, error, pairs, tostring, tonumber
 
 local _M = {}
@@ -14,6 +22,7 @@ Pager.__index = Pager
 Pager.__tostring = function(p) return "instagram pager (" .. tostring(p.path) .. ")" end
 
 local CONTROL = { max_items = true, max_pages = true, cursor_only = true, prefetch = true }
+local NESTED = { max_items = true, max_pages = true, limit = true } -- the options of a nested edge's pager
 
 -- A cursor that holds a secret of the client is not sent back (it would travel in a URL).
 local function secret_cursor()
@@ -29,9 +38,25 @@ local function positive(name, v)
   return v
 end
 
---- new(client, path, params, opts) ; opts (or the same keys in params): max_items, max_pages,
--- cursor_only (follow paging.cursors.after when the edge gives no `next`), prefetch (ask for the
--- next page as soon as this one arrives, so the server works while the caller does).
+--- Makes a pager over a list edge; nothing is fetched until it is used.
+-- The options may be given in `opts` or among `params` (they are never sent). With `max_items`
+-- under 25 and no `limit`, `limit` is set to `max_items`.
+-- @tparam Client client the client that makes the calls
+-- @tparam string path the edge (`"/17841405822304914/media"`)
+-- @tparam[opt] table params query parameters of the first page (`since`/`until` are kept by the
+--   API's `next` links)
+-- @tparam[opt] table opts the pager options:
+-- @tparam[opt] integer opts.max_items stop after this many items (a positive whole number)
+-- @tparam[opt] integer opts.max_pages stop after this many pages (a positive whole number)
+-- @tparam[opt=false] boolean opts.cursor_only follow `paging.cursors.after` for edges that return
+--   cursors without `next` (field-expanded edges, `/tags`); a short page ends the walk
+-- @tparam[opt=false] boolean opts.prefetch ask for the next page as soon as a page arrives
+--   (@{instagram.client.Client:start_get}), so the server works while the caller's loop does
+-- @treturn Pager the pager
+-- @raise when `path` is not a non-empty string, `params` or `opts` is not a table, an option in
+--   `opts` is unknown, or `max_items`/`max_pages` is not a positive whole number
+-- @usage local pager = require("instagram.pager").new(client, "/17841405822304914/tags", { fields = "id" },
+--   { cursor_only = true, max_pages = 3 })
 function _M.new(client, path, params, opts)
   if type(path) ~= "string" or path == "" then error("edge path must be a non-empty string", 2) end
   if params ~= nil and type(params) ~= "table" then error("edge params must be a table or nil", 2) end
@@ -40,10 +65,8 @@ function _M.new(client, path, params, opts)
   for k, v in pairs(params or {}) do
     if CONTROL[k] then o[k] = v else q[k] = v end
   end
-  for k, v in pairs(opts or {}) do
-    if not CONTROL[k] then error("unknown pager option '" .. tostring(k) .. "'", 2) end
-    o[k] = v
-  end
+  require("instagram.client").check_options("edge", "opts", opts, CONTROL, 2)
+  for k, v in pairs(opts or {}) do o[k] = v end
   local p = setmetatable({
     client = client, path = path, params = q,
     max_items = positive("max_items", o.max_items),
@@ -57,7 +80,20 @@ function _M.new(client, path, params, opts)
   return p
 end
 
---- Starts again from the first page.
+--- An iterator over a list edge, made by @{new}.
+-- Iteration (@{Pager:items}, @{Pager:pages}) stops at the end, at a cap or at the first error,
+-- which it keeps in `pager.err`. `tostring(pager)` shows its path.
+-- @type Pager
+-- @tfield ?Error err the error that stopped the walk, or nil
+-- @tfield boolean done true once there is nothing more to fetch
+-- @tfield integer pages_fetched pages fetched since the start (or @{Pager:reset})
+-- @tfield integer items_seen items handed out since the start
+-- @tfield string path the edge
+
+--- Starts again from the first page (a prefetched page is dropped; `err` is cleared).
+-- @treturn Pager the pager itself
+-- @raise never raises
+-- @usage pager:reset()
 function Pager:reset()
   if self.pending then self.pending.cancel() self.pending = nil end
   self.pages_fetched, self.items_seen = 0, 0
@@ -66,7 +102,7 @@ function Pager:reset()
   return self
 end
 
---- Where the page after `page` is, or nil at the end. A server's paging.next is kept without
+-- Where the page after `page` is, or nil at the end. A server's paging.next is kept without
 -- its secrets (access_token, appsecret_proof, anything holding the client's secrets: the
 -- client sends its own); one the client would not send (another host, a control byte, a dot
 -- segment) ends the walk with that error at the next fetch.
@@ -104,7 +140,7 @@ function Pager:_fetch()
   return self.client:get(self.next_url, self.next_params)
 end
 
---- With prefetch, the next page is asked for right away (unless a cap says it will not be used).
+-- With prefetch, the next page is asked for right away (unless a cap says it will not be used).
 function Pager:_start_next()
   if not self.prefetch or self.done or self.next_err then return end
   if self.max_pages and self.pages_fetched >= self.max_pages then return end
@@ -112,7 +148,16 @@ function Pager:_start_next()
   self.pending = self.client:start_get(self.next_url, self.next_params)
 end
 
---- next_page() -> page table | nil when done | nil, err
+--- Fetches the next page.
+-- With `max_items`, the last page's `data` is cut to what is left.
+-- @treturn[1] table the page: `{ data = { ... }, paging = { ... } }` as the API sent it
+-- @treturn[2] nil at the end (or a cap)
+-- @treturn[3] nil
+-- @treturn[3] Error err what stopped it (also kept in `pager.err`); a page without a `data` array
+--   is `kind = "decode"`
+-- @raise never raises
+-- @usage local page, err = pager:next_page()
+-- while page do print(#page.data); page, err = pager:next_page() end
 function Pager:next_page()
   if self.done then return nil end
   if self.max_pages and self.pages_fetched >= self.max_pages then self.done = true return nil end
@@ -141,7 +186,12 @@ function Pager:next_page()
   return page
 end
 
---- for data, page in pager:pages() do ... end  (stops at the end, a cap, or an error: see .err)
+--- Iterates over pages: `for data, page in pager:pages() do ... end`.
+-- An empty last page is not yielded. Check `pager.err` after the loop.
+-- @treturn function the iterator, yielding `data` (the page's items) and `page` (the whole page)
+-- @raise never raises
+-- @usage for data, page in pager:pages() do print(#data, page.paging and page.paging.cursors) end
+-- if pager.err then print(pager.err) end
 function Pager:pages()
   return function()
     local page = self:next_page()
@@ -150,7 +200,11 @@ function Pager:pages()
   end
 end
 
---- for item in pager:items() do ... end
+--- Iterates over items, across pages: `for item in pager:items() do ... end`.
+-- Check `pager.err` after the loop.
+-- @treturn function the iterator, yielding each item
+-- @raise never raises
+-- @usage for media in client:ig_user(IG_USER_ID):media{ fields = "id,caption" }:items() do print(media.id) end
 function Pager:items()
   local data, i = nil, 0
   return function()
@@ -166,7 +220,12 @@ function Pager:items()
   end
 end
 
---- all() -> array of every item | nil, err
+--- Fetches every item (up to the caps) into one list.
+-- @treturn[1] table the items, in order
+-- @treturn[2] nil
+-- @treturn[2] Error err the error that stopped the walk (the items fetched before are dropped)
+-- @raise never raises
+-- @usage local all, err = client:edge("/17841405822304914/media", { fields = "id", max_items = 500 }):all()
 function Pager:all()
   local out = {}
   for item in self:items() do out[#out + 1] = item end
@@ -180,11 +239,32 @@ local Nested = setmetatable({}, { __index = Pager })
 Nested.__index = Nested
 Nested.__tostring = Pager.__tostring
 
---- nested(client, path, build_fields, pick, opts) -> a pager over an edge that comes back inside
--- a node (field expansion), paged with an `after` modifier: build_fields(after_or_nil) returns the
--- fields string, pick(response) the edge ({ data, paging }). Same iterators as any pager.
--- opts: max_items, max_pages, limit (the page size asked for, so a short page ends it).
+--- Nested edges.
+-- @section nested
+
+--- A pager over an edge that comes back inside a node (field expansion), paged with an `after`
+-- modifier: each page is `GET path?fields=build_fields(after)`, and `pick(response)` finds the edge
+-- in the answer. It has the iterators of any @{Pager}. `business_discovery_media` is built on it.
+-- @tparam Client client the client
+-- @tparam string path the node (`"/17841405822304914"`)
+-- @tparam function build_fields `build_fields(after)` returns the `fields` string, with the
+--   `after` cursor (nil for the first page)
+-- @tparam function pick `pick(response)` returns the edge `{ data, paging }` from an answer (a
+--   non-table means an empty page)
+-- @tparam[opt] table opts
+-- @tparam[opt] integer opts.max_items stop after this many items
+-- @tparam[opt] integer opts.max_pages stop after this many pages
+-- @tparam[opt] integer opts.limit the page size asked for (a shorter page is the last)
+-- @treturn Pager the pager
+-- @raise when `opts` has a key other than `max_items`, `max_pages` and `limit`, or `max_items` or
+--   `max_pages` is not a positive whole number
+-- @usage local F = require "instagram.fields"
+-- local p = require("instagram.pager").nested(client, "/17841405822304914",
+--   function(after) return F.build{ F.edge("business_discovery", { username = "bluebottle" },
+--     { F.edge("media", { limit = 10, after = after }, { "id" }) }) } end,
+--   function(res) return res.business_discovery and res.business_discovery.media end, { limit = 10 })
 function _M.nested(client, path, build_fields, pick, opts)
+  require("instagram.client").check_options("pager.nested", "opts", opts, NESTED, 2)
   opts = opts or {}
   local p = setmetatable({ client = client, path = path, params = { limit = opts.limit }, build_fields = build_fields,
     pick = pick,

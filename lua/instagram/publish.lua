@@ -1,22 +1,43 @@
---- Content publishing: containers, waiting for them, media_publish, and the documented limits
--- checked before any call. The IG user wrapper exposes one call per flow:
---   user:publish_image{ image_url, caption, alt_text, user_tags, location_id, product_tags, collaborators }
---   user:publish_video{ video_url | file, media_type = "REELS", caption, share_to_feed, cover_url,
---                       thumb_offset, audio_name, trial_params, collaborators, location_id, user_tags, ... }
---   user:publish_story{ image_url | video_url | file, user_tags }
---   user:publish_carousel{ children = { { image_url = ... }, { video_url | file = ... }, ... }, caption, ... }
--- Each returns { id = media_id, container_id = ... } (plus the fields asked for with `fields`),
--- or nil, err. Errors of the flow itself have kind = "publish" and a reason: invalid (a local
--- check failed; raised as an error instead, see below), container_error, container_expired,
--- timeout, quota.
+--- Content publishing: containers, waiting for them, media_publish, and the documented limits.
+-- The limits are checked before any call. The IG user wrapper exposes one call per flow, and
+-- its reference (@{instagram.node.ig_user.IgUser:publish_image} and the following) lists every option:
+--
+--     user:publish_image{ image_url, caption, alt_text, user_tags, location_id, product_tags, collaborators }
+--     user:publish_video{ video_url | file, media_type = "REELS", caption, share_to_feed, cover_url,
+--                         thumb_offset, audio_name, trial_params, collaborators, location_id, user_tags, ... }
+--     user:publish_story{ image_url | video_url | file, user_tags }
+--     user:publish_carousel{ children = { { image_url = ... }, { video_url | file = ... }, ... }, caption, ... }
+--
+-- Each returns `{ id = media_id, container_id = ... }` (plus the fields asked for with `fields`),
+-- or `nil, err`. Errors of the flow itself have `kind = "publish"` and a `reason`:
+-- `container_error`, `container_expired`, `timeout`, `quota` (a failed local check is raised as
+-- an error instead, never returned).
+-- @module instagram.publish
 local errors = require "instagram.error"
 local json = require "instagram.json"
 
-local type, pairs, ipairs, tostring, tonumber, error, select = type, pairs, ipairs, tostring, tonumber, error, select
+local type, pairs, ipairs, tonumber, error, select = type, pairs, ipairs, tonumber, error, select
 local match, gsub, find, min = string.match, string.gsub, string.find, math.min
+local check_options = require("instagram.client").check_options
 
 local _M = {}
 
+--- The documented limits, checked before any request (a broken one raises, naming the option).
+-- Where the Graph API reference gives two numbers, the larger is used so that no valid call is refused.
+-- @table LIMITS
+-- @field caption_chars 2200: characters in a caption
+-- @field hashtags 30: hashtags in a caption
+-- @field mentions 20: @ mentions in a caption
+-- @field alt_text_chars 1000: characters of alt text
+-- @field user_tags 20: user tags on a media
+-- @field collaborators 3: collaborators on a post
+-- @field carousel_min 2: fewest children of a carousel
+-- @field carousel_max 10: most children of a carousel
+-- @field product_tags_feed 20: product tags on a feed post (image or carousel)
+-- @field product_tags_reel 30: product tags on a reel
+-- @field product_tags_slide 5: product tags on one carousel child
+-- @field reel_bytes 300 MB: a reel or carousel video file on disk
+-- @field story_video_bytes 100 MB: a story video file on disk
 _M.LIMITS = {
   caption_chars = 2200, hashtags = 30, mentions = 20, alt_text_chars = 1000, user_tags = 20,
   collaborators = 3, carousel_min = 2, carousel_max = 10,
@@ -25,7 +46,7 @@ _M.LIMITS = {
 }
 local L = _M.LIMITS
 
---- A flow error; with a client, scrubbed of its secrets (the container's status text is the
+-- A flow error; with a client, scrubbed of its secrets (the container's status text is the
 -- server's words and may echo anything).
 local function publish_error(reason, message, extra, client)
   local e = { kind = "publish", reason = reason, message = message }
@@ -35,14 +56,14 @@ local function publish_error(reason, message, extra, client)
   return errors.scrub_error(e, list)
 end
 
---- An id as digits (a string of digits, or a whole number), or nil.
+-- An id as digits (a string of digits, or a whole number), or nil.
 local function id_text(v)
   if type(v) == "string" and match(v, "^%d+$") then return v end
   if type(v) == "number" and v >= 0 and v % 1 == 0 and v < 2 ^ 53 then return json.number(v) end
   return nil
 end
 
---- The server's answer to a create or publish call must be an object with an id of digits.
+-- The server's answer to a create or publish call must be an object with an id of digits.
 local function answer_id(res, what)
   local id = type(res) == "table" and id_text(res.id) or nil
   if not id then
@@ -63,6 +84,13 @@ local function count(s, pattern)
   return n
 end
 
+--- Checks a caption against the documented limits (the flows call this before any request).
+-- @tparam ?string caption the caption; `nil` passes
+-- @raise `"caption: ..."` when it is not a string, or has more than 2,200 characters, 30 hashtags
+-- or 20 @ mentions (see @{LIMITS})
+-- @usage
+-- local ok, why = pcall(require("instagram.publish").check_caption, text)
+-- if not ok then print(why) end
 function _M.check_caption(caption)
   if caption == nil then return end
   if type(caption) ~= "string" then bad("caption", "must be a string") end
@@ -153,11 +181,16 @@ local function check_file(path, limit, what)
   end
 end
 
-local function check_known(o, known, what)
-  if type(o) ~= "table" then error(what .. ": expects a table of options", 4) end
-  for k in pairs(o) do
-    if not known[k] then error(what .. ": unknown option '" .. tostring(k) .. "'", 4) end
-  end
+-- The options of a wait (a flow's `wait`, wait_for_container's opts).
+local WAIT_OPTS = { timeout = "number", interval = "number", max_interval = "number" }
+-- The options of content_publishing_limit.
+local LIMIT_OPTS = { fields = true, since = true }
+
+-- A flow's options (or a carousel child's, `where` naming it), and its `wait`: the client's checker.
+local function check_known(o, known, fn, where)
+  if type(o) ~= "table" then error(fn .. (where and (": " .. where) or "") .. ": expects a table of options", 3) end
+  check_options(fn, where, o, known, 3)
+  if not where then check_options(fn, "wait", o.wait, WAIT_OPTS, 3) end
 end
 
 -- Options of the flow itself (not API parameters) are accepted by every flow.
@@ -180,13 +213,32 @@ local CHILD_OPTS = set{ "image_url", "video_url", "file", "user_tags", "product_
 
 -- ---- containers ----------------------------------------------------------------------------
 
---- wait(client, container_id, opts) -> container | nil, err
--- Polls status_code until FINISHED (or PUBLISHED). opts: timeout (300 s, the documented five
--- minutes), interval (first wait, 3 s), max_interval (60 s: the documented once a minute).
+--- Waits for a container: polls `status_code` until FINISHED (or PUBLISHED).
+-- `GET /{ig-container-id}?fields=id,status_code,status`, with waits growing 1.5 times each poll.
+-- `client:wait_for_container(id, opts)` and @{instagram.node.misc.IgContainer:wait} call this.
+-- @tparam Client client the client to call through
+-- @tparam string|number id the container's id (digits)
+-- @tparam[opt] table opts
+-- @tparam[opt=300] number opts.timeout seconds to wait in all (the documented five minutes)
+-- @tparam[opt=3] number opts.interval the first wait, in seconds
+-- @tparam[opt=60] number opts.max_interval the longest wait (the documented once a minute)
+-- @treturn[1] table the container, `{ id, status_code, status }`
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: the API's error (a `kind = "decode"` one when the answer is not an
+-- object), or `kind = "publish"` with `container_id`, `status` and `reason`:
+-- `"container_error"` (status ERROR; `subcode` from the status text, such as 2207026),
+-- `"container_expired"` (status EXPIRED: not published within 24 hours) or `"timeout"` (still
+-- IN_PROGRESS after `opts.timeout`: wait again later)
+-- @raise when `id` is not digits, or `opts` is not a table, has an unknown option or a value that
+-- is not a number
+-- @usage
+-- local c, err = client:wait_for_container(CONTAINER_ID, { timeout = 600 })
+-- if not c and err.reason == "timeout" then --[[ try again later ]] end
 function _M.wait(client, id, opts)
   local sid = id_text(id)
   if not sid then error("wait_for_container: the container id must be digits, got " .. errors.text(id), 2) end
   id = sid
+  check_options("wait_for_container", "opts", opts, WAIT_OPTS, 2)
   opts = opts or {}
   local deadline_left = opts.timeout or 300
   local interval, cap = opts.interval or 3, opts.max_interval or 60
@@ -218,13 +270,34 @@ function _M.wait(client, id, opts)
   end
 end
 
---- create(client, ig_user_id, params) -> { id [, uri] } | nil, err : POST /{ig-user-id}/media as given.
+--- Creates a container with the parameters as given: `POST /{ig-user-id}/media`.
+-- Nothing is checked locally; @{instagram.node.ig_user.IgUser:create_container} calls this.
+-- @tparam Client client the client to call through
+-- @tparam string user_id the IG user's id
+-- @tparam table params the API's parameters (`image_url`, `media_type`, `upload_type`, ...)
+-- @treturn[1] table `{ id }`, and `uri` for a resumable upload
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err, for anything the network or the API can do
+-- @usage local c, err = require("instagram.publish").create(client, IG_USER_ID, { image_url = URL })
 function _M.create(client, user_id, params)
   return client:post("/" .. user_id .. "/media", params)
 end
 
---- content_publishing_limit(client, user_id, opts) -> { quota_usage, config = { quota_total, quota_duration } }
+--- Reads the publishing quota: `GET /{ig-user-id}/content_publishing_limit`.
+-- @{instagram.node.ig_user.IgUser:content_publishing_limit} calls this.
+-- @tparam Client client the client to call through
+-- @tparam string user_id the IG user's id
+-- @tparam[opt] table opts
+-- @tparam[opt="quota_usage,config"] string opts.fields the fields asked for
+-- @tparam[opt] number opts.since a Unix time, at most 24 hours ago
+-- @treturn[1] table `{ quota_usage, config = { quota_total, quota_duration } }` (the first item of
+-- `data`, or the answer itself)
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: the API's, or `kind = "decode"` when the answer is not an object
+-- @raise when `opts` is not a table or has another option than `fields` and `since`
+-- @usage local lim, err = require("instagram.publish").limit(client, IG_USER_ID)
 function _M.limit(client, user_id, opts)
+  check_options("content_publishing_limit", "opts", opts, LIMIT_OPTS, 2)
   opts = opts or {}
   local res, err = client:get("/" .. user_id .. "/content_publishing_limit",
     { fields = opts.fields or "quota_usage,config", since = opts.since })
@@ -244,7 +317,7 @@ local function api_params(o, skip)
 end
 local NOT_API = set{ "fields", "check_quota", "wait", "progress", "file", "children" }
 
---- A video container from a URL or a local file (resumable upload), waited for.
+-- A video container from a URL or a local file (resumable upload), waited for.
 local function video_container(client, user_id, p, file, progress, wait)
   if file then p.upload_type = "resumable" end
   local c, err = _M.create(client, user_id, p)
@@ -252,10 +325,10 @@ local function video_container(client, user_id, p, file, progress, wait)
   local id, ierr = answer_id(c, "the container call")
   if not id then return nil, ierr end
   if file then
-    -- The upload goes to the uri the server named only when it is on this client's upload host;
-    -- otherwise to the one the container id makes there.
-    local base = client.rupload_url .. "/"
-    local target = (type(c.uri) == "string" and c.uri:sub(1, #base) == base) and c.uri or id
+    -- The upload goes to the uri the server named; one on another host than rupload_url is refused
+    -- (nil, err with reason "foreign_host": the token goes nowhere else), so a client pointed at the
+    -- emulator without its rupload_url says so at once. Without a URL, to the one the id makes.
+    local target = (type(c.uri) == "string" and find(c.uri, "://", 1, true)) and c.uri or id
     local ok, uerr = client:upload_video(target, file, { progress = progress })
     if not ok then
       uerr.container_id = id
@@ -301,6 +374,17 @@ end
 
 -- ---- the flows -----------------------------------------------------------------------------
 
+--- The image flow behind @{instagram.node.ig_user.IgUser:publish_image}, which lists the options.
+-- @tparam Client client the client to call through
+-- @tparam string user_id the IG user's id
+-- @tparam table o the options of `IgUser:publish_image`
+-- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: the API's, or `kind = "publish"` (reasons `container_error`,
+-- `container_expired`, `timeout`, `quota`)
+-- @raise when `o` is not a table, has an unknown option (in `o.wait` too) or breaks a documented
+-- limit (@{LIMITS})
+-- @usage local media, err = require("instagram.publish").image(client, IG_USER_ID, { image_url = URL })
 function _M.image(client, user_id, o)
   check_known(o, IMAGE_OPTS, "publish_image")
   check_url("image_url", o.image_url, true)
@@ -319,6 +403,17 @@ function _M.image(client, user_id, o)
   return finish(client, user_id, id, o)
 end
 
+--- The reel and video flow behind @{instagram.node.ig_user.IgUser:publish_video}, which lists the options.
+-- @tparam Client client the client to call through
+-- @tparam string user_id the IG user's id
+-- @tparam table o the options of `IgUser:publish_video`
+-- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: the API's, an upload's (with `container_id`), or `kind = "publish"`
+-- (reasons `container_error`, `container_expired`, `timeout`, `quota`)
+-- @raise when `o` is not a table, has an unknown option (in `o.wait` too), gives both or neither
+-- of `video_url` and `file`, or breaks a documented limit (@{LIMITS})
+-- @usage local media, err = require("instagram.publish").video(client, IG_USER_ID, { file = "clip.mp4" })
 function _M.video(client, user_id, o)
   check_known(o, VIDEO_OPTS, "publish_video")
   local media_type = o.media_type or "REELS"
@@ -346,6 +441,17 @@ function _M.video(client, user_id, o)
   return finish(client, user_id, c.id, o)
 end
 
+--- The story flow behind @{instagram.node.ig_user.IgUser:publish_story}, which lists the options.
+-- @tparam Client client the client to call through
+-- @tparam string user_id the IG user's id
+-- @tparam table o the options of `IgUser:publish_story`
+-- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: the API's, an upload's, or `kind = "publish"` (reasons
+-- `container_error`, `container_expired`, `timeout`, `quota`)
+-- @raise when `o` is not a table, has an unknown option (in `o.wait` too), gives other than one
+-- of `image_url`, `video_url` and `file`, or breaks a documented limit (@{LIMITS})
+-- @usage local story, err = require("instagram.publish").story(client, IG_USER_ID, { image_url = URL })
 function _M.story(client, user_id, o)
   check_known(o, STORY_OPTS, "publish_story")
   local given = (o.image_url and 1 or 0) + (o.video_url and 1 or 0) + (o.file and 1 or 0)
@@ -373,6 +479,19 @@ function _M.story(client, user_id, o)
   return finish(client, user_id, c.id, o)
 end
 
+--- The carousel flow behind @{instagram.node.ig_user.IgUser:publish_carousel}, which lists the options.
+-- @tparam Client client the client to call through
+-- @tparam string user_id the IG user's id
+-- @tparam table o the options of `IgUser:publish_carousel`
+-- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: the API's, an upload's, or `kind = "publish"` (reasons
+-- `container_error`, `container_expired`, `timeout`, `quota`); a child's error carries `child`
+-- @raise when `o` or a child is not a table, has an unknown option (in `o.wait` too), there are
+-- not 2 to 10 children, or a documented limit is broken (@{LIMITS})
+-- @usage
+-- local media, err = require("instagram.publish").carousel(client, IG_USER_ID,
+--   { children = { { image_url = URL1 }, { image_url = URL2 } } })
 function _M.carousel(client, user_id, o)
   check_known(o, CAROUSEL_OPTS, "publish_carousel")
   local children = o.children
@@ -384,7 +503,7 @@ function _M.carousel(client, user_id, o)
   check_id("location_id", o.location_id)
   check_product_tags(o.product_tags, L.product_tags_feed, false)
   for i, ch in ipairs(children) do
-    check_known(ch, CHILD_OPTS, "publish_carousel: children[" .. i .. "]")
+    check_known(ch, CHILD_OPTS, "publish_carousel", "children[" .. i .. "]")
     local given = (ch.image_url and 1 or 0) + (ch.video_url and 1 or 0) + (ch.file and 1 or 0)
     if given ~= 1 then bad("children[" .. i .. "]", "give exactly one of image_url, video_url or file") end
     check_url("children[" .. i .. "].image_url", ch.image_url)

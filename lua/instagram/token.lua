@@ -1,7 +1,14 @@
 --- Access tokens that know when they lapse.
---   local t = instagram.token.new{ access_token = "...", expires_in = 5184000, kind = "instagram" }
---   t:expires_in()  t:is_expired()  t:age()  t:can_refresh()  t:needs_refresh(margin)
---   t:to_table() / instagram.token.from_table(tbl)     -- for storage; tostring(t) hides the token
+-- The login objects of `instagram.oauth` answer with @{Token}s; make one yourself for a token
+-- you stored:
+--
+--     local t = instagram.token.new{ access_token = "...", expires_in = 5184000, kind = "instagram" }
+--     t:expires_in()  t:is_expired()  t:age()  t:can_refresh()  t:needs_refresh(margin)
+--     t:to_table() / instagram.token.from_table(tbl)     -- for storage; tostring(t) hides the token
+--
+-- Times are whole seconds since 1970 (Unix time); a time that is not whole seconds between 1970
+-- and the year 9999 (NaN, an infinity, a negative, a word) counts as unknown.
+-- @module instagram.token
 local type, tonumber, setmetatable, error, tostring, floor = type, tonumber, setmetatable, error, tostring, math.floor
 local getmetatable, pcall = getmetatable, pcall
 local date = os.date
@@ -11,6 +18,7 @@ local _M = {}
 local Token = {}
 Token.__index = Token
 
+--- How old an Instagram Login token must be before it can be refreshed: 86400 seconds (24 hours).
 _M.IG_REFRESH_MIN_AGE = 24 * 3600 -- "at least 24 hours old" (Refresh Access Token)
 
 local function default_now() return os.time() end
@@ -30,8 +38,31 @@ end
 
 local id_string = json.string_of
 
---- new{ access_token, token_type, expires_in | expires_at, issued_at, data_access_expires_at,
---       long_lived, kind = "facebook" | "instagram" | "page" | "app", user_id, permissions, now }
+--- Makes a token object.
+-- The expiry is `expires_at` when given, else `issued_at + expires_in`; with neither the token has
+-- no known expiry (as Page tokens from a long-lived user token).
+-- @tparam table t the token's data
+-- @tparam string t.access_token the token (a non-empty string)
+-- @tparam[opt="facebook"] string t.kind `"facebook"` (a Facebook Login user token), `"instagram"`
+-- (Instagram Login: refreshable only when 24 hours old), `"page"` or `"app"`
+-- @tparam[opt] number t.expires_in seconds from `issued_at` until it lapses (as a token endpoint
+-- answers); ignored when `expires_at` is given, and 0 counts as unknown
+-- @tparam[opt] number t.expires_at when it lapses (Unix time)
+-- @tparam[opt] number t.issued_at when it was issued (Unix time); default `now()`
+-- @tparam[opt] number t.data_access_expires_at when its data access lapses (Unix time); the
+-- redirect's name `data_access_expiration_time` is accepted too
+-- @tparam[opt=false] boolean t.long_lived whether it is a long-lived token (only `true` counts)
+-- @tparam[opt="bearer"] string t.token_type the token endpoint's `token_type`
+-- @tparam[opt] string|number t.user_id the user's id (a number is kept as its exact digits)
+-- @tparam[opt] table t.permissions a list of the permissions granted
+-- @tparam[opt=os.time] function t.now returns the current Unix time (for tests and clocks of your own)
+-- @treturn Token the token
+-- @raise when `t` is not a table, `access_token` is not a non-empty string, `kind` is not one of
+-- the four, or `now` is not a function
+-- @usage
+-- local t = instagram.token.new{ access_token = stored.token, kind = "instagram", long_lived = true,
+--   issued_at = stored.issued_at, expires_in = 5184000 }
+-- print(t, t:expires_in())
 function _M.new(t)
   if type(t) ~= "table" then error("token.new: expects a table", 2) end
   if type(t.access_token) ~= "string" or t.access_token == "" then
@@ -59,23 +90,75 @@ function _M.new(t)
   }, Token)
 end
 
+--- Tells a token object from anything else.
+-- @param x any value
+-- @treturn boolean `true` for an object made by @{new} (or @{from_table})
+-- @usage if instagram.token.is_token(t) then print(t:expires_in()) end
 function _M.is_token(x) return type(x) == "table" and getmetatable(x) == Token end
 
+--- An access token (from @{new}, @{from_table}, or a login object).
+-- `tostring(t)` shows its kind and expiry, never the token, and never raises.
+-- @type Token
+
+--- The token itself: send it as `access_token` to `instagram.new`.
+-- @tfield string access_token
+
+--- `"facebook"`, `"instagram"`, `"page"` or `"app"`.
+-- @tfield string kind
+
+--- The token endpoint's `token_type` (`"bearer"` unless it said otherwise).
+-- @tfield string token_type
+
+--- When it was issued (Unix time).
+-- @tfield number issued_at
+
+--- When it lapses (Unix time); `nil` when not known (or never).
+-- @tfield ?number expires_at
+
+--- When its data access lapses (Unix time), or `nil`.
+-- @tfield ?number data_access_expires_at
+
+--- Whether it is a long-lived token.
+-- @tfield boolean long_lived
+
+--- The user's id (Instagram Login), a string of digits, or `nil`.
+-- @tfield ?string user_id
+
+--- The permissions granted (Instagram Login), a list, or `nil`.
+-- @tfield ?table permissions
+
 --- Seconds until it lapses (negative once lapsed), or nil when it has no known expiry.
+-- @treturn ?number the seconds left, or `nil` when the expiry is not known
+-- @usage
+-- local left = t:expires_in()
+-- if left then print(("%d days left"):format(math.floor(left / 86400))) end
 function Token:expires_in()
   if not self.expires_at then return nil end
   return self.expires_at - self._now()
 end
 
+--- Whether it has lapsed, or will within `margin` seconds.
+-- A token with no known expiry is never expired.
+-- @tparam[opt=0] number margin seconds before the expiry that count as expired
+-- @treturn boolean
+-- @usage if t:is_expired(300) then --[[ log in again ]] end
 function Token:is_expired(margin)
   local left = self:expires_in()
   return left ~= nil and left <= (margin or 0)
 end
 
+--- Seconds since it was issued.
+-- @treturn number
+-- @usage print(t:age())
 function Token:age() return self._now() - self.issued_at end
 
---- Refreshable now? Instagram-Login tokens must be at least 24 hours old and not expired.
--- Returns true, or false and the reason.
+--- Whether it can be refreshed now: not expired and, for an Instagram Login token, at least 24 hours old.
+-- @treturn[1] boolean `true`
+-- @treturn[2] boolean `false`
+-- @treturn[2] string why not (expired; or too young, with the seconds left to wait)
+-- @usage
+-- local ok, why = t:can_refresh()
+-- if not ok then print(why) end
 function Token:can_refresh()
   if self:is_expired() then return false, "the token has expired; the user must log in again" end
   if self.kind == "instagram" and self:age() < _M.IG_REFRESH_MIN_AGE then
@@ -86,13 +169,21 @@ function Token:can_refresh()
   return true
 end
 
---- Should a client refresh it now: within `margin` seconds (default 7 days) of expiry, and allowed.
+--- Whether to refresh it now: within `margin` seconds of its expiry, and refreshable (@{Token:can_refresh}).
+-- A token with no known expiry never needs a refresh.
+-- @tparam[opt=604800] number margin seconds before the expiry (default 7 days)
+-- @treturn boolean
+-- @usage if t:needs_refresh() then t = assert(ig:refresh(t)) end
 function Token:needs_refresh(margin)
   local left = self:expires_in()
   if not left or left > (margin or 7 * 86400) then return false end
   return (self:can_refresh())
 end
 
+--- The token's data as a plain table, for storage; @{from_table} makes the token again.
+-- @treturn table `{ access_token, token_type, kind, issued_at, expires_at, data_access_expires_at,
+-- long_lived, user_id, permissions }`
+-- @usage store:set("token", instagram.json.encode(t:to_table()))
 function Token:to_table()
   return { access_token = self.access_token, token_type = self.token_type, kind = self.kind,
            issued_at = self.issued_at, expires_at = self.expires_at,
@@ -100,6 +191,13 @@ function Token:to_table()
            user_id = self.user_id, permissions = self.permissions }
 end
 
+--- @section end
+
+--- Makes a token from a table made by @{Token:to_table} (the same as @{new}).
+-- @tparam table t the stored data
+-- @treturn Token the token
+-- @raise as @{new}
+-- @usage local t = instagram.token.from_table(instagram.json.decode(store:get("token")))
 function _M.from_table(t) return _M.new(t) end
 
 -- Never raises, whatever the fields were changed to after new().

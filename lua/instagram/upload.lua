@@ -1,22 +1,35 @@
 --- Resumable video uploads (rupload), streamed from disk and resumed after any fault.
---   client:upload_video(uri_or_container_id, path, { progress = fn, max_attempts = 6 })  --> true, info | nil, err
---   client:upload_video_url(uri_or_container_id, file_url)                             --> true | nil, err
+-- Reached through the client:
+--
+--     client:upload_video(uri_or_container_id, path, { progress = fn, max_attempts = 6 })  --> true, info | nil, err
+--     client:upload_video_url(uri_or_container_id, file_url)                             --> true | nil, err
+--
 -- After a dropped connection or a transient failure it asks the container how far it got
--- (video_status.uploading_phase.bytes_transferred) and continues from there, with backoff.
+-- (`video_status.uploading_phase.bytes_transferred`) and continues from there, with backoff.
+-- @module instagram.upload
 local type, tostring, tonumber, error, min = type, tostring, tonumber, error, math.min
 local floor, huge = math.floor, math.huge
-local match, random = string.match, math.random
+local match, find, random = string.match, string.find, math.random
+local errors = require "instagram.error"
 
 local _M = {}
+
+-- The options of upload_video (their types are checked where they are used).
+local VIDEO_OPTS = { progress = true, max_attempts = true, offset = true, retry_base = true, retry_cap = true }
 
 local function container_url(client, target)
   if type(target) ~= "string" and type(target) ~= "number" then
     error("upload: give the container's uri (from the create call) or its id", 3)
   end
   target = tostring(target)
-  if match(target, "^https?://") then
+  if find(target, "://", 1, true) or find(target, "^//") then -- a uri (a server's words): nil, err, never a raise
+    local uerr = client:_upload_url_error(target)
+    if uerr then return nil, uerr end
     local id = match(target, "/(%d+)/?$")
-    if not id then error("upload: the uri does not end with a container id: " .. target, 3) end
+    if not id then
+      return nil, errors.new{ kind = "transport", reason = "invalid",
+        message = "refusing an upload uri that does not end with a container id" }
+    end
     return target, id
   end
   if not match(target, "^%d+$") then error("upload: a container id is digits only, got '" .. target .. "'", 3) end
@@ -32,7 +45,7 @@ local function file_size(path)
   return size
 end
 
---- Where the container's upload stands: bytes_transferred and whether it is complete.
+-- Where the container's upload stands: bytes_transferred and whether it is complete.
 local function uploaded(client, id)
   local c, err = client:get("/" .. id, { fields = "id,status_code,video_status" })
   if not c then return nil, err end
@@ -44,16 +57,45 @@ local function uploaded(client, id)
   return bytes and floor(bytes), phase.status == "complete"
 end
 
---- video(client, uri_or_id, path, opts) -> true, info | nil, err
--- opts: progress(sent, total) (return false to stop), max_attempts (6), offset (where to start, 0),
--- retry_base (1 s), retry_cap (30 s). info = { attempts, offsets = { each attempt's offset }, size }
+--- Uploads a local video file to a container, resuming after faults; `client:upload_video` calls this.
+-- `POST {rupload_url}/ig-api-upload/{version}/{container-id}` with `Authorization: OAuth`, `offset`
+-- and `file_size`, streamed from disk (never held in memory; HTTP/1.1). After a dropped connection,
+-- a timeout, a 5xx or a transient error it waits (exponential backoff with jitter), asks the
+-- container for `video_status.uploading_phase.bytes_transferred` and continues from there.
+-- @tparam Client client the client to call through
+-- @tparam string|number target the container's `uri` (from a `upload_type = "resumable"` create
+-- call: on `rupload_url`, under `/ig-api-upload/`, ending with the container id) or its id (digits)
+-- @tparam string path the file to upload (not empty)
+-- @tparam[opt] table opts
+-- @tparam[opt] function opts.progress `progress(sent, total)` as bytes go out; return `false` to stop
+-- @tparam[opt=6] int opts.max_attempts attempts in all
+-- @tparam[opt=0] int opts.offset the byte to start from
+-- @tparam[opt=1] number opts.retry_base the first backoff, in seconds
+-- @tparam[opt=30] number opts.retry_cap the longest backoff, in seconds
+-- @treturn[1] boolean `true`
+-- @treturn[1] table info `{ attempts, offsets = { where each attempt started }, size }`
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err: `kind = "transport"` with `reason = "file"` (the file cannot be opened),
+-- `"aborted"` (`progress` returned false), `"foreign_host"` (a `uri` not on `rupload_url`) or
+-- `"invalid"` (a `uri` outside `/ig-api-upload/`, with a control byte, or not ending with a
+-- container id); the last transport error; or rupload's own failure (its `debug_info` made an
+-- error object; `retriable` becomes `is_transient`)
+-- @raise when `opts` is not a table or has an unknown option, `progress` is not a function, `path`
+-- is not a non-empty string or names an empty file, or `target` is neither a string nor a number,
+-- or is not digits without being a URL
+-- @usage
+-- local ok, info = client:upload_video(container.uri or container.id, "clip.mp4", {
+--   progress = function(sent, total) io.write(("\r%d/%d"):format(sent, total)) end })
+-- if not ok then print(info) end
 function _M.video(client, target, path, opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("upload_video: opts must be a table", 2) end
+  require("instagram.client").check_options("upload_video", "opts", opts, VIDEO_OPTS, 2)
   if opts.progress ~= nil and type(opts.progress) ~= "function" then
     error("upload_video: progress must be a function(sent, total)", 2)
   end
   local url, id = container_url(client, target)
+  if not url then return nil, id end
   local size = file_size(path)
   if not size then
     return nil, require("instagram.error").new{ kind = "transport", reason = "file",
@@ -84,12 +126,25 @@ function _M.video(client, target, path, opts)
   end
 end
 
---- video_url(client, uri_or_id, file_url) -> true | nil, err : the hosted-file variant (file_url header).
+--- Has rupload fetch a hosted video for a container; `client:upload_video_url` calls this.
+-- `POST {rupload_url}/ig-api-upload/{version}/{container-id}` with `Authorization: OAuth` and a
+-- `file_url` header.
+-- @tparam Client client the client to call through
+-- @tparam string|number target the container's `uri` or its id (digits)
+-- @tparam string file_url a public http(s) URL of the video
+-- @treturn[1] boolean `true`
+-- @treturn[2] nil on failure
+-- @treturn[2] Error err, for anything the network or rupload can do; a bad `uri` as for
+-- @{video} (`reason` `"foreign_host"` or `"invalid"`)
+-- @raise when `file_url` is not an http(s) URL, or `target` is neither a string nor a number, or
+-- is not digits without being a URL
+-- @usage local ok, err = client:upload_video_url(container.id, "https://cdn.example/clip.mp4")
 function _M.video_url(client, target, file_url)
   if type(file_url) ~= "string" or not match(file_url, "^https?://") then
     error("upload_video_url: file_url must be an http(s) URL", 2)
   end
-  local url = container_url(client, target)
+  local url, uerr = container_url(client, target)
+  if not url then return nil, uerr end
   local res, err = client:request("POST", url, nil, { auth = "OAuth", headers = { file_url = file_url } })
   if not res then return nil, err end
   return true

@@ -3,6 +3,12 @@
 --   X-Business-Use-Case-Usage: {"<object-id>":[{"type":"instagram","call_count":1,...,
 --                                "estimated_time_to_regain_access":0}]}
 --   X-Ad-Account-Usage:        {"acc_id_util_pct":9.67,"reset_time_duration":0,...}
+-- The client parses every answer's headers with this module and keeps the last result
+-- (@{instagram.client.Client:usage}); its `throttle` option reads `max_percent` and
+-- `regain_access_seconds`.
+-- @module instagram.usage
+-- @usage local u = client:usage()
+-- if u then print(u.max_percent, u.regain_access_seconds, u.app and u.app.call_count) end
 local json = require "instagram.json"
 
 local type, pairs, ipairs, tonumber, pcall, max, min = type, pairs, ipairs, tonumber, pcall, math.max, math.min
@@ -43,9 +49,22 @@ end
 local APP_KEYS = { "call_count", "total_time", "total_cputime" }
 local AD_KEYS = { "acc_id_util_pct" }
 
---- parse(headers) -> usage table, or nil when the response carried no usage header.
--- Result: { app = {...}, business = { [id] = { {type=..., call_count=...}, ... } },
---           ad_account = {...}, max_percent = N, regain_access_seconds = N }
+--- Reads the usage headers of an answer.
+-- Values that are numbers (or numeric strings) become numbers; a header that is not JSON counts as
+-- empty. Never raises, whatever a server sent.
+-- @tparam table headers the answer's headers, names in lower case (`x-app-usage`,
+--   `x-business-use-case-usage`, `x-ad-account-usage`)
+-- @treturn[1] table `{ app = {...}, business = { [object_id] = { { type, call_count, total_time,
+--   total_cputime, estimated_time_to_regain_access, ... }, ... } }, ad_account = {...},
+--   max_percent = N, regain_access_seconds = N }`: `max_percent` is the highest of the percentages
+--   (`call_count`, `total_time`, `total_cputime`, `acc_id_util_pct`; each clamped to 0..1000),
+--   `regain_access_seconds` the longest `estimated_time_to_regain_access` (minutes in the header,
+--   at most a day) in seconds; the parts whose header is absent are nil
+-- @treturn[2] nil when the answer carried no usage header (or `headers` is not a table)
+-- @raise never raises
+-- @usage local usage = require "instagram.usage"
+-- local u = usage.parse{ ["x-app-usage"] = '{"call_count":28,"total_time":25,"total_cputime":25}' }
+-- print(u.max_percent) --> 28
 function _M.parse(headers)
   if type(headers) ~= "table" then return nil end
   local app_h = headers["x-app-usage"]

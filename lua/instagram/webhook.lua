@@ -1,13 +1,24 @@
 --- Webhooks: the subscription handshake, payload signatures, and events.
---   instagram.webhook.challenge(query_params, verify_token)          --> challenge | nil, err
---   instagram.webhook.verify_signature(app_secret, raw_body, header)  --> true | nil, err
---   instagram.webhook.parse(raw_body)                                --> events | nil, err
---   instagram.webhook.handle{ app_secret, body, signature, signature_sha1, require_sha256 = true }
---                                                                    --> events | nil, err
--- Signatures are checked over the raw body bytes with HMAC-SHA256 (X-Hub-Signature-256) or,
--- where the caller allows it, the legacy HMAC-SHA1 (X-Hub-Signature), compared in constant time
--- by the C core. handle() requires the SHA-256 one unless given require_sha256 = false: Meta
+--
+--     instagram.webhook.challenge(query_params, verify_token)          --> challenge | nil, err
+--     instagram.webhook.verify_signature(app_secret, raw_body, header)  --> true | nil, err
+--     instagram.webhook.parse(raw_body [, max_body])                   --> events | nil, err
+--     instagram.webhook.handle{ app_secret, body, signature, signature_sha1, require_sha256 = true, max_body
+-- }
+--                                                                      --> events | nil, err
+--
+-- Signatures are checked over the raw body bytes with HMAC-SHA256 (`X-Hub-Signature-256`) or,
+-- where the caller allows it, the legacy HMAC-SHA1 (`X-Hub-Signature`), compared in constant time
+-- by the C core. `handle()` requires the SHA-256 one unless given `require_sha256 = false`: Meta
 -- signs every delivery with it, so a delivery that has only the SHA-1 one is not Meta's.
+--
+-- Errors are returned, never raised, for anything a request can carry: `kind = "webhook"` and a
+-- `reason`: `"bad_mode"`, `"bad_verify_token"`, `"no_challenge"` (the handshake: answer 403),
+-- `"missing_signature"`, `"malformed_signature"`, `"bad_signature"`, `"sha256_required"` (the
+-- signature: answer 403), `"too_large"` (over `max_body`, by default `instagram.webhook.MAX_BODY`,
+-- 1 MiB: answer 413), `"bad_json"`, `"bad_payload"` (answer 400). Misuse (a missing app secret or
+-- verify token, a body that is not a string) raises.
+-- @module instagram.webhook
 local core = require "instagram.core"
 local json = require "instagram.json"
 local errors = require "instagram.error"
@@ -28,7 +39,19 @@ local function param(q, key)
   return v
 end
 
---- challenge(query, verify_token) -> the hub.challenge to answer with (HTTP 200) | nil, err (answer 403)
+--- Answers the subscription handshake (the GET Meta sends to the callback URL).
+-- Checks `hub.mode` (`"subscribe"`) and `hub.verify_token` (constant-time), and returns
+-- `hub.challenge` to send back as the body of an HTTP 200. Keys may also be `hub_mode` etc. (as
+-- some frameworks rename them), and values lists (the first is used).
+-- @tparam table query the request's query parameters (`ngx.req.get_uri_args()`, ...)
+-- @tparam string verify_token the verify token set in the app dashboard
+-- @treturn[1] string the `hub.challenge` to answer with (HTTP 200)
+-- @treturn[2] nil on failure (answer 403)
+-- @treturn[2] Error err `kind = "webhook"`, `reason` `"bad_mode"`, `"bad_verify_token"` or `"no_challenge"`
+-- @raise when `query` is not a table, or `verify_token` is not a non-empty string
+-- @usage
+-- local challenge, err = instagram.webhook.challenge(ngx.req.get_uri_args(), VERIFY_TOKEN)
+-- if challenge then ngx.say(challenge) else ngx.exit(403) end
 function _M.challenge(query, verify_token)
   if type(query) ~= "table" then error("challenge: query must be a table of the request's query parameters", 2) end
   if type(verify_token) ~= "string" or verify_token == "" then
@@ -47,10 +70,23 @@ function _M.challenge(query, verify_token)
   return challenge
 end
 
---- verify_signature(app_secret, raw_body, header) -> true | nil, err
--- header: the X-Hub-Signature-256 value "sha256=<hex>", or the legacy X-Hub-Signature "sha1=<hex>".
--- A table (what ngx.req.get_headers() gives for a header sent more than once) is refused as
--- malformed: a delivery carries one signature.
+--- Checks a delivery's signature: HMAC of the raw body with the app secret, compared in constant time.
+-- Accepts `sha256=<64 hex digits>` (`X-Hub-Signature-256`) and the legacy `sha1=<40 hex digits>`
+-- (`X-Hub-Signature`); to require SHA-256 use @{handle}. A table (what `ngx.req.get_headers()` gives
+-- for a header sent more than once) is refused as malformed: a delivery carries one signature.
+-- @tparam string app_secret the app secret
+-- @tparam string body the raw request body, byte for byte
+-- @tparam ?string|table header the signature header's value
+-- @treturn[1] boolean `true` when the signature matches
+-- @treturn[2] nil on failure (answer 403)
+-- @treturn[2] Error err `kind = "webhook"`, `reason` `"missing_signature"` (no header, or empty),
+-- `"malformed_signature"` (not `sha256=`/`sha1=` and hex of the right length, or sent twice) or
+-- `"bad_signature"` (wrong secret, or an altered body)
+-- @raise when `app_secret` is not a non-empty string, `body` is not a string, or `header` is
+-- neither nil, a string nor a table
+-- @usage
+-- local ok, err = instagram.webhook.verify_signature(APP_SECRET, ngx.req.get_body_data(),
+--   ngx.var.http_x_hub_signature_256)
 function _M.verify_signature(app_secret, body, header)
   if type(app_secret) ~= "string" or app_secret == "" then error("verify_signature: app_secret is required", 2) end
   if type(body) ~= "string" then error("verify_signature: the raw body must be a string", 2) end
@@ -76,7 +112,7 @@ function _M.verify_signature(app_secret, body, header)
   return true
 end
 
---- An id or other convenience value as a string (numbers exactly), or nil for any other type.
+-- An id or other convenience value as a string (numbers exactly), or nil for any other type.
 local str = json.string_of
 
 local function field_of(t, k)
@@ -149,14 +185,29 @@ local function event_from_messaging(entry, m)
   return e
 end
 
---- parse(raw_body [, max_body]) -> list of events | nil, err
--- Accepts one payload object or a list of them. Each event: { object, account_id, time, field,
--- value, comment_id, media_id, parent_id, text, from } for changes (comments, live_comments,
--- mentions, story_insights, ...). Messaging entries: { field, sender_id, recipient_id, timestamp,
--- message_id, value } with field "messages" (plus text), "messaging_seen", "message_reactions"
--- (plus action, reaction, emoji), "messaging_postbacks" (plus title, payload), "messaging_referral"
--- (plus ref, source, referral_type), or "messaging" for a kind not listed here. Convenience
--- values are strings or nil (ids exact); `value` keeps the entry as sent.
+--- Parses a delivery's body into events (one per change or message); checks no signature.
+-- Accepts one payload object or a list of them, `object` `"instagram"` or `"page"` (or none), in
+-- both login flavours' shapes (`entry[].changes[]`, or Instagram Login's `entry[].field`/`value`).
+-- Each event of a change: `{ object, account_id, time, field, value, comment_id, media_id,
+-- parent_id, text, from }` (fields such as `comments`, `live_comments`, `mentions`,
+-- `story_insights`). Each messaging entry: `{ object, account_id, time, field, value, sender_id,
+-- recipient_id, timestamp, message_id }` with `field` `"messages"` (plus `text`),
+-- `"messaging_seen"`, `"message_reactions"` (plus `action`, `reaction`, `emoji`),
+-- `"messaging_postbacks"` (plus `title`, `payload`), `"messaging_referral"` (plus `ref`, `source`,
+-- `referral_type`), or `"messaging"` for another kind. Convenience values are strings or nil (ids
+-- exact); `value` keeps the change or messaging entry as sent.
+-- @tparam string body the raw request body
+-- @tparam[opt=1048576] int max_body the largest body accepted, in bytes
+-- @treturn[1] {table,...} the events (an empty list when the payload has none)
+-- @treturn[2] nil on failure (answer 400, or 413 for `too_large`)
+-- @treturn[2] Error err `kind = "webhook"`, `reason` `"too_large"`, `"bad_json"` (empty, or not
+-- JSON) or `"bad_payload"` (not an object or list of them, no `entry` list, an entry that is not an
+-- object, or another `object` than `instagram`/`page`)
+-- @raise when `body` is not a string
+-- @usage
+-- for _, ev in ipairs(assert(instagram.webhook.parse(body))) do
+--   if ev.field == "comments" then print(ev.comment_id, ev.text) end
+-- end
 function _M.parse(body, max_body)
   if type(body) ~= "string" then error("parse: the raw body must be a string", 2) end
   max_body = max_body or _M.MAX_BODY
@@ -196,11 +247,29 @@ function _M.parse(body, max_body)
   return events
 end
 
---- handle{ app_secret, body, signature (X-Hub-Signature-256), signature_sha1 (X-Hub-Signature),
---          require_sha256 = true, max_body } -> events | nil, err. Size first, then signature,
--- then JSON. With require_sha256 (the default) only the SHA-256 signature is accepted: a
--- delivery with only the legacy SHA-1 one is refused (reason "sha256_required"); set it to false
--- only for a sender that cannot sign with SHA-256.
+--- Handles a delivery (the POST to the callback URL): size first, then signature, then JSON.
+-- With `require_sha256` (the default) only the SHA-256 signature is accepted: a delivery with only
+-- the legacy SHA-1 one is refused (reason `"sha256_required"`); set it to `false` only for a
+-- sender that cannot sign with SHA-256.
+-- @tparam table o
+-- @tparam string o.app_secret the app secret
+-- @tparam string o.body the raw request body, byte for byte
+-- @tparam[opt] string|table o.signature the `X-Hub-Signature-256` header (`sha256=...`)
+-- @tparam[opt] string|table o.signature_sha1 the legacy `X-Hub-Signature` header (`sha1=...`), used
+-- only with `require_sha256 = false` and no `signature`
+-- @tparam[opt=true] boolean o.require_sha256 refuse deliveries without a SHA-256 signature
+-- @tparam[opt=1048576] int o.max_body the largest body accepted, in bytes
+-- @treturn[1] {table,...} the events, as @{parse} gives them
+-- @treturn[2] nil on failure (answer 413 for `too_large`, 403 for a signature, 400 for the payload)
+-- @treturn[2] Error err `kind = "webhook"`, `reason` `"too_large"`, `"sha256_required"`,
+-- `"missing_signature"`, `"malformed_signature"`, `"bad_signature"`, `"bad_json"` or `"bad_payload"`
+-- @raise when `o` is not a table, `o.body` is not a string, `require_sha256` is not a boolean, or
+-- `app_secret` is not a non-empty string
+-- @usage
+-- ngx.req.read_body()
+-- local events, err = instagram.webhook.handle{ app_secret = APP_SECRET, body = ngx.req.get_body_data(),
+--   signature = ngx.var.http_x_hub_signature_256 }
+-- if not events then return ngx.exit(err.reason == "too_large" and 413 or 403) end
 function _M.handle(o)
   if type(o) ~= "table" then error("handle: expects a table", 2) end
   if type(o.body) ~= "string" then error("handle: body (the raw request body) is required", 2) end

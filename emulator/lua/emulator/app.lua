@@ -1,5 +1,5 @@
 --- The emulator's request handling: a stateful stand-in for graph.facebook.com that answers
--- as the seeds document (response shapes, cursor and time paging, error envelopes, usage
+-- as the Graph API reference documents (response shapes, cursor and time paging, error envelopes, usage
 -- headers), plus a control API under /__emulator/ for tests:
 --   GET  /__emulator/health            200 "ok"
 --   POST /__emulator/reset             fresh world, empty log, default config
@@ -75,7 +75,7 @@ local function send(status, value)
   return ngx.exit(status)
 end
 
---- A Graph error envelope; HTTP 400 as in the seeds' error table unless told otherwise.
+--- A Graph error envelope; HTTP 400 as in the Graph API reference's error table unless told otherwise.
 local function fail(code, message, etype, extra, status)
   local e = { message = message, type = etype or "OAuthException", code = code, fbtrace_id = trace_id() }
   for k, v in pairs(extra or {}) do e[k] = v end

@@ -112,7 +112,7 @@ function _M.reset()
   for i = 1, _M.MEDIA_COUNT do add_media(_M.IG_USER_ID, i, i == 1 and 7 or i % 3) end
   for i = 1, 3 do add_media(_M.IG_USER2_ID, i, 1) end
 
-  -- Product tags on the first media: ids as bare 16-digit JSON numbers, as the seeds show them.
+  -- Product tags on the first media: ids as bare 16-digit JSON numbers, as the Graph API reference shows them.
   nodes[media_id(1)].product_tags = {
     { product_id = 3231775643511089, merchant_id = 7478222675582505, name = "Dino T-shirt",
       price_string = "$25.00", stripped_price_string = "$25", image_url = "https://scontent.example/shirt.jpg",

@@ -22,6 +22,15 @@
 --   byte came; for any other method only when not one byte of the request left (the first byte is
 --   sent alone on a reused connection to know that). A POST the server may have read is never
 --   sent twice: its failure is returned as "network".
+--
+-- The client picks it by itself through @{instagram.transport.auto}; make one directly only to set
+-- `pool_size` or `keepalive_timeout`, and only for a client used in phases that allow cosockets.
+-- nginx needs `lua_ssl_trusted_certificate` and a `resolver` for the Graph API's hosts.
+-- @module instagram.transport.ngx
+-- @usage -- content_by_lua_block
+-- local client = require("instagram").new{ access_token = TOKEN,
+--   transport = require("instagram.transport.ngx").new{ pool_size = 64, keepalive_timeout = 30 } }
+-- local me, err = client:get("/me", { fields = "id" })
 local ngx = ngx
 local type, tonumber, tostring, setmetatable, pairs, error = type, tonumber, tostring, setmetatable, pairs, error
 local lower, match, find, sub, byte, gsub, concat, format = string.lower, string.match, string.find, string.sub,
@@ -31,7 +40,7 @@ local max, min, floor = math.max, math.min, math.floor
 -- this module in nginx without a core built for its LuaJIT.
 local function regular_file(path) return require("instagram.core").regular_file(path) end
 
-local VERSION = "0.1.0"
+local VERSION = "0.2.0" -- = IG_CORE_VERSION (src/core.h): make release-check compares them
 local _M = {}
 local T = {}
 T.__index = T
@@ -56,7 +65,11 @@ local COSOCKET_PHASES = {
   ssl_cert = true, ssl_session_fetch = true,
 }
 
---- True when running inside ngx_lua in a phase that allows cosockets.
+--- Can cosockets be used here and now?
+-- @treturn boolean true inside ngx_lua in the rewrite, access, content, timer, ssl_cert or
+--   ssl_session_fetch phase; false elsewhere (and outside nginx)
+-- @raise never raises
+-- @usage if require("instagram.transport.ngx").available() then ngx.say("cosockets") end
 function _M.available()
   if type(ngx) ~= "table" or not ngx.socket or not ngx.get_phase then return false end
   return COSOCKET_PHASES[ngx.get_phase()] == true
@@ -109,10 +122,27 @@ local CHECK = {
   end,
 }
 
---- new{ timeout = 30, connect_timeout = 10, user_agent, max_body = 64 MiB, keepalive_timeout = 60,
---       pool_size = 32 }. ca_file and http2 are accepted for symmetry with the curl transport and
--- have no effect here: nginx's lua_ssl_trusted_certificate decides trust, and this speaks HTTP/1.1.
--- Options are checked as the C core checks its own; a wrong one raises.
+--- Makes a cosocket transport.
+-- `ca_file` and `http2` are accepted for symmetry with the curl transport and have no effect here:
+-- nginx's `lua_ssl_trusted_certificate` decides trust, and this speaks HTTP/1.1. Options are checked
+-- as the C core checks its own.
+-- @tparam[opt] table opts the options:
+-- @tparam[opt=30] number opts.timeout seconds per request, for the whole request (more than 0, at
+--   most 86400)
+-- @tparam[opt=10] number opts.connect_timeout seconds to connect (more than 0, at most 86400)
+-- @tparam[opt=60] number opts.keepalive_timeout seconds an idle connection stays in nginx's pool
+--   (more than 0, at most 86400)
+-- @tparam[opt=32] integer opts.pool_size connections kept per origin in the keep-alive pool
+--   (whole, 1 to 65536)
+-- @tparam[opt] string opts.user_agent the `User-Agent` (default `instagram-graph-lua/<version>
+--   (ngx_lua)`); no control characters, at most 4096 bytes
+-- @tparam[opt=67108864] integer opts.max_body the largest answer, bytes (1 to 4 GiB; default 64 MiB)
+-- @tparam[opt] string opts.ca_file checked to be a readable regular file, otherwise unused
+-- @tparam[opt] boolean opts.http2 checked, otherwise unused
+-- @treturn Transport the transport (`name = "ngx"`)
+-- @raise when `opts` is not a table, for an unknown option, a wrong type, a value out of range, or
+--   a `ca_file` that is not a readable regular file
+-- @usage local t = require("instagram.transport.ngx").new{ timeout = 10, pool_size = 16 }
 function _M.new(opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("ngx transport options must be a table", 2) end
@@ -136,6 +166,11 @@ function _M.new(opts)
     pool_size = opts.pool_size or 32,
   }, T)
 end
+
+--- A cosocket transport, made by @{new}. `sleep(s)` is `ngx.sleep` and `now()` is `ngx.now`.
+-- Its methods keep the contract of @{instagram.transport.curl.Transport}, with the differences the
+-- module describes.
+-- @type Transport
 
 T.sleep = function(s) return ngx.sleep(s) end
 T.now = function() return ngx.now() end
@@ -457,7 +492,7 @@ end
 
 -- ---- one attempt -----------------------------------------------------------------------------
 
---- One attempt on one connection. Returns res, or nil, reason, message, retry (true when a fresh
+-- One attempt on one connection. Returns res, or nil, reason, message, retry (true when a fresh
 -- connection may be tried: see the rule at the top of this file).
 function T:_attempt(p, deadline, body_writer)
   local sock = ngx.socket.tcp()
@@ -559,15 +594,34 @@ function T:_perform(p, deadline, body_writer)
   return nil, reason, message
 end
 
+--- Sends one request over a pooled connection and reads the whole answer; yields, never blocks
+-- the worker.
+-- @tparam table req `{ method, url, headers, body, timeout }` (see
+--   @{instagram.transport.curl.Transport:request})
+-- @treturn[1] table `{ status, headers, body }`
+-- @treturn[2] nil
+-- @treturn[2] string reason `timeout`, `connect`, `tls`, `network`, `size`, `invalid` (a URL with a
+--   control byte or space, refused before anything is sent)
+-- @treturn[2] string message
+-- @raise for a malformed request (see the module's description); nothing is sent
+-- @usage local res, reason, message = t:request{ method = "GET", url = "https://graph.facebook.com/v24.0/me",
+--   headers = { Authorization = "Bearer " .. TOKEN } }
+-- @function Transport:request
 function T:request(req)
   local p, reason, message = prepare(self, req, 3)
   if not p then return nil, reason, message end
   return self:_perform(p, ngx.now() + p.timeout)
 end
 
---- t:many(reqs, concurrency) -> results in order: { status, headers, body } or { error, message }
--- `concurrency` light threads, each taking the next request until none is left. Every request is
--- checked before any is sent: misuse in one raises and sends none.
+--- Sends many requests at once: `concurrency` light threads, each taking the next request until
+-- none is left.
+-- @tparam {table,...} reqs the requests, each as for @{Transport:request}
+-- @tparam[opt=8] integer concurrency how many light threads
+-- @treturn table the results in order: `{ status, headers, body }` or `{ error = reason, message }`
+-- @raise when `reqs` is not a table or a request is malformed (every request is checked before any
+--   is sent: none is sent then)
+-- @usage local results = t:many({ { method = "GET", url = u1 }, { method = "GET", url = u2 } }, 2)
+-- @function Transport:many
 function T:many(reqs, concurrency)
   if type(reqs) ~= "table" then error("many needs a list of requests", 2) end
   local prepared, results = {}, {}
@@ -598,8 +652,14 @@ function T:many(reqs, concurrency)
   return results
 end
 
---- t:start(req) -> handle; handle:finish() -> res | nil, reason, message ; handle:cancel()
--- A light thread does the request while the caller goes on. Misuse raises here, as in request.
+--- Starts a request in a light thread while the caller goes on.
+-- @tparam table req as for @{Transport:request}
+-- @treturn table the handle: `handle.finish()` waits and returns what @{Transport:request} would;
+--   `handle.cancel()` kills the thread
+-- @raise for a malformed request, as @{Transport:request}
+-- @usage local h = t:start{ method = "GET", url = url }
+-- local res, reason, message = h.finish()
+-- @function Transport:start
 function T:start(req)
   local p, reason, message = prepare(self, req, 3)
   local thread
@@ -618,9 +678,23 @@ function T:start(req)
   }
 end
 
---- t:upload{ url, headers, file, offset, progress, stall_timeout } -> res | nil, reason, message
--- Streams the file from `offset` in 64 KiB pieces (never held in memory); progress(sent, total)
--- may return false to stop. Each piece has stall_timeout (default: the transport timeout) to go.
+--- Streams a file as the body of a POST, from `offset`, in 64 KiB pieces (never held in memory).
+-- @tparam table req the upload:
+-- @tparam string req.url the URL
+-- @tparam[opt] table req.headers more headers
+-- @tparam string req.file the path of a regular file
+-- @tparam[opt=0] integer req.offset where in the file to start
+-- @tparam[opt] function req.progress `progress(sent, total)`; returning false stops the upload
+-- @tparam[opt] number req.stall_timeout seconds each piece has to go (default: the transport's
+--   timeout)
+-- @treturn[1] table `{ status, headers, body }`
+-- @treturn[2] nil
+-- @treturn[2] string reason as for @{Transport:request}, plus `file` (not a readable regular file,
+--   or an offset past its end) and `aborted`
+-- @treturn[2] string message
+-- @raise when `req` is not a table with `url` and `file` strings, for a bad offset or headers
+-- @usage local res, reason = t:upload{ url = url, file = "/tmp/clip.mp4", headers = { offset = "0" } }
+-- @function Transport:upload
 function T:upload(req)
   if type(req) ~= "table" or type(req.file) ~= "string" then
     error("upload needs { url = string, file = path }", 2)
@@ -674,6 +748,11 @@ function T:upload(req)
   return nil, reason, message
 end
 
+--- Does nothing: connections belong to nginx's keep-alive pool.
+-- @treturn nil nothing
+-- @raise never raises
+-- @usage t:close()
+-- @function Transport:close
 function T.close() end -- connections belong to nginx's keep-alive pool
 
 return _M

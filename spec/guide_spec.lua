@@ -342,6 +342,16 @@ describe("guide: typos in nested option tables raise, naming the key, its table 
     { function() c:ig_container("17890001"):wait{ intervall = 3 } end, "wait_for_container: unknown option 'opts.intervall'" },
     { function() user:content_publishing_limit{ field = "quota_usage" } end,
       "content_publishing_limit: unknown option 'opts.field' (known: fields, since)" },
+    { function()
+        instagram.oauth.facebook{ app_id = "1", app_secret = "s", redirect_uri = "https://app.example/cb" }
+          :login_url{ scopes = { "instagram_basic" } }
+      end, "login_url: unknown option 'scopes' (known: auth_type, config_id," },
+    { function()
+        instagram.oauth.instagram{ app_id = "1", app_secret = "s", redirect_uri = "https://app.example/cb" }
+          :authorize_url{ force_reuath = true }
+      end, "authorize_url: unknown option 'force_reuath' (known: enable_fb_login, force_reauth," },
+    { function() instagram.webhook.handle{ app_secret = "s", body = "{}", signature = "sha256=00", require_sha265 = false } end,
+      "webhook.handle: unknown option 'require_sha265' (known: app_secret, body, max_body, require_sha256," },
   }
   for i, case in ipairs(cases) do
     it("case " .. i .. ": " .. case[2]:match("^[^:]+"), function()

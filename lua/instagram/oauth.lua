@@ -359,8 +359,11 @@ end
 -- @usage
 -- local url, state = fb:login_url{ scope = { "instagram_basic", "pages_show_list", "instagram_content_publish" } }
 -- -- redirect the browser to url; keep state
+local LOGIN_URL_OPTS = { scope = true, state = true, redirect_uri = true, response_type = true, display = true,
+                         extras = true, config_id = true, auth_type = true }
 function FacebookLogin:login_url(o)
   o = o or {}
+  client_m.check_options("login_url", nil, o, LOGIN_URL_OPTS, 2)
   local redirect_uri, state = redirect_and_state(self, o, "login_url")
   local extras = o.extras
   if type(extras) == "table" then extras = assert(json.encode(extras)) end
@@ -601,8 +604,11 @@ end
 -- @raise when there is no `redirect_uri`, `state` is not a non-empty string, or `scope` is neither
 -- a list nor a string
 -- @usage local url, state = ig:authorize_url{ scope = { "instagram_business_basic", "instagram_business_content_publish" } }
+local AUTHORIZE_URL_OPTS = { scope = true, state = true, redirect_uri = true, force_reauth = true,
+                             enable_fb_login = true }
 function InstagramLogin:authorize_url(o)
   o = o or {}
+  client_m.check_options("authorize_url", nil, o, AUTHORIZE_URL_OPTS, 2)
   local redirect_uri, state = redirect_and_state(self, o, "authorize_url")
   local p = {
     client_id = self.app_id, redirect_uri = redirect_uri, response_type = "code", state = state,

@@ -270,8 +270,11 @@ end
 -- local events, err = instagram.webhook.handle{ app_secret = APP_SECRET, body = ngx.req.get_body_data(),
 --   signature = ngx.var.http_x_hub_signature_256 }
 -- if not events then return ngx.exit(err.reason == "too_large" and 413 or 403) end
+local HANDLE_OPTS = { app_secret = true, body = true, signature = true, signature_sha1 = true,
+                      require_sha256 = true, max_body = true }
 function _M.handle(o)
   if type(o) ~= "table" then error("handle: expects a table", 2) end
+  require("instagram.client").check_options("webhook.handle", nil, o, HANDLE_OPTS, 2)
   if type(o.body) ~= "string" then error("handle: body (the raw request body) is required", 2) end
   local require256 = o.require_sha256
   if require256 == nil then require256 = true end

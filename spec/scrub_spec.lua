@@ -262,12 +262,17 @@ describe("scrubbing (finding 5)", function()
         :wait_for_container("../me") end)
     end)
 
-    it("refuses (nil, err) an upload uri the server names on another host than rupload_url: nothing sent there", function()
+    -- A 4 KiB clip for the upload specs below.
+    local function clip(path)
       os.execute("mkdir -p build")
-      local path = "build/scrub-spec-clip-foreign.mp4"
       local f = assert(io.open(path, "wb"))
       f:write(("v"):rep(4096))
       f:close()
+      return path
+    end
+
+    it("refuses (nil, err) an upload uri the server names on another host than rupload_url: nothing sent there", function()
+      local path = clip("build/scrub-spec-clip-foreign.mp4")
       local t = scripted{
         { "POST /17841405822304914/media$", '{"id":"1790","uri":"https://evil.example/ig-api-upload/v24.0/1790"}' },
       }
@@ -283,11 +288,7 @@ describe("scrubbing (finding 5)", function()
     end)
 
     it("uploads to the uri the server names on rupload_url, and resumes only from whole offsets", function()
-      os.execute("mkdir -p build")
-      local path = "build/scrub-spec-clip.mp4"
-      local f = assert(io.open(path, "wb"))
-      f:write(("v"):rep(4096))
-      f:close()
+      local path = clip("build/scrub-spec-clip.mp4")
       local t = scripted{
         { "POST /17841405822304914/media$", '{"id":"1790","uri":"https://rupload.facebook.com/ig-api-upload/v24.0/1790"}' },
         { "GET /1790$", '{"status_code":"FINISHED","video_status":{"uploading_phase":{"status":"in_progress",'

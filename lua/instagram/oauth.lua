@@ -339,6 +339,8 @@ end
 -- `tostring(fb)` shows the app id only; the app secret is not on the object.
 -- @type FacebookLogin
 
+local LOGIN_URL_OPTS = { scope = true, state = true, redirect_uri = true, response_type = true, display = true,
+                         extras = true, config_id = true, auth_type = true }
 --- Builds the login dialog URL to send the browser to: `{dialog_url}/{version}/dialog/oauth?...`.
 -- Keep the state (in an HttpOnly cookie, or the session) to check the redirect with.
 -- @tparam[opt] table o
@@ -359,8 +361,6 @@ end
 -- @usage
 -- local url, state = fb:login_url{ scope = { "instagram_basic", "pages_show_list", "instagram_content_publish" } }
 -- -- redirect the browser to url; keep state
-local LOGIN_URL_OPTS = { scope = true, state = true, redirect_uri = true, response_type = true, display = true,
-                         extras = true, config_id = true, auth_type = true }
 function FacebookLogin:login_url(o)
   o = o or {}
   client_m.check_options("login_url", nil, o, LOGIN_URL_OPTS, 2)
@@ -591,6 +591,8 @@ end
 -- calls use). `tostring(ig)` shows the app id only; the app secret is not on the object.
 -- @type InstagramLogin
 
+local AUTHORIZE_URL_OPTS = { scope = true, state = true, redirect_uri = true, force_reauth = true,
+                             enable_fb_login = true }
 --- Builds the authorization URL to send the browser to: `{authorize_url}/oauth/authorize?...`.
 -- @tparam[opt] table o
 -- @tparam[opt] string|{string,...} o.scope the permissions asked for; default `{ "instagram_business_basic"
@@ -604,8 +606,6 @@ end
 -- @raise when there is no `redirect_uri`, `state` is not a non-empty string, or `scope` is neither
 -- a list nor a string
 -- @usage local url, state = ig:authorize_url{ scope = { "instagram_business_basic", "instagram_business_content_publish" } }
-local AUTHORIZE_URL_OPTS = { scope = true, state = true, redirect_uri = true, force_reauth = true,
-                             enable_fb_login = true }
 function InstagramLogin:authorize_url(o)
   o = o or {}
   client_m.check_options("authorize_url", nil, o, AUTHORIZE_URL_OPTS, 2)

@@ -247,6 +247,8 @@ function _M.parse(body, max_body)
   return events
 end
 
+local HANDLE_OPTS = { app_secret = true, body = true, signature = true, signature_sha1 = true,
+                      require_sha256 = true, max_body = true }
 --- Handles a delivery (the POST to the callback URL): size first, then signature, then JSON.
 -- With `require_sha256` (the default) only the SHA-256 signature is accepted: a delivery with only
 -- the legacy SHA-1 one is refused (reason `"sha256_required"`); set it to `false` only for a
@@ -270,8 +272,6 @@ end
 -- local events, err = instagram.webhook.handle{ app_secret = APP_SECRET, body = ngx.req.get_body_data(),
 --   signature = ngx.var.http_x_hub_signature_256 }
 -- if not events then return ngx.exit(err.reason == "too_large" and 413 or 403) end
-local HANDLE_OPTS = { app_secret = true, body = true, signature = true, signature_sha1 = true,
-                      require_sha256 = true, max_body = true }
 function _M.handle(o)
   if type(o) ~= "table" then error("handle: expects a table", 2) end
   require("instagram.client").check_options("webhook.handle", nil, o, HANDLE_OPTS, 2)

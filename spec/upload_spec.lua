@@ -76,6 +76,17 @@ describe("resumable upload", function()
     assert.equal(1, #H.requests("^/v24%.0/" .. ct.id .. "$")) -- it asked the container where to go on
   end)
 
+  it("after a drop, a failed status lookup is not taken for a finished upload: it sends again", function()
+    local ct = container()
+    H.config{ upload_faults = { { drop_after = 120000, times = 1 } },
+              faults = { { path = "^/v24%.0/" .. ct.id .. "$", method = "GET", status = 503, times = 10 } } }
+    local ok, info = c:upload_video(ct.uri, file)
+    assert.is_true(ok)
+    assert.same({ 0, 0 }, info.offsets) -- where the server is was unknown: from the last known offset
+    assert.equal(2, #H.requests("ig%-api%-upload"))
+    assert.is_true(same_file(file, stored(ct.id)))
+  end)
+
   it("retries a retriable debug_info failure, from where the server is", function()
     local ct = container()
     H.config{ upload_faults = { { status = 503, times = 2 } } }

@@ -46,11 +46,12 @@ local function file_size(path)
 end
 
 -- Where the container's upload stands: bytes_transferred and whether it is complete.
+-- Returns the whole byte count to resume from (nil: unknown) and whether the upload is complete;
+-- a failed lookup is "unknown, not complete", never a success.
 local function uploaded(client, id)
-  local c, err = client:get("/" .. id, { fields = "id,status_code,video_status" })
-  if not c then return nil, err end
+  local c = client:get("/" .. id, { fields = "id,status_code,video_status" })
   local phase = type(c) == "table" and type(c.video_status) == "table" and c.video_status.uploading_phase or nil
-  if type(phase) ~= "table" then return nil end
+  if type(phase) ~= "table" then return nil, false end
   local bytes = tonumber(phase.bytes_transferred)
   -- only a whole, finite count is an offset to resume from
   if bytes and (bytes ~= bytes or bytes == huge or bytes % 1 ~= 0) then bytes = nil end

@@ -30,6 +30,22 @@ describe("instagram.new", function()
     assert.has_error(function() instagram.new{ ca_file = "/nonexistent.pem" } end)
   end)
 
+  it("refuses a ca_file that is a FIFO at once, instead of waiting for a writer", function()
+    local fifo = os.tmpname()
+    os.remove(fifo)
+    assert(os.execute("mkfifo " .. fifo))
+    -- In a child with a time limit: the old check (io.open) blocked forever here.
+    local p = io.popen(("timeout 5 %s -e \"package.path='lua/?.lua;lua/?/init.lua;'..package.path "
+      .. "package.cpath='build/%s/?.so;'..package.cpath "
+      .. "print(pcall(require('instagram').new, { ca_file = '%s' }))\" 2>&1; echo \"exit=$?\""):format(
+      jit and "luajit" or "lua5.4", jit and "luajit" or "lua5.4", fifo))
+    local out = p:read("*a")
+    p:close()
+    os.remove(fifo)
+    assert.matches("exit=0", out)
+    assert.matches("^false\t.*option 'ca_file': .*regular file", out)
+  end)
+
   it("picks the cosocket transport inside nginx and libcurl elsewhere", function()
     local expected = rawget(_G, "ngx") and "ngx" or "curl"
     assert.equal(expected, instagram.new{}.transport:pick().name)

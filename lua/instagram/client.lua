@@ -279,9 +279,9 @@ function _M.new(opts)
   check_url("graph_url", graph_url)
   check_url("rupload_url", rupload_url)
   if opts.ca_file then
-    local f = io.open(opts.ca_file, "rb")
-    if not f then error("instagram.new: option 'ca_file': cannot read '" .. opts.ca_file .. "'", 2) end
-    f:close()
+    -- Opened without blocking, regular files only (io.open would wait forever on a FIFO).
+    local ok, why = core.regular_file(opts.ca_file)
+    if not ok then error("instagram.new: option 'ca_file': " .. tostring(why), 2) end
   end
   local retries = opts.retries or 3
 

@@ -45,6 +45,15 @@ describe("publishing", function()
       "GET /" .. res.id }, sequence)
   end)
 
+  it("answers a published post even when reading its fields fails (fields_error), so nobody posts twice", function()
+    local res, err = user:publish_image{ image_url = "https://cdn.example/x.jpg", fields = "id,permalnk" }
+    assert.is_nil(err)
+    assert.is_string(res.id)
+    assert.is_string(res.container_id)
+    assert.equal(100, res.fields_error.code)
+    assert.equal(1, #H.requests("/media_publish$"))
+  end)
+
   it("publishes a reel from a URL with its documented options", function()
     local res = assert(user:publish_video{ video_url = "https://cdn.example/reel.mp4", caption = "Reel!",
       share_to_feed = true, cover_url = "https://cdn.example/cover.jpg", thumb_offset = 1500,

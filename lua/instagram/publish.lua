@@ -363,8 +363,10 @@ local function finish(client, user_id, container_id, o)
   end
   local out = { id = media_id, container_id = container_id }
   if o.fields then
+    -- The post exists now: a failed read of its fields must not look like a failed publish (a
+    -- caller would post again). The error goes with the answer instead.
     local media, ferr = client:get("/" .. media_id, { fields = o.fields })
-    if not media then return nil, ferr end
+    if not media then out.fields_error = ferr end
     if type(media) == "table" then
       for k, v in pairs(media) do out[k] = v end
     end
@@ -378,7 +380,8 @@ end
 -- @tparam Client client the client to call through
 -- @tparam string user_id the IG user's id
 -- @tparam table o the options of `IgUser:publish_image`
--- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for
+-- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for (or
+-- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's, or `kind = "publish"` (reasons `container_error`,
 -- `container_expired`, `timeout`, `quota`)
@@ -407,7 +410,8 @@ end
 -- @tparam Client client the client to call through
 -- @tparam string user_id the IG user's id
 -- @tparam table o the options of `IgUser:publish_video`
--- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for
+-- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for (or
+-- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's, an upload's (with `container_id`), or `kind = "publish"`
 -- (reasons `container_error`, `container_expired`, `timeout`, `quota`)
@@ -445,7 +449,8 @@ end
 -- @tparam Client client the client to call through
 -- @tparam string user_id the IG user's id
 -- @tparam table o the options of `IgUser:publish_story`
--- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for
+-- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for (or
+-- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's, an upload's, or `kind = "publish"` (reasons
 -- `container_error`, `container_expired`, `timeout`, `quota`)
@@ -483,7 +488,8 @@ end
 -- @tparam Client client the client to call through
 -- @tparam string user_id the IG user's id
 -- @tparam table o the options of `IgUser:publish_carousel`
--- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for
+-- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for (or
+-- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's, an upload's, or `kind = "publish"` (reasons
 -- `container_error`, `container_expired`, `timeout`, `quota`); a child's error carries `child`

@@ -488,7 +488,8 @@ end
 -- return a `quota` error when the 24-hour quota is used up
 -- @tparam[opt] table o.wait how to wait for the container(s): `{ timeout = 300, interval = 3,
 -- max_interval = 60 }` (seconds; see @{instagram.node.misc.IgContainer:wait})
--- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for
+-- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for (or
+-- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's error, an upload's, or `kind = "publish"` with `reason`
 -- `"container_error"` (the container failed: `status` text, `subcode` such as 2207026),
@@ -530,7 +531,8 @@ function IgUser:publish_image(o) return require("instagram.publish").image(self.
 -- return a `quota` error when the 24-hour quota is used up
 -- @tparam[opt] table o.wait how to wait for the container(s): `{ timeout = 300, interval = 3,
 -- max_interval = 60 }` (seconds; see @{instagram.node.misc.IgContainer:wait})
--- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for
+-- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for (or
+-- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's error, an upload's, or `kind = "publish"` with `reason`
 -- `"container_error"` (the container failed: `status` text, `subcode` such as 2207026),
@@ -570,7 +572,8 @@ IgUser.publish_reel = IgUser.publish_video
 -- return a `quota` error when the 24-hour quota is used up
 -- @tparam[opt] table o.wait how to wait for the container(s): `{ timeout = 300, interval = 3,
 -- max_interval = 60 }` (seconds; see @{instagram.node.misc.IgContainer:wait})
--- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for
+-- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for (or
+-- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's error, an upload's, or `kind = "publish"` with `reason`
 -- `"container_error"` (the container failed: `status` text, `subcode` such as 2207026),
@@ -602,7 +605,8 @@ function IgUser:publish_story(o) return require("instagram.publish").story(self.
 -- return a `quota` error when the 24-hour quota is used up
 -- @tparam[opt] table o.wait how to wait for the container(s): `{ timeout = 300, interval = 3,
 -- max_interval = 60 }` (seconds; see @{instagram.node.misc.IgContainer:wait})
--- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for
+-- @treturn[1] table `{ id = media_id, container_id = id }`, plus the `fields` asked for (or
+-- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's error, an upload's, or `kind = "publish"` with `reason`
 -- `"container_error"` (the container failed: `status` text, `subcode` such as 2207026),

@@ -54,6 +54,19 @@ describe("publishing", function()
     assert.equal(1, #H.requests("/media_publish$"))
   end)
 
+  it("ends a wait with interval 0 at its timeout, counting the polls' own time; refuses a negative one", function()
+    H.config{ processing_polls = 1000000, rate_limit = { limit = 1000000 } }
+    local ct = assert(user:create_container{ media_type = "REELS", video_url = "https://cdn.example/v.mp4" })
+    local t0 = core.now()
+    local res, err = c:wait_for_container(ct.id, { interval = 0, timeout = 0.3 })
+    assert.is_nil(res)
+    assert.equal("timeout", err.reason)
+    assert.is_true(core.now() - t0 < 5)
+    assert.has_error(function() c:wait_for_container(ct.id, { timeout = -5 }) end,
+      "wait_for_container: option 'opts.timeout' must be a number of seconds from 0 to 86400")
+    assert.has_error(function() user:publish_image{ image_url = "https://cdn.example/x.jpg", wait = { interval = -1 } } end)
+  end)
+
   it("publishes a reel from a URL with its documented options", function()
     local res = assert(user:publish_video{ video_url = "https://cdn.example/reel.mp4", caption = "Reel!",
       share_to_feed = true, cover_url = "https://cdn.example/cover.jpg", thumb_offset = 1500,

@@ -17,7 +17,7 @@ local errors = require "instagram.error"
 local json = require "instagram.json"
 
 local type, pairs, ipairs, tonumber, error, select = type, pairs, ipairs, tonumber, error, select
-local match, gsub, find, min = string.match, string.gsub, string.find, math.min
+local match, gsub, find, min, max = string.match, string.gsub, string.find, math.min, math.max
 local check_options = require("instagram.client").check_options
 
 local _M = {}
@@ -186,11 +186,22 @@ local WAIT_OPTS = { timeout = "number", interval = "number", max_interval = "num
 -- The options of content_publishing_limit.
 local LIMIT_OPTS = { fields = true, since = true }
 
+-- The wait options: known names, numbers, each from 0 to 86400 seconds. level: as for error.
+local function check_wait(fn, where, w, level)
+  check_options(fn, where, w, WAIT_OPTS, level + 1)
+  for _, k in ipairs{ "timeout", "interval", "max_interval" } do
+    local v = w and w[k]
+    if v ~= nil and not (v >= 0 and v <= 86400) then
+      error(("%s: option '%s.%s' must be a number of seconds from 0 to 86400"):format(fn, where, k), level + 1)
+    end
+  end
+end
+
 -- A flow's options (or a carousel child's, `where` naming it), and its `wait`: the client's checker.
 local function check_known(o, known, fn, where)
   if type(o) ~= "table" then error(fn .. (where and (": " .. where) or "") .. ": expects a table of options", 3) end
   check_options(fn, where, o, known, 3)
-  if not where then check_options(fn, "wait", o.wait, WAIT_OPTS, 3) end
+  if not where then check_wait(fn, "wait", o.wait, 3) end
 end
 
 -- Options of the flow itself (not API parameters) are accepted by every flow.
@@ -238,11 +249,12 @@ function _M.wait(client, id, opts)
   local sid = id_text(id)
   if not sid then error("wait_for_container: the container id must be digits, got " .. errors.text(id), 2) end
   id = sid
-  check_options("wait_for_container", "opts", opts, WAIT_OPTS, 2)
+  check_wait("wait_for_container", "opts", opts, 2)
   opts = opts or {}
   local deadline_left = opts.timeout or 300
   local interval, cap = opts.interval or 3, opts.max_interval or 60
   while true do
+    local started = client.now()
     local c, err = client:get("/" .. id, { fields = "id,status_code,status" })
     if not c then return nil, err end
     if type(c) ~= "table" then
@@ -265,7 +277,8 @@ function _M.wait(client, id, opts)
     end
     local step = min(interval, deadline_left)
     client.sleep(step)
-    deadline_left = deadline_left - step
+    -- The poll's own time counts too: with interval 0 the timeout still ends the wait.
+    deadline_left = deadline_left - max(step, client.now() - started)
     interval = min(cap, interval * 1.5)
   end
 end

@@ -33,7 +33,8 @@ build = {
   modules = {
     ["instagram.core"] = {
       sources = { "src/core.c", "src/session.c", "src/transfer.c", "src/request.c", "src/upload.c",
-                  "src/many.c", "src/pending.c", "src/headers.c", "src/crypto.c", "src/encode.c", "src/buffer.c" },
+                  "src/many.c", "src/pending.c", "src/headers.c", "src/crypto.c", "src/encode.c", "src/buffer.c",
+                  "src/json.c" },
       libraries = { "curl", "crypto" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },

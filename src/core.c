@@ -66,6 +66,7 @@ IG_EXPORT int luaopen_instagram_core(lua_State *L) {
   ig_session_open(L);
   ig_crypto_open(L);
   ig_encode_open(L);
+  ig_json_open(L);
   lua_pushcfunction(L, l_sleep);
   lua_setfield(L, -2, "sleep");
   lua_pushcfunction(L, l_now);

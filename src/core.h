@@ -12,11 +12,27 @@
 void ig_session_open(lua_State *L);
 void ig_crypto_open(lua_State *L);
 void ig_encode_open(lua_State *L);
+void ig_json_open(lua_State *L);
 IG_EXPORT int luaopen_instagram_core(lua_State *L);
 
 /* Response header block -> Lua table (lower-cased names, repeated names joined by ", ").
  * Pure function of its input; fuzzed in fuzz/. */
 void ig_push_headers(lua_State *L, const char *data, size_t len);
+
+/* JSON text -> one Lua value pushed (returns 1), or nil and "<what> at byte <n>" (returns 2); never
+ * raises for bad text (json.c). text need not be NUL-terminated. Options: max_depth from 1 to
+ * IG_JSON_DEPTH_LIMIT; array_mt the stack index of the metatable for empty arrays, or 0; numbers
+ * the stack index of a table that records each integer given as a string of digits (numbers[s] =
+ * true, numbers.n counting the new ones), or 0. */
+#define IG_JSON_MAX_DEPTH 512
+#define IG_JSON_DEPTH_LIMIT 1000
+typedef struct {
+  int max_depth, array_mt, numbers;
+} ig_json_opts;
+int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opts *o);
+/* The options a Lua table gives ({ max_depth =, array_mt =, numbers = }, read raw), checked:
+ * array_mt and numbers are pushed (nil when absent) and their indices set; raises naming `what`. */
+void ig_json_check_opts(lua_State *L, int t, const char *what, ig_json_opts *o);
 
 /* Growable byte buffer with a hard cap; never raises (used inside libcurl callbacks). */
 typedef struct {

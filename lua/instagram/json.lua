@@ -1,11 +1,13 @@
 --- JSON that keeps numbers exact.
--- Decoding uses a private lua-cjson instance (cjson.safe) and, on Lua 5.3+, turns every integral
--- float back into an integer (Debian's lua-cjson 2.1.0 decodes `42` as `42.0`). Encoding is our
--- own: integers print as integers and other numbers with the fewest digits that read back the
--- same, so a 16-digit product_id read from one response reaches the API again digit for digit
--- (lua-cjson keeps 14 significant digits).
+-- Decoding uses the C core's decoder (`instagram.core.json_decode`) when the core is loaded:
+-- integers exact (beyond what the runtime holds exactly, a string of their digits), empty arrays
+-- marked with @{array_mt}. Without the core (the emulator inside nginx) it uses a private lua-cjson
+-- instance (cjson.safe) and, on Lua 5.3+, turns every integral float back into an integer (Debian's
+-- lua-cjson 2.1.0 decodes `42` as `42.0`). Encoding is our own: integers print as integers and
+-- other numbers with the fewest digits that read back the same, so a 16-digit product_id read from
+-- one response reaches the API again digit for digit (lua-cjson keeps 14 significant digits).
 -- What a hostile peer can send never raises: decode answers nil, message for nesting deeper than
--- MAX_DEPTH (200, the same limit encode keeps), for NaN / Infinity / hex literals and for numbers
+-- MAX_DEPTH (512, the same limit encode keeps), for NaN / Infinity / hex literals and for numbers
 -- too large for a double (1e999), so every number it returns is finite.
 --
 -- On LuaJIT a number is a double: ids above 2^53 must stay strings (the API sends ids as strings).
@@ -25,9 +27,10 @@ local tonumber, error, rawlen = tonumber, error, rawlen or function(t) return #t
 
 local _M = {}
 
--- Arrays and objects nest at most this deep, in both directions (the outermost one is level 1).
-local MAX_DEPTH = 200
---- How deep arrays and objects may nest, in @{decode} and @{encode} alike (200; the outermost one
+-- Arrays and objects nest at most this deep, in both directions (the outermost one is level 1);
+-- = IG_JSON_MAX_DEPTH (src/core.h).
+local MAX_DEPTH = 512
+--- How deep arrays and objects may nest, in @{decode} and @{encode} alike (512; the outermost one
 -- is level 1).
 _M.MAX_DEPTH = MAX_DEPTH
 
@@ -73,9 +76,33 @@ local function integerize(v)
   return v
 end
 
--- The C core's walk when it is loaded (several times faster); the Lua one otherwise.
+-- The C core's decoder when the core is loaded (and has it); lua-cjson and the walk above otherwise.
 local ok_core, core = pcall(require, "instagram.core")
-local fast_integerize = ok_core and tointeger and core.integerize or nil
+local core_decode = ok_core and type(core) == "table" and core.json_decode or nil
+local array_mt = _M.array_mt
+
+-- The integers the core's decoder gave as strings of digits (beyond what the runtime holds
+-- exactly: on LuaJIT above 2^53, on Lua 5.4 beyond int64), so that encode writes them back as the
+-- numbers they were. Two generations of NUMBERS_KEPT each: the newest strings are always known,
+-- and memory stays bounded however many a long-running process reads.
+local NUMBERS_KEPT = 10000
+local numbers, older_numbers = { n = 0 }, {}
+local core_opts = { max_depth = MAX_DEPTH, array_mt = array_mt, numbers = numbers }
+
+--- The decoder's options for `instagram.core` (max_depth, array_mt, numbers), as the libcurl
+-- transport hands them to its session so that answers are decoded as @{decode} does.
+-- @local
+function _M.core_options()
+  local n = numbers.n
+  if type(n) ~= "number" or n >= NUMBERS_KEPT then
+    older_numbers, numbers = numbers, { n = 0 }
+    core_opts.numbers = numbers
+  end
+  return core_opts
+end
+
+-- Is s a string the decoder made of a JSON integer?
+local function was_number(s) return numbers[s] == true or older_numbers[s] == true end
 
 local function finite(v)
   local tv = type(v)
@@ -93,18 +120,29 @@ end
 local LONG_DIGITS = ("%d"):rep(32)
 
 --- Decodes JSON text, keeping numbers exact.
--- On Lua 5.3+ every integral number comes back as an integer. Objects and arrays are tables
--- (arrays from 1), `null` is @{null}.
+-- A number written as an integer comes back exact: a Lua integer on Lua 5.3+, a number on LuaJIT
+-- up to 2^53, and beyond what the runtime holds exactly a string of its digits
+-- (`"9223372036854775808"`; on LuaJIT `"17841405822304915"`); other numbers are floats. Objects and
+-- arrays are tables (arrays from 1; an empty one has @{array_mt}, so it encodes back as `[]`),
+-- `null` is @{null}. Strings: a lone surrogate escape becomes U+FFFD, other bytes are kept as they
+-- are. The rules are `instagram.core.json_decode`'s; without the C core, lua-cjson decodes (every
+-- integral number an integer on 5.3+ but only 15 digits exact, lone surrogates refused).
 -- @tparam string text the JSON text
 -- @treturn[1] any the value
 -- @treturn[2] nil
--- @treturn[2] string message what is wrong: not a string, not JSON, nested deeper than
---   @{MAX_DEPTH}, NaN, Infinity or hex literals, a number beyond a double's range
+-- @treturn[2] string message what is wrong and where ("expected ',' or '}' at byte 1234"): not a
+--   string, not JSON, nested deeper than @{MAX_DEPTH}, NaN, Infinity or hex literals, a number
+--   beyond a double's range
 -- @raise never raises
 -- @usage local v, err = json.decode('{"data":[{"id":"1"}],"paging":{}}')
 -- print(v.data[1].id)
 function _M.decode(text)
   if type(text) ~= "string" then return nil, "JSON text must be a string, got " .. type(text) end
+  if core_decode then
+    local ok, v, err = pcall(core_decode, text, _M.core_options())
+    if ok then return v, err end
+    return nil, tostring(v) -- an error of Lua itself: out of memory (or a __gc raising, on LuaJIT)
+  end
   local v, err = codec.decode(text)
   if v == nil and err then
     if find(err, "too many nested", 1, true) then
@@ -115,18 +153,7 @@ function _M.decode(text)
   if (find(text, "[eE][+]?0*[1-9]%d%d") or find(text, LONG_DIGITS)) and not finite(v) then
     return nil, "a number is too large to be represented (out of a double's range)"
   end
-  if fast_integerize then
-    if type(v) == "table" then
-      -- cjson kept the depth within MAX_DEPTH, below the C walk's own limit; should that ever
-      -- change, its raise still becomes nil, message.
-      local ok, ierr = pcall(fast_integerize, v)
-      if not ok then return nil, tostring(ierr) end
-    else
-      v = integerize(v)
-    end
-  elseif tointeger then
-    v = integerize(v)
-  end
+  if tointeger then v = integerize(v) end
   return v
 end
 
@@ -184,7 +211,7 @@ end
 
 encode_value = function(v, out, depth)
   local tv = type(v)
-  if tv == "string" then out[#out + 1] = codec.encode(v)
+  if tv == "string" then out[#out + 1] = was_number(v) and v or codec.encode(v)
   elseif tv == "number" then out[#out + 1] = number(v)
   elseif tv == "boolean" then out[#out + 1] = v and "true" or "false"
   elseif v == nil or v == codec.null then out[#out + 1] = "null"

@@ -1,0 +1,546 @@
+/* json.c: JSON text (RFC 8259) -> Lua values, read straight from the input bytes. Strings without
+ * escapes are pushed from their slice of the input, arrays and objects are collected on the Lua
+ * stack first so each table is created at its final size, integers are parsed exactly.
+ * Bad input never raises: the answer is nil, "<what> at byte <n>". Only an error of Lua itself can
+ * unwind through here (out of memory; on 5.1/LuaJIT also an error in a __gc metamethod that a
+ * collection step runs), and nothing leaks then: the parse state is on the C stack and every byte
+ * allocated is Lua's (values on the stack, luaL_Buffer, userdata). The input need not be
+ * NUL-terminated (ig_json_decode can read a libcurl buffer as well as a Lua string). */
+/***
+ * @module instagram.core
+ */
+#include <float.h>
+#include <locale.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#include "core.h"
+
+/* Stack slots that arrays and objects still being read may hold at once: elements wait on the
+ * stack (so their table is created at its final size) until this budget is spent, then go
+ * straight into a table. Below LuaJIT's 8000 slots per C call with room for IG_JSON_DEPTH_LIMIT
+ * open containers (2 slots each: the table and a key). */
+#define PENDING_BUDGET 2048
+/* Free slots wanted before each value: the value, a luaL_Buffer (Lua 5.1's keeps up to ~10
+ * pieces on the stack) and a container's own table and key. */
+#define VALUE_SLOTS (LUA_MINSTACK + 4)
+
+typedef struct {
+  lua_State *L;
+  const unsigned char *s, *p, *end; /* the text, where the parse is, its end */
+  int depth, max_depth;
+  int array_mt;  /* stack index of the metatable of empty arrays, 0 for none */
+  int numbers;   /* stack index of the table recording digit strings made of integers, 0 for none */
+  lua_Integer recorded; /* how many new ones this decode recorded there */
+  int pending;   /* slots held by the elements of unfinished arrays and objects */
+  char point;    /* the C library's decimal point (locale), 0 until a fraction needs it */
+  const char *err; /* what went wrong (a static string) and where */
+  const unsigned char *err_at;
+} parser;
+
+static const char E_DEPTH[] = "nested too deep"; /* reported with the limit (ig_json_decode) */
+
+/* 1 for a byte that stands for itself inside a JSON string: not '"', '\\' or a control character.
+ * Bytes >= 0x80 pass as they are (no UTF-8 validation, as lua-cjson). */
+static const unsigned char PLAIN[256] = {
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x22 '"' */
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x5c '\\' */
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/* The first byte from p that is not PLAIN (or end). Strings are most of a Graph answer's bytes, so
+ * they are scanned 16 bytes at a time with SSE2 (every x86-64), else 8 at a time in a uint64_t
+ * (SWAR: a byte of x is zero, or below n, when (x - 0x01..01 * n) & ~x has its high bit set), and
+ * the rest byte by byte. */
+static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *end) {
+#if defined(__SSE2__) && !defined(IG_JSON_SWAR)
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), control = _mm_set1_epi8(0x1F);
+  while (end - p >= 16) {
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
+                               _mm_cmpeq_epi8(_mm_min_epu8(x, control), x)); /* x <= 0x1F */
+    int mask = _mm_movemask_epi8(hit);
+    if (mask) return p + __builtin_ctz((unsigned)mask);
+    p += 16;
+  }
+#else
+  const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+  while (end - p >= 8) {
+    uint64_t w, q, b;
+    memcpy(&w, p, 8);
+    q = w ^ (ones * '"');
+    b = w ^ (ones * '\\');
+    if (((q - ones) & ~q & high) | ((b - ones) & ~b & high) | ((w - ones * 0x20) & ~w & high)) break;
+    p += 8;
+  }
+#endif
+  while (p < end && PLAIN[*p]) p++;
+  return p;
+}
+
+static int fail(parser *j, const char *what, const unsigned char *at) {
+  j->err = what;
+  j->err_at = at;
+  return -1;
+}
+
+/* RFC 8259 whitespace: space, tab, line feed, carriage return; nothing else. */
+static const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end) {
+  while (p < end && *p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+  return p;
+}
+
+static int is_digit(const unsigned char *p, const unsigned char *end) {
+  return p < end && *p >= '0' && *p <= '9';
+}
+
+static int value(parser *j);
+
+/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at j->p. An integer (no fraction, no exponent)
+ * within what the runtime holds exactly is pushed as one (lua_Integer on 5.3+, |n| <= 2^53 as a
+ * double on 5.1/LuaJIT); a longer one as a string of its digits; "-0" is 0. Anything else goes
+ * through strtod, so it is correctly rounded; an infinite result is refused. */
+static int number(parser *j) {
+  lua_State *L = j->L;
+  const unsigned char *start = j->p, *p = start, *end = j->end;
+  int neg = 0, is_float = 0;
+  if (*p == '-') { neg = 1; p++; }
+  const unsigned char *digits = p;
+  uint64_t u = 0; /* exact while there are at most 19 digits */
+  if (!is_digit(p, end)) return fail(j, "invalid number", start);
+  if (*p == '0') {
+    p++;
+    if (is_digit(p, end)) return fail(j, "invalid number (leading zero)", start);
+  } else {
+    while (is_digit(p, end)) u = u * 10 + (uint64_t)(*p++ - '0');
+  }
+  size_t ndigits = (size_t)(p - digits);
+  if (p < end && *p == '.') {
+    p++;
+    if (!is_digit(p, end)) return fail(j, "invalid number (no digit after '.')", start);
+    while (is_digit(p, end)) p++;
+    is_float = 1;
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    p++;
+    if (p < end && (*p == '+' || *p == '-')) p++;
+    if (!is_digit(p, end)) return fail(j, "invalid number (no digit in the exponent)", start);
+    while (is_digit(p, end)) p++;
+    is_float = 1;
+  }
+  size_t n = (size_t)(p - start);
+  if (!is_float) {
+    j->p = p;
+#if LUA_VERSION_NUM >= 503
+    if (ndigits <= 19) { /* 10^19 - 1 < 2^64 */
+      if (u == 0) { lua_pushinteger(L, 0); return 0; }
+      if (!neg && u <= (uint64_t)LUA_MAXINTEGER) { lua_pushinteger(L, (lua_Integer)u); return 0; }
+      if (neg && u - 1 <= (uint64_t)LUA_MAXINTEGER) { lua_pushinteger(L, -(lua_Integer)(u - 1) - 1); return 0; }
+    }
+#else
+    if (ndigits <= 16 && u <= ((uint64_t)1 << 53)) {
+      lua_pushnumber(L, neg && u ? -(lua_Number)u : (lua_Number)u);
+      return 0;
+    }
+#endif
+    lua_pushlstring(L, (const char *)start, n); /* beyond the runtime's exact integers: the digits */
+    if (j->numbers) { /* recorded, so that an encoder can write it back as a number */
+      lua_pushvalue(L, -1);
+      lua_rawget(L, j->numbers);
+      int known = !lua_isnil(L, -1);
+      lua_pop(L, 1);
+      if (!known) {
+        lua_pushvalue(L, -1);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, j->numbers);
+        j->recorded++;
+      }
+    }
+    return 0;
+  }
+  /* strtod needs a NUL-terminated copy: on the C stack, or in a userdata for a long one. */
+  char small[64], *b = small;
+  if (n >= sizeof small) b = (char *)lua_newuserdata(L, n + 1);
+  memcpy(b, start, n);
+  b[n] = '\0';
+  char *dot = memchr(b, '.', n);
+  if (dot) {
+    if (!j->point) j->point = localeconv()->decimal_point[0];
+    if (j->point && j->point != '.') *dot = j->point; /* strtod reads the locale's decimal point */
+  }
+  char *stop;
+  double d = strtod(b, &stop);
+  int whole = stop == b + n;
+  if (b != small) lua_pop(L, 1);
+  if (!whole) return fail(j, "invalid number", start);
+  if (d > DBL_MAX || d < -DBL_MAX) return fail(j, "number out of range", start);
+  j->p = p;
+  lua_pushnumber(L, (lua_Number)d);
+  return 0;
+}
+
+static int hex4(const unsigned char *p) {
+  int v = 0;
+  for (int i = 0; i < 4; i++) {
+    unsigned char c = p[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+static void add_utf8(luaL_Buffer *b, unsigned long cp) {
+  if (cp < 0x80) luaL_addchar(b, (char)cp);
+  else if (cp < 0x800) {
+    luaL_addchar(b, (char)(0xC0 | (cp >> 6)));
+    luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    luaL_addchar(b, (char)(0xE0 | (cp >> 12)));
+    luaL_addchar(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
+    luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
+  } else {
+    luaL_addchar(b, (char)(0xF0 | (cp >> 18)));
+    luaL_addchar(b, (char)(0x80 | ((cp >> 12) & 0x3F)));
+    luaL_addchar(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
+    luaL_addchar(b, (char)(0x80 | (cp & 0x3F)));
+  }
+}
+
+/* The rest of a string that has an escape at p (its opening quote at open), into a luaL_Buffer.
+ * \uXXXX becomes UTF-8; a surrogate pair one code point; a lone surrogate U+FFFD. Not inlined:
+ * the luaL_Buffer (8 KiB on LuaJIT) must not sit in every frame of the recursion. */
+static __attribute__((noinline)) int escaped_string(parser *j, const unsigned char *open,
+                                                    const unsigned char *p) {
+  const unsigned char *end = j->end, *run = open + 1;
+  luaL_Buffer b;
+  luaL_buffinit(j->L, &b);
+  for (;;) {
+    if (p > run) luaL_addlstring(&b, (const char *)run, (size_t)(p - run));
+    if (p >= end) return fail(j, "unterminated string", open);
+    if (*p == '"') break;
+    if (*p < 0x20) return fail(j, "control character in a string", p);
+    const unsigned char *esc = p++; /* *esc == '\\' */
+    if (p >= end) return fail(j, "unterminated string", open);
+    switch (*p++) {
+      case '"': luaL_addchar(&b, '"'); break;
+      case '\\': luaL_addchar(&b, '\\'); break;
+      case '/': luaL_addchar(&b, '/'); break;
+      case 'b': luaL_addchar(&b, '\b'); break;
+      case 'f': luaL_addchar(&b, '\f'); break;
+      case 'n': luaL_addchar(&b, '\n'); break;
+      case 'r': luaL_addchar(&b, '\r'); break;
+      case 't': luaL_addchar(&b, '\t'); break;
+      case 'u': {
+        int cp = end - p >= 4 ? hex4(p) : -1;
+        if (cp < 0) return fail(j, "invalid \\u escape", esc);
+        p += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) { /* a high surrogate: a low one must follow */
+          int lo = end - p >= 6 && p[0] == '\\' && p[1] == 'u' ? hex4(p + 2) : -1;
+          if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            add_utf8(&b, 0x10000 + (((unsigned long)cp - 0xD800) << 10) + ((unsigned long)lo - 0xDC00));
+            p += 6;
+          } else {
+            add_utf8(&b, 0xFFFD);
+          }
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+          add_utf8(&b, 0xFFFD);
+        } else {
+          add_utf8(&b, (unsigned long)cp);
+        }
+        break;
+      }
+      default: return fail(j, "invalid escape", esc);
+    }
+    run = p;
+    p = skip_plain(p, end);
+  }
+  luaL_pushresult(&b);
+  j->p = p + 1;
+  return 0;
+}
+
+/* A string at j->p (its opening quote): without escapes, pushed straight from the input. */
+static int string(parser *j) {
+  const unsigned char *open = j->p, *end = j->end, *p = skip_plain(open + 1, end);
+  if (p < end && *p == '"') {
+    lua_pushlstring(j->L, (const char *)(open + 1), (size_t)(p - open - 1));
+    j->p = p + 1;
+    return 0;
+  }
+  return escaped_string(j, open, p);
+}
+
+/* n elements at base+1.. -> one table at base+1, created for n (more may follow: then the table
+ * grows as any Lua table). The elements no longer count as pending. */
+static void array_to_table(parser *j, int base, int n) {
+  lua_State *L = j->L;
+  lua_createtable(L, n, 0);
+  lua_insert(L, base + 1);
+  for (int i = n; i >= 1; i--) lua_rawseti(L, base + 1, i); /* pops element i */
+  j->pending -= n;
+}
+
+/* n key/value pairs at base+1.. -> one table at base+1; set in order, so the last of duplicate
+ * keys wins. */
+static void object_to_table(parser *j, int base, int n) {
+  lua_State *L = j->L;
+  lua_createtable(L, 0, n);
+  for (int i = 0; i < n; i++) {
+    lua_pushvalue(L, base + 2 * i + 1);
+    lua_pushvalue(L, base + 2 * i + 2);
+    lua_rawset(L, -3);
+  }
+  if (n > 0) { /* the table over the first key, the rest popped */
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
+  }
+  j->pending -= 2 * n;
+}
+
+typedef void (*to_table_fn)(parser *j, int base, int n);
+
+/* Before each element: while the budget allows, elements wait on the stack (*table_mode 0); when it
+ * is spent, or the stack cannot grow, the waiting ones go into their table and the rest follow
+ * them there. 0, or -1 when even that leaves no room for one more value. */
+static int room(parser *j, int *table_mode, to_table_fn to_table, int base, int n) {
+  if (!*table_mode && j->pending >= PENDING_BUDGET) {
+    to_table(j, base, n);
+    *table_mode = 1;
+  }
+  if (lua_checkstack(j->L, VALUE_SLOTS)) return 0;
+  if (!*table_mode) {
+    to_table(j, base, n);
+    *table_mode = 1;
+    if (lua_checkstack(j->L, VALUE_SLOTS)) return 0;
+  }
+  return fail(j, "nested too deep for the Lua stack", j->p);
+}
+
+static int array(parser *j) {
+  lua_State *L = j->L;
+  const unsigned char *end = j->end;
+  if (++j->depth > j->max_depth) return fail(j, E_DEPTH, j->p);
+  const unsigned char *p = skip_ws(j->p + 1, end);
+  if (p < end && *p == ']') {
+    lua_createtable(L, 0, 0);
+    if (j->array_mt) {
+      lua_pushvalue(L, j->array_mt);
+      lua_setmetatable(L, -2);
+    }
+    j->p = p + 1;
+    j->depth--;
+    return 0;
+  }
+  int base = lua_gettop(L), n = 0, table_mode = 0;
+  for (;;) {
+    j->p = p;
+    if (room(j, &table_mode, array_to_table, base, n) || value(j)) return -1;
+    n++;
+    if (table_mode) lua_rawseti(L, base + 1, n);
+    else j->pending++;
+    p = skip_ws(j->p, end);
+    if (p < end && *p == ',') { p++; continue; }
+    if (p < end && *p == ']') break;
+    return fail(j, "expected ',' or ']'", p);
+  }
+  if (!table_mode) array_to_table(j, base, n);
+  j->p = p + 1;
+  j->depth--;
+  return 0;
+}
+
+static int object(parser *j) {
+  lua_State *L = j->L;
+  const unsigned char *end = j->end;
+  if (++j->depth > j->max_depth) return fail(j, E_DEPTH, j->p);
+  const unsigned char *p = skip_ws(j->p + 1, end);
+  if (p < end && *p == '}') {
+    lua_createtable(L, 0, 0);
+    j->p = p + 1;
+    j->depth--;
+    return 0;
+  }
+  int base = lua_gettop(L), n = 0, table_mode = 0;
+  for (;;) {
+    if (p >= end || *p != '"') return fail(j, "expected a string (an object key)", p);
+    j->p = p;
+    if (room(j, &table_mode, object_to_table, base, n) || string(j)) return -1;
+    p = skip_ws(j->p, end);
+    if (p >= end || *p != ':') return fail(j, "expected ':'", p);
+    j->p = p + 1;
+    if (value(j)) return -1;
+    n++;
+    if (table_mode) lua_rawset(L, base + 1);
+    else j->pending += 2;
+    p = skip_ws(j->p, end);
+    if (p < end && *p == ',') { p = skip_ws(p + 1, end); continue; }
+    if (p < end && *p == '}') break;
+    return fail(j, "expected ',' or '}'", p);
+  }
+  if (!table_mode) object_to_table(j, base, n);
+  j->p = p + 1;
+  j->depth--;
+  return 0;
+}
+
+static int literal(parser *j, const char *word, size_t len) {
+  if ((size_t)(j->end - j->p) < len || memcmp(j->p, word, len) != 0) return fail(j, "expected a value", j->p);
+  j->p += len;
+  return 0;
+}
+
+static int value(parser *j) {
+  lua_State *L = j->L;
+  const unsigned char *p = j->p = skip_ws(j->p, j->end);
+  if (p >= j->end) return fail(j, "expected a value", p);
+  switch (*p) {
+    case '{': return object(j);
+    case '[': return array(j);
+    case '"': return string(j);
+    case 't': if (literal(j, "true", 4)) return -1; lua_pushboolean(L, 1); return 0;
+    case 'f': if (literal(j, "false", 5)) return -1; lua_pushboolean(L, 0); return 0;
+    case 'n': if (literal(j, "null", 4)) return -1; lua_pushlightuserdata(L, NULL); return 0;
+    case '-': case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8':
+    case '9': return number(j);
+    default: return fail(j, "expected a value", p);
+  }
+}
+
+/* numbers.n += j->recorded (raw; a count that is not a number starts again). */
+static void count_recorded(parser *j) {
+  lua_State *L = j->L;
+  if (!j->recorded) return;
+  lua_pushliteral(L, "n");
+  lua_rawget(L, j->numbers);
+  lua_Integer n = lua_type(L, -1) == LUA_TNUMBER ? (lua_Integer)lua_tonumber(L, -1) : 0;
+  lua_pop(L, 1);
+  lua_pushliteral(L, "n");
+  lua_pushinteger(L, n + j->recorded);
+  lua_rawset(L, j->numbers);
+}
+
+int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opts *o) {
+  parser j;
+  memset(&j, 0, sizeof j);
+  j.L = L;
+  j.s = j.p = (const unsigned char *)text;
+  j.end = j.s + len;
+  j.max_depth = o->max_depth;
+  j.array_mt = o->array_mt ? ig_absindex(L, o->array_mt) : 0;
+  j.numbers = o->numbers ? ig_absindex(L, o->numbers) : 0;
+  int max_depth = o->max_depth;
+  int base = lua_gettop(L);
+  luaL_checkstack(L, 4, "out of Lua stack"); /* for nil, message and the count: a C function is given 20 */
+  if (!lua_checkstack(L, VALUE_SLOTS)) fail(&j, "nested too deep for the Lua stack", j.p);
+  else if (value(&j) == 0) {
+    const unsigned char *rest = skip_ws(j.p, j.end);
+    if (rest == j.end) {
+      count_recorded(&j);
+      return 1;
+    }
+    fail(&j, "expected the end of the text", rest);
+  }
+  lua_settop(L, base); /* also closes a luaL_Buffer's box (Lua 5.4) */
+  count_recorded(&j);
+  char msg[160];
+  size_t at = (size_t)(j.err_at - j.s) + 1;
+  const char *eot = j.err_at >= j.end ? " (the end of the text)" : "";
+  if (j.err == E_DEPTH) snprintf(msg, sizeof msg, "JSON nested deeper than %d levels at byte %zu", max_depth, at);
+  else snprintf(msg, sizeof msg, "%s at byte %zu%s", j.err, at, eot);
+  lua_pushnil(L);
+  lua_pushstring(L, msg);
+  return 2;
+}
+
+void ig_json_check_opts(lua_State *L, int t, const char *what, ig_json_opts *o) {
+  o->max_depth = IG_JSON_MAX_DEPTH;
+  o->array_mt = o->numbers = 0;
+  luaL_checkstack(L, 3, "out of Lua stack");
+  if (t == 0) {
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return;
+  }
+  t = ig_absindex(L, t);
+  lua_pushliteral(L, "max_depth");
+  lua_rawget(L, t);
+  if (!lua_isnil(L, -1)) {
+    lua_Number d = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+    if (!(d >= 1 && d <= IG_JSON_DEPTH_LIMIT && d == (lua_Number)(int)d))
+      luaL_error(L, "%s.max_depth must be a whole number from 1 to %d", what, IG_JSON_DEPTH_LIMIT);
+    o->max_depth = (int)d;
+  }
+  lua_pop(L, 1);
+  static const char *const names[] = {"array_mt", "numbers"};
+  for (int i = 0; i < 2; i++) {
+    lua_pushstring(L, names[i]);
+    lua_rawget(L, t);
+    if (!lua_isnil(L, -1) && !lua_istable(L, -1)) luaL_error(L, "%s.%s must be a table", what, names[i]);
+    if (lua_istable(L, -1)) *(i == 0 ? &o->array_mt : &o->numbers) = lua_gettop(L);
+  }
+}
+
+/* json_decode(text [, opts]) -> value | nil, message */
+/***
+ * Decodes JSON text (RFC 8259) into Lua values, reading the bytes in place: strings without escapes
+ * go straight from the text into Lua strings, tables are created at their final size.
+ *
+ * - Objects become tables (the last of duplicate keys wins), arrays tables from 1; an empty array
+ *   gets `array_mt` as its metatable, so it encodes back as `[]` (nothing else gets a metatable).
+ * - `null` is a light userdata NULL: the same value as `cjson.null` and @{instagram.json.null}.
+ * - A number written as an integer (no fraction, no exponent) is exact: a Lua integer on Lua 5.3+
+ *   (int64), a number on LuaJIT and Lua 5.1 when |n| <= 2^53; beyond that it is a string of its
+ *   digits (`"9223372036854775808"`), never a rounded number. `-0` is the integer 0.
+ * - Other numbers are floats, correctly rounded (`strtod`, whatever the C locale). `NaN`,
+ *   `Infinity`, hex, a `+` sign, leading zeros are refused, as is a number beyond a double's range
+ *   (`1e999`); underflow (`1e-999`) gives 0.
+ * - Strings: every escape; `\uXXXX` becomes UTF-8, a surrogate pair one code point, a lone surrogate
+ *   U+FFFD; `\u0000` a NUL byte. Other bytes are kept as they are (no UTF-8 check, as lua-cjson).
+ *   A raw control character (below 0x20) is refused.
+ * - Whitespace is space, tab, CR and LF only; the text is one value (a scalar too) and nothing but
+ *   whitespace after it; an empty text is refused.
+ * @function json_decode
+ * @tparam string text the JSON text
+ * @tparam[opt] table opts the options (read raw, no metamethods):
+ * @tparam[opt=512] integer opts.max_depth how deep arrays and objects may nest (the outermost is
+ *   level 1), 1 to 1000
+ * @tparam[opt] table opts.array_mt the metatable of each empty array (@{instagram.json.array_mt})
+ * @tparam[opt] table opts.numbers a table where each integer returned as a string of digits is
+ *   recorded: `numbers[digits] = true`, and `numbers.n` counts the new ones (how
+ *   @{instagram.json.encode} knows to write them back as numbers)
+ * @treturn[1] any the value
+ * @treturn[2] nil
+ * @treturn[2] string message what is wrong and its byte offset (the first byte is 1; the end of
+ *   the text is `#text + 1`), e.g. `"expected ',' or '}' at byte 1234"`
+ * @raise when `text` is not a string, `opts` not a table, `opts.max_depth` not a whole number from
+ *   1 to 1000, `opts.array_mt` or `opts.numbers` not a table; never for what the text holds (only an error of Lua itself propagates: out of memory, or
+ *   on LuaJIT and 5.1 one raised by a `__gc` metamethod while the decoder allocates)
+ * @usage local v = assert(core.json_decode('{"id":17841405822304915,"data":[]}'))
+ * print(v.id) --> 17841405822304915 (Lua 5.4: an integer; LuaJIT: the string "17841405822304915")
+ */
+static int l_json_decode(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  ig_json_opts o;
+  ig_json_check_opts(L, lua_isnil(L, 2) ? 0 : 2, "opts", &o);
+  return ig_json_decode(L, text, len, &o);
+}
+
+static const luaL_Reg json_funcs[] = {
+  {"json_decode", l_json_decode},
+  {NULL, NULL}
+};
+
+void ig_json_open(lua_State *L) { luaL_setfuncs(L, json_funcs, 0); }

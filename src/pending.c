@@ -40,6 +40,7 @@ int ig_l_start(lua_State *L) {
   ig_session *s = ig_check_open(L, 1);
   ig_args a;
   ig_check_request_args(L, s, &a);
+  lua_settop(L, 6);
   if (s->active) return luaL_error(L, "one started request per session: finish or cancel the last one first");
   ig_pending *p = (ig_pending *)lua_newuserdata(L, sizeof *p); /* 7 */
   memset(p, 0, sizeof *p);

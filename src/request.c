@@ -1,5 +1,6 @@
-/* request.c: s:request(method, url [, headers [, body [, timeout]]])
+/* request.c: s:request(method, url [, headers [, body [, timeout [, decode]]]])
  *   -> status, headers, body | nil, kind, message
+ *   (with decode: status, headers, body|nil, value|nil, message|nil, see ig_push_decoded) 
  * The session's easy handle keeps its standing options between calls; only what varies is set. */
 #include <string.h>
 #include "session.h"
@@ -23,7 +24,8 @@ static void setup_request(ig_session *s, const char *url, struct curl_slist *hea
 }
 
 /* The arguments request() and start() share: (self, method, url [, headers [, body [, timeout]]]).
- * The strings stay on the caller's stack, so they live as long as the call. */
+ * The strings stay on the caller's stack, so they live as long as the call; the caller sets the
+ * stack's top after. */
 void ig_check_request_args(lua_State *L, ig_session *s, ig_args *a) {
   size_t mlen;
   a->blen = 0;
@@ -34,14 +36,24 @@ void ig_check_request_args(lua_State *L, ig_session *s, ig_args *a) {
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
   a->body = luaL_optlstring(L, 5, NULL, &a->blen);
   a->timeout_ms = lua_isnoneornil(L, 6) ? s->timeout_ms : ig_opt_ms(L, 6, "timeout");
-  lua_settop(L, 6);
+}
+
+/* The decoding options, 7th argument of request(): checked before anything is sent; their
+ * tables are pushed (8, 9), so what the options table holds later does not matter. */
+static void check_decode_arg(lua_State *L, ig_json_opts *o) {
+  if (!lua_isnoneornil(L, 7)) luaL_checktype(L, 7, LUA_TTABLE);
+  ig_json_check_opts(L, lua_isnil(L, 7) ? 0 : 7, "decode", o); /* 8, 9 */
 }
 
 int ig_l_request(lua_State *L) {
   ig_session *s = ig_check_open(L, 1);
   ig_args a;
-  ig_check_request_args(L, s, &a);
-  ig_call *c = ig_call_new(L, s->x.body.max);                   /* 7 */
+  ig_json_opts o;
+  int decode = !lua_isnoneornil(L, 7);
+  ig_check_request_args(L, s, &a);                              /* 1..6 */
+  lua_settop(L, 7);
+  check_decode_arg(L, &o);                                      /* 7; 8, 9 */
+  ig_call *c = ig_call_new(L, s->x.body.max);                   /* 10 */
   ig_build_headers(L, lua_istable(L, 4) ? 4 : 0, &c->headers);  /* may run finalizers, may raise */
   ig_session_enter(L, s);                                       /* no allocation from here ... */
   setup_request(s, a.url, c->headers, a.timeout_ms);
@@ -53,7 +65,7 @@ int ig_l_request(lua_State *L) {
   c->headers = NULL;
   ig_take_response(&s->x, &c->x);
   ig_session_leave(s);                                          /* ... to here */
-  ig_push_result(L, c->status, &c->x, c->rc);
+  int n = decode ? ig_push_decoded(L, c->status, &c->x, c->rc, &o) : ig_push_result(L, c->status, &c->x, c->rc);
   ig_give_back(s, &c->x);
-  return 3;
+  return n;
 }

@@ -84,6 +84,7 @@ void ig_set_method(CURL *e, ig_xfer *x, const char *method, const char *body, si
 void ig_take_response(ig_xfer *from, ig_xfer *to);    /* moves the buffers; never allocates */
 void ig_give_back(ig_session *s, ig_xfer *x);         /* reuse the buffers if the session can */
 int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc); /* pushes 3 values */
+int ig_push_decoded(lua_State *L, long status, ig_xfer *x, CURLcode rc, const ig_json_opts *o); /* 5, or 3 */
 int ig_open_regular(const char *path, FILE **out);    /* 0, or an errno-like failure; never blocks */
 
 /* request.c: the arguments request() and start() share */

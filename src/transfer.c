@@ -361,3 +361,31 @@ int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc) {
   lua_pushlstring(L, x->body.data ? x->body.data : "", x->body.len);
   return 3;
 }
+
+/* As ig_push_result, but the body is decoded as JSON straight from the buffer (json.c, options o):
+ * status, headers, body | nil, value | nil, message | nil. The body becomes a Lua string only when
+ * it is wanted: empty (""), not JSON (then message says why), or an answer that is not 2xx (an
+ * error's text). A failed transfer gives nil, kind, message, as ig_push_result. */
+int ig_push_decoded(lua_State *L, long status, ig_xfer *x, CURLcode rc, const ig_json_opts *o) {
+  if (rc != CURLE_OK) return ig_push_result(L, status, x, rc);
+  luaL_checkstack(L, 6, "too many nested calls");
+  const char *body = x->body.data ? x->body.data : "";
+  lua_pushinteger(L, (lua_Integer)status);
+  ig_push_headers(L, x->head.data, x->head.len);
+  if (x->body.len == 0) {
+    lua_pushliteral(L, "");
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return 5;
+  }
+  int keep = status < 200 || status >= 300;
+  if (keep) lua_pushlstring(L, body, x->body.len);
+  else lua_pushnil(L);
+  if (ig_json_decode(L, body, x->body.len, o) == 1) {
+    lua_pushnil(L);
+  } else if (!keep) {
+    lua_pushlstring(L, body, x->body.len);
+    lua_replace(L, -4);
+  }
+  return 5;
+}

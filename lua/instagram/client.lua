@@ -25,7 +25,7 @@ local type, pairs, ipairs, tostring, tonumber, setmetatable, error, pcall, selec
 local find, sub, match, lower, format, gsub, gmatch, char, concat =
       string.find, string.sub, string.match, string.lower, string.format, string.gsub, string.gmatch, string.char,
       table.concat
-local min, random, huge = math.min, math.random, math.huge
+local min, random, huge, next = math.min, math.random, math.huge, next
 
 local _M = { DEFAULT_VERSION = "v24.0", _VERSION = core._VERSION }
 
@@ -401,21 +401,26 @@ end
 
 -- The scrub list of one call: the client's secrets, the values of the call's secret-bearing
 -- params (SECRET_PARAMS, in params or in the path's query) and the strings of opts.scrub.
+-- Most calls carry none of their own: then the list is the client's own list itself (never
+-- changed in place: set_access_token makes a new one), which error.scrub prepares once.
 function Client:_call_secrets(path, params, scrub)
-  local list = {}
   local own = secrets[self].own
-  for i = 1, #own do list[i] = own[i] end
+  local extra = {}
   if type(params) == "table" then
-    for i = 1, #SECRET_PARAMS do add_secret(list, params[SECRET_PARAMS[i]]) end
+    for i = 1, #SECRET_PARAMS do add_secret(extra, params[SECRET_PARAMS[i]]) end
   end
   local q = query_of(path)
   if q and q ~= "" then
     local decoded = params_m.decode(q)
-    for i = 1, #SECRET_PARAMS do add_secret(list, decoded[SECRET_PARAMS[i]]) end
+    for i = 1, #SECRET_PARAMS do add_secret(extra, decoded[SECRET_PARAMS[i]]) end
   end
   if scrub then
-    for i = 1, #scrub do add_secret(list, scrub[i]) end
+    for i = 1, #scrub do add_secret(extra, scrub[i]) end
   end
+  if #extra == 0 then return own end
+  local list = {}
+  for i = 1, #own do list[i] = own[i] end
+  for i = 1, #extra do list[#own + i] = extra[i] end
   return list
 end
 
@@ -548,10 +553,7 @@ end
 --   reason "invalid": a byte <= 0x20 or 0x7F anywhere; a '.' or '..' segment, plain or
 --     percent-encoded; a backslash; an encoded '%', '\' or control byte in the path; a secret of
 --     the client in the path; on rupload_url, a path outside /ig-api-upload/.
-function Client:_resolve(path, unversioned)
-  if type(path) ~= "string" or path == "" then
-    error("path must be a non-empty string such as '/me' or '/17841405822304914/media'", 3)
-  end
+local function resolve(self, path, unversioned)
   if find(path, CONTROL) then
     return refuse("invalid", "refusing a path or URL that holds a control byte, space or DEL (such as CR or LF): "
       .. "it could split the request")
@@ -595,6 +597,42 @@ function Client:_resolve(path, unversioned)
   end
   if not unversioned and not find(p, "^/v%d+%.%d+/") then p = "/" .. self.version .. p end
   return base .. p, extra
+end
+
+-- The checks above are most of what building a call costs, and a client calls the same paths
+-- again and again: what a path resolved to is kept (up to RESOLVED_MAX paths, then the cache
+-- starts over) while the client's hosts, version and secrets are those it was resolved with.
+-- A refusal is not kept. The caller gets its own copy of the extra parameters.
+local RESOLVED_MAX = 256
+
+function Client:_resolve(path, unversioned)
+  if type(path) ~= "string" or path == "" then
+    error("path must be a non-empty string such as '/me' or '/17841405822304914/media'", 3)
+  end
+  local s = secrets[self] -- (kept with the secrets: the cache knows the client's list)
+  local own, c = s.own, s.resolved
+  if not c or c.own ~= own or c.graph_url ~= self.graph_url or c.rupload_url ~= self.rupload_url
+     or c.version ~= self.version or c.n >= RESOLVED_MAX then
+    c = { own = own, graph_url = self.graph_url, rupload_url = self.rupload_url, version = self.version, n = 0,
+          [true] = {}, [false] = {} }
+    s.resolved = c
+  end
+  local paths = c[unversioned and true or false]
+  local hit = paths[path]
+  local url, extra
+  if hit then
+    url, extra = hit.url, {}
+    for k, v in next, hit.extra do extra[k] = v end
+    return url, extra
+  end
+  url, extra = resolve(self, path, unversioned)
+  if url then
+    local kept = {}
+    for k, v in next, extra do kept[k] = v end
+    paths[path] = { url = url, extra = kept }
+    c.n = c.n + 1
+  end
+  return url, extra
 end
 
 -- next_url(url) -> the URL with no secret in its query | nil, err : what a pager keeps of a
@@ -659,24 +697,39 @@ local function retry_after_header(headers)
   return sane_wait(num and tonumber(num))
 end
 
+-- The usage headers of an answer, parsed and scrubbed (a server may echo anything into them), or
+-- nil. They change slowly: the same texts as the last answer's (and the same scrub list) give the
+-- table made then, so an unchanged header costs three comparisons.
+local function usage_of(self, headers, list)
+  local app, buc, ad = headers["x-app-usage"], headers["x-business-use-case-usage"], headers["x-ad-account-usage"]
+  if app == nil and buc == nil and ad == nil then return nil end
+  local s = secrets[self] -- (kept with the secrets: the cache knows the scrub list)
+  local c = s.usage_seen
+  if c and c.list == list and c.app == app and c.buc == buc and c.ad == ad then return c.u end
+  local u = usage_m.parse(headers)
+  if u then u = scrubbed_copy(u, list, 0) end
+  s.usage_seen = { list = list, app = app, buc = buc, ad = ad, u = u }
+  return u
+end
+
 -- Turns a transport response into the decoded value or an error object; list is what to
 -- scrub from the error (the call's secrets; the client's by default).
 function Client:_interpret(res, list)
   list = list or secrets[self].own
   local headers = res.headers or {}
-  local u = usage_m.parse(headers)
-  if u then
-    u = scrubbed_copy(u, list, 0) -- a server may echo anything into these headers
-    self.last_usage = u
-  end
+  local u = usage_of(self, headers, list)
+  if u then self.last_usage = u end
   local retry_after = retry_after_header(headers)
   if not retry_after and u then
     local regain = sane_wait(u.regain_access_seconds)
     if regain and regain > 0 then retry_after = regain end
   end
   local status, body = res.status, res.body
-  local value, why = nil, "empty body"
-  if body and body ~= "" then value, why = json.decode(body) end
+  local value, why = res.value, res.decode_error -- a transport that decoded (instagram.transport.curl)
+  if value == nil and why == nil then
+    why = "empty body"
+    if body and body ~= "" then value, why = json.decode(body) end
+  end
   if type(value) == "table" then
     if type(value.error) == "table" then return nil, errors.graph(status, value.error, retry_after, list) end
     if type(value.debug_info) == "table" then
@@ -779,7 +832,7 @@ function Client:_build(method, path, params, opts)
     return nil, scrub_error(errors.new{ kind = "transport", reason = "invalid",
       message = "refusing a URL longer than 64 KiB (" .. #url .. " bytes)" }, list)
   end
-  return { method = method, url = url, headers = headers, body = body, timeout = opts.timeout }, list
+  return { method = method, url = url, headers = headers, body = body, timeout = opts.timeout, decode = true }, list
 end
 
 -- With `throttle`, slow down as usage nears 100%, and refuse to call while the API has said

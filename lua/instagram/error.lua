@@ -78,8 +78,7 @@ end
 
 --- The secrets of a list (holes allowed), ready to look for: whole ones of 4 bytes or more, and
 -- every RUN-byte piece of those of RUN bytes or more.
-local function prepare(secrets)
-  if type(secrets) ~= "table" then return nil end
+local function make_prepared(secrets)
   local whole_list, runs = {}, nil
   for _, s in pairs(secrets) do
     if type(s) == "string" and #s >= 4 then
@@ -90,10 +89,38 @@ local function prepare(secrets)
       end
     end
   end
-  if #whole_list == 0 then return nil end
+  if #whole_list == 0 then return false end
   -- longest first, so that a secret containing another is replaced whole
   table.sort(whole_list, function(a, b) return #a > #b end)
   return { list = whole_list, runs = runs }
+end
+
+-- A client scrubs with the same list call after call (its token, app secret and proof): what
+-- make_prepared makes of a list is kept with a copy of the list, and used again while the list
+-- still holds the same values (a list changed in place is prepared again).
+local prepared = setmetatable({}, { __mode = "k" })
+
+local function same(copy, secrets)
+  local n = 0
+  for k, v in next, secrets do
+    if copy[k] ~= v then return false end
+    n = n + 1
+  end
+  return n == copy.n
+end
+
+local function prepare(secrets)
+  if type(secrets) ~= "table" then return nil end
+  if getmetatable(secrets) ~= nil then return make_prepared(secrets) or nil end -- (__pairs: never kept)
+  local memo = prepared[secrets]
+  if memo and same(memo.copy, secrets) then return memo.p or nil end
+  local copy, n = {}, 0
+  for k, v in next, secrets do copy[k] = v; n = n + 1 end
+  if copy.n ~= nil then return make_prepared(secrets) or nil end -- a key "n": not kept (rare)
+  copy.n = n
+  local p = make_prepared(secrets)
+  prepared[secrets] = { copy = copy, p = p }
+  return p or nil
 end
 
 local function replace_whole(s, list)

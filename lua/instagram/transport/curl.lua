@@ -8,6 +8,7 @@
 -- @usage local client = instagram.new{ access_token = TOKEN,
 --   transport = require("instagram.transport.curl").new{ timeout = 10, http2 = false } }
 local core = require "instagram.core"
+local json_options = require("instagram.json").core_options
 
 local setmetatable = setmetatable
 
@@ -44,8 +45,13 @@ end
 --   replace the transport's own; `Content-Length` and `Transfer-Encoding` raise
 -- @tparam[opt] string req.body the request body
 -- @tparam[opt] number req.timeout seconds for the whole request (default the transport's `timeout`)
+-- @tparam[opt] boolean req.decode the caller wants the body as JSON decoded (the client sets it): a
+--   transport may then answer `value` (and `decode_error`) instead of `body`; one that does not,
+--   and every transport of your own, just answers `body`
 -- @treturn[1] table `{ status = integer, headers = { [lower-case name] = value }, body = string }`
---   (a repeated header's values joined with `", "`)
+--   (a repeated header's values joined with `", "`). With `req.decode`, this transport decodes
+--   in the C core, straight from its buffer (@{instagram.json.decode}'s rules): `value` is the
+--   decoded body, `decode_error` why it is not JSON; `body` is nil when a 2xx answer decoded
 -- @treturn[2] nil
 -- @treturn[2] string reason `timeout`, `connect` (nothing was sent), `tls`, `network` (the request
 --   may have left), `size` (an answer over `max_body`, or headers over 256 KiB), `invalid`
@@ -57,6 +63,12 @@ end
 --   headers = { Authorization = "Bearer " .. TOKEN } }
 -- @function Transport:request
 function T:request(req)
+  if req.decode then -- decoded in the C core from its buffer: no body string when all went well
+    local status, headers, body, value, why = self.session:request(req.method, req.url, req.headers, req.body,
+      req.timeout, json_options())
+    if not status then return nil, headers, body end -- reason, message
+    return { status = status, headers = headers, body = body, value = value, decode_error = why }
+  end
   local status, headers, body = self.session:request(req.method, req.url, req.headers, req.body, req.timeout)
   if not status then return nil, headers, body end -- reason, message
   return { status = status, headers = headers, body = body }

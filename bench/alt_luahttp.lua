@@ -1,4 +1,5 @@
 -- Alternative: lua-http (Debian's, LuaJIT/5.1) + cjson, new_from_uri per call as its docs show.
+local TOKEN = "EAAB" .. ("BenchTokenZ0123456789abcdef"):rep(8):sub(1, 196) -- a real token's length (as the floor's)
 local request = require "http.request"
 local tls = require "http.tls"
 local openssl_ctx = require "openssl.ssl.context"
@@ -10,7 +11,7 @@ ctx:setVerify(openssl_ctx.VERIFY_PEER)
 local function get()
   local req = request.new_from_uri(url)
   req.ctx = ctx
-  req.headers:upsert("authorization", "Bearer BENCH-TOKEN")
+  req.headers:upsert("authorization", "Bearer " .. TOKEN)
   local headers, stream = assert(req:go(10))
   assert(headers:get(":status") == "200")
   return cjson.decode(assert(stream:get_body_as_string()))

@@ -3,7 +3,7 @@ import sys, time
 import requests
 url, ca, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 s = requests.Session()
-s.headers["Authorization"] = "Bearer BENCH-TOKEN"
+s.headers["Authorization"] = "Bearer EAABBenchTokenZ0123456789abcdefBenchTokenZ0123456789abcdefBenchTokenZ0123456789abcdefBenchTokenZ0123456789abcdefBenchTokenZ0123456789abcdefBenchTokenZ0123456789abcdefBenchTokenZ0123456789abcdefBenchTo"
 s.get(url, verify=ca).json()
 w0, c0 = time.perf_counter(), time.process_time()
 for _ in range(n):

@@ -3,6 +3,7 @@
  *   floor URL CA_FILE N */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <curl/curl.h>
 
@@ -19,12 +20,15 @@ int main(int argc, char **argv) {
   int n = atoi(argv[3]);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   CURL *e = curl_easy_init();
-  struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer BENCH-TOKEN");
+  struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer EAABBenchTokenZ0123456789abcdefBenchTokenZ0123456789abcdefBenchTokenZ0123456789abcdefBenchTokenZ0123456789abcdefBenchTokenZ0123456789abcdefBenchTokenZ0123456789abcdefBenchTokenZ0123456789abcdefBenchTo");
   curl_easy_setopt(e, CURLOPT_URL, argv[1]);
   curl_easy_setopt(e, CURLOPT_CAINFO, argv[2]);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  /* HTTP/2, unless FLOOR_HTTP=1.1 */
+  const char *v = getenv("FLOOR_HTTP");
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, v && strcmp(v, "1.1") == 0 ? (long)CURL_HTTP_VERSION_1_1
+                                                                       : (long)CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   if (curl_easy_perform(e) != CURLE_OK) { fprintf(stderr, "floor: first request failed\n"); return 1; }
   double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);

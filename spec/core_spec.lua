@@ -85,14 +85,23 @@ describe("instagram.core session", function()
     for i = 2, 5 do assert.equal(log[1].connection, log[i].connection) end
   end)
 
-  it("uses HTTP/2 where the server offers it, and HTTP/1.1 when asked", function()
-    s:request("GET", H.graph_url .. "/v24.0/me")
-    local s1 = core.session{ ca_file = H.ca_file, http2 = false }
-    s1:request("GET", H.graph_url .. "/v24.0/me")
-    s1:close()
+  it("uses HTTP/2 for requests at once, HTTP/1.1 one at a time; 'always' and false as asked", function()
+    local want2 = core.http2 and 2 or 1.1
+    local url = H.graph_url .. "/v24.0/me"
+    s:request("GET", url)                                                  -- 1: one at a time
+    s:many({ { method = "GET", url = url }, { method = "GET", url = url } }, 2) -- 2, 3: at once
+    local always = core.session{ ca_file = H.ca_file, http2 = "always" }
+    always:request("GET", url)                                             -- 4
+    always:close()
+    local never = core.session{ ca_file = H.ca_file, http2 = false }
+    never:request("GET", url)                                              -- 5
+    never:many({ { method = "GET", url = url }, { method = "GET", url = url } }, 2) -- 6, 7
+    never:close()
     local log = H.log()
-    if core.http2 then assert.equal(2, log[1].http_version) end
-    assert.equal(1.1, log[2].http_version)
+    assert.same({ 1.1, want2, want2, want2, 1.1, 1.1, 1.1 }, {
+      log[1].http_version, log[2].http_version, log[3].http_version, log[4].http_version,
+      log[5].http_version, log[6].http_version, log[7].http_version })
+    assert.has_error(function() core.session{ http2 = "sometimes" } end, 'option \'http2\' must be true, false or "always"')
   end)
 
   it("joins repeated response headers and lower-cases names", function()
@@ -227,7 +236,7 @@ describe("instagram.core session", function()
     end)
 
     it("never lets libcurl send a POST again on its own when a reused connection drops it", function()
-      for _, h2 in ipairs{ false, true } do
+      for _, h2 in ipairs{ false, "always" } do
         H.reset()
         local c = core.session{ ca_file = H.ca_file, timeout = 10, http2 = h2 }
         local auth = { Authorization = "Bearer " .. H.token, ["Content-Type"] = "application/x-www-form-urlencoded" }

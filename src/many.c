@@ -122,7 +122,7 @@ static void run(ig_session *s, ig_many *m, int conc) {
       ig_set_method(e, &it->x, it->method, it->body, it->blen);
       /* Wait for HTTP/2 multiplexing on an existing connection rather than open another;
        * over HTTP/1.1 that would serialise the transfers, so only then. */
-      if (s->http2) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+      if (s->http2 != IG_HTTP2_NEVER) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
       curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)it);
       if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
         it->rc = CURLE_FAILED_INIT;

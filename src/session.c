@@ -113,8 +113,9 @@ static void apply_option(lua_State *L, ig_session *s, const char *key, int vidx)
     free(s->user_agent);
     s->user_agent = ua;
   } else if (strcmp(key, "http2") == 0) {
-    if (lua_type(L, vidx) != LUA_TBOOLEAN) luaL_error(L, "option 'http2' must be a boolean");
-    s->http2 = lua_toboolean(L, vidx);
+    if (lua_type(L, vidx) == LUA_TBOOLEAN) s->http2 = lua_toboolean(L, vidx) ? IG_HTTP2_CONCURRENT : IG_HTTP2_NEVER;
+    else if (lua_type(L, vidx) == LUA_TSTRING && strcmp(lua_tostring(L, vidx), "always") == 0) s->http2 = IG_HTTP2_ALWAYS;
+    else luaL_error(L, "option 'http2' must be true, false or \"always\"");
   } else if (strcmp(key, "max_body") == 0) {
     if (lua_type(L, vidx) != LUA_TNUMBER) luaL_error(L, "option 'max_body' must be a number of bytes");
     lua_Number n = lua_tonumber(L, vidx);
@@ -136,7 +137,10 @@ static void apply_option(lua_State *L, ig_session *s, const char *key, int vidx)
  * @tparam[opt] string opts.ca_file a CA bundle to trust besides the system's (a readable regular file)
  * @tparam[opt] string opts.user_agent the `User-Agent` (default `instagram-graph-lua/<version>`); no
  *   control characters, at most 4096 bytes
- * @tparam[opt=true] boolean opts.http2 HTTP/2 where the server offers it
+ * @tparam[opt=true] boolean|string opts.http2 where HTTP/2 is used (when the server offers it):
+ *   `true` for the requests that run at once (@{Session:many}: one connection, multiplexed) and
+ *   HTTP/1.1 for one request at a time (request, upload, start: less work per call on both ends,
+ *   measured by `make bench`); `"always"` for every request; `false` for none
  * @tparam[opt=67108864] integer opts.max_body the largest answer body, bytes (1 to 4 GiB)
  * @treturn Session the session
  * @raise when `opts` is not a table, for an unknown option (or a key that is not a string), a wrong
@@ -150,7 +154,7 @@ static int l_session_new(lua_State *L) {
   memset(s, 0, sizeof *s);
   s->timeout_ms = 30000;
   s->connect_timeout_ms = 10000;
-  s->http2 = 1;
+  s->http2 = IG_HTTP2_CONCURRENT;
   s->x.body.max = IG_DEFAULT_MAX_BODY;
   s->x.head.max = IG_MAX_HEADER_BLOCK;
   luaL_setmetatable(L, IG_SESSION_MT);

@@ -35,6 +35,9 @@ typedef struct {
 
 typedef struct ig_pending ig_pending;
 
+/* Where a session speaks HTTP/2 (the server willing): the option `http2`. */
+enum { IG_HTTP2_NEVER = 0, IG_HTTP2_CONCURRENT = 1, IG_HTTP2_ALWAYS = 2 };
+
 typedef struct {
   CURL *easy;
   CURLM *multi;          /* for many(): created on first use, keeps its connection cache */
@@ -46,7 +49,7 @@ typedef struct {
   long timeout_ms, connect_timeout_ms;
   char *ca_file;
   char *user_agent;
-  int http2;
+  int http2;                 /* IG_HTTP2_NEVER, _CONCURRENT (many() only) or _ALWAYS */
   int busy;     /* between ig_session_enter and ig_session_leave */
   int closing;  /* close() was asked for while busy */
   int prepared; /* the easy handle holds request()'s standing options (an upload clears this) */

@@ -60,7 +60,7 @@ local OPTIONS = {
   rupload_url = "string", timeout = "number", connect_timeout = "number", ca_file = "string",
   retries = "number", retry_base = "number", retry_cap = "number", retry_max_wait = "number",
   throttle = "table",
-  user_agent = "string", http2 = "boolean", transport = "table", sleep = "function",
+  user_agent = "string", http2 = "boolean|string", transport = "table", sleep = "function",
   on_retry = "function", max_body = "number",
 }
 
@@ -213,8 +213,9 @@ end
 --   `Retry-After`, the usage headers' time to regain access) is not made and the error is returned
 -- @tfield[opt] string user_agent the `User-Agent` (default `instagram-graph-lua/<version>`); no
 --   control characters, at most 4096 bytes
--- @tfield[opt=true] boolean http2 HTTP/2 where the server offers it (libcurl; the nginx transport
---   always speaks HTTP/1.1)
+-- @tfield[opt=true] boolean|string http2 where libcurl speaks HTTP/2 (the server willing): `true`
+--   for requests that run at once (`get_many`), HTTP/1.1 one at a time (less work a call, see
+--   `make bench`); `"always"`; `false` never. The nginx transport always speaks HTTP/1.1.
 -- @tfield[opt=auto] table transport the object that sends requests. The default is
 --   @{instagram.transport.auto}: the cosocket transport (@{instagram.transport.ngx}) inside nginx
 --   phases that allow cosockets, libcurl (@{instagram.transport.curl}) elsewhere, chosen call by

@@ -140,7 +140,10 @@ function _M.decode(text)
   if type(text) ~= "string" then return nil, "JSON text must be a string, got " .. type(text) end
   if core_decode then
     local ok, v, err = pcall(core_decode, text, _M.core_options())
-    if ok then return v, err end
+    if ok then
+      if v == nil then return nil, err end
+      return v
+    end
     return nil, tostring(v) -- an error of Lua itself: out of memory (or a __gc raising, on LuaJIT)
   end
   local v, err = codec.decode(text)

@@ -140,7 +140,7 @@ describe("the ngx transport against a hostile server", function()
         "option 'connect_timeout' must be a number of seconds, got string")
       assert.has_error(function() ngx_transport.new{ max_body = 1e12 } end,
         "option 'max_body' must be between 1 byte and 4 GiB")
-      assert.has_error(function() ngx_transport.new{ http2 = "yes" } end, "option 'http2' must be a boolean")
+      assert.has_error(function() ngx_transport.new{ http2 = "yes" } end, 'option \'http2\' must be true, false or "always"')
       assert.has_error(function() ngx_transport.new{ pool_size = 0.5 } end)
       assert.has_error(function() t:request{ method = "GET", url = base .. "/hostile/count", timeout = 0 } end,
         "option 'timeout' must be between 0 and 86400 seconds (exclusive of 0)")

@@ -22,7 +22,8 @@ T.__index = T
 -- @tparam[opt=10] number opts.connect_timeout seconds to connect (more than 0, at most 86400)
 -- @tparam[opt] string opts.ca_file a CA bundle to trust besides the system's (a readable regular file)
 -- @tparam[opt] string opts.user_agent the `User-Agent` (default `instagram-graph-lua/<version>`)
--- @tparam[opt=true] boolean opts.http2 HTTP/2 where the server offers it
+-- @tparam[opt=true] boolean|string opts.http2 HTTP/2 (the server willing) for requests that run at
+--   once (@{Transport:many}), HTTP/1.1 one at a time; `"always"`: HTTP/2 for all; `false`: never
 -- @tparam[opt=67108864] integer opts.max_body the largest answer, bytes (1 to 4 GiB; default 64 MiB)
 -- @treturn Transport the transport
 -- @raise for an unknown option, a wrong type or a value out of range, an unreadable `ca_file`

@@ -106,7 +106,7 @@ local CHECK = {
     return v
   end,
   http2 = function(v)
-    if type(v) ~= "boolean" then error("option 'http2' must be a boolean", 3) end
+    if type(v) ~= "boolean" and v ~= "always" then error("option 'http2' must be true, false or \"always\"", 3) end
     return v
   end,
   max_body = function(v)
@@ -138,7 +138,7 @@ local CHECK = {
 --   (ngx_lua)`); no control characters, at most 4096 bytes
 -- @tparam[opt=67108864] integer opts.max_body the largest answer, bytes (1 to 4 GiB; default 64 MiB)
 -- @tparam[opt] string opts.ca_file checked to be a readable regular file, otherwise unused
--- @tparam[opt] boolean opts.http2 checked, otherwise unused
+-- @tparam[opt] boolean|string opts.http2 checked, otherwise unused
 -- @treturn Transport the transport (`name = "ngx"`)
 -- @raise when `opts` is not a table, for an unknown option, a wrong type, a value out of range, or
 --   a `ca_file` that is not a readable regular file

@@ -102,6 +102,26 @@ describe("core.json_decode: values", function()
   end)
 end)
 
+describe("core.json_decode: objects after objects (sized from the one before)", function()
+  it("reads each object whole, whatever the one before it held", function()
+    local big = {}
+    for i = 1, 300 do big[i] = ('"k%d":%d'):format(i, i) end
+    local text = '[{"a":1,"b":2,"c":3},{"x":1},{"a":1,"a":2},{' .. table.concat(big, ",") .. '},{"y":{"z":[]}},{},'
+      .. '{"d":{"e":1,"f":2}},{"d":{"g":3}}]'
+    local v = decode(text, nil, mt)
+    assert.same({ a = 1, b = 2, c = 3 }, v[1])
+    assert.same({ x = 1 }, v[2])
+    assert.same({ a = 2 }, v[3])
+    local n = 0
+    for k, x in pairs(v[4]) do n = n + 1; assert.equal(tonumber(k:sub(2)), x) end
+    assert.equal(300, n)
+    assert.same({ y = { z = setmetatable({}, mt) } }, v[5])
+    assert.same({}, v[6])
+    assert.same({ d = { e = 1, f = 2 } }, v[7])
+    assert.same({ d = { g = 3 } }, v[8])
+  end)
+end)
+
 describe("core.json_decode: numbers", function()
   it("keeps 17- and 19-digit integers exact (5.4: integers; LuaJIT: strings beyond 2^53)", function()
     local v = decode('[9007199254740992,9007199254740993,17841405822304915,1234567890123456789,'

@@ -1,13 +1,19 @@
 /* headers.c: a response header block -> Lua table. Pure function of its input; fuzzed in
- * spec/fuzz. Names are lower-cased; a repeated name's values are joined by ", " as HTTP allows;
- * the status line, blank lines and lines without a name are skipped. */
-#include <ctype.h>
+ * spec/fuzz. Names are lower-cased (ASCII, whatever the C locale); a repeated name's values are
+ * joined by ", " as HTTP allows; the status line, blank lines and lines without a name are
+ * skipped. Made on every call: the table is created at the size the block needs, and the pass
+ * that joins repeated names runs only when a name was repeated. */
 #include <string.h>
 #include "core.h"
 
 void ig_push_headers(lua_State *L, const char *data, size_t len) {
   luaL_checkstack(L, 6, "too many nested calls");
-  lua_newtable(L);
+  int lines = 0, repeated = 0;
+  for (const char *p = data, *end = data + len; p && p < end; lines++) {
+    p = memchr(p, '\n', (size_t)(end - p));
+    if (p) p++;
+  }
+  lua_createtable(L, 0, lines > 64 ? 64 : lines);
   int t = lua_gettop(L);
   size_t i = 0;
   while (i < len) {
@@ -21,7 +27,10 @@ void ig_push_headers(lua_State *L, const char *data, size_t len) {
     size_t nlen = (size_t)(colon - (data + start));
     if (nlen > 256) continue;
     char name[257];
-    for (size_t k = 0; k < nlen; k++) name[k] = (char)tolower((unsigned char)data[start + k]);
+    for (size_t k = 0; k < nlen; k++) {
+      char c = data[start + k];
+      name[k] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+    }
     size_t vs = (size_t)(colon - data) + 1, ve = end;
     while (vs < ve && (data[vs] == ' ' || data[vs] == '\t')) vs++;
     while (ve > vs && (data[ve - 1] == ' ' || data[ve - 1] == '\t')) ve--;
@@ -33,6 +42,7 @@ void ig_push_headers(lua_State *L, const char *data, size_t len) {
       lua_pushlstring(L, data + vs, ve - vs);
       lua_rawset(L, t);
     } else { /* repeated: collect the values in a list, joined once at the end (never quadratic) */
+      repeated = 1;
       if (lua_type(L, -1) == LUA_TSTRING) {
         lua_createtable(L, 4, 0);
         lua_insert(L, -2);
@@ -46,6 +56,7 @@ void ig_push_headers(lua_State *L, const char *data, size_t len) {
       lua_pop(L, 2);
     }
   }
+  if (!repeated) return;
   lua_pushnil(L);
   while (lua_next(L, t) != 0) {
     if (lua_type(L, -1) == LUA_TTABLE) {

@@ -29,6 +29,12 @@
  * pieces on the stack) and a container's own table and key. */
 #define VALUE_SLOTS (LUA_MINSTACK + 4)
 
+/* Objects at one depth tend to have the same members (the items of a page): once one object was
+ * read at a depth, the next one's table is created at its size straight away and members go into
+ * it as they are read, instead of waiting on the stack (a wrong guess only costs a resize). */
+#define HINT_DEPTHS 32
+#define HINT_MAX 64 /* a guess never makes a table larger than this: no amplification */
+
 typedef struct {
   lua_State *L;
   const unsigned char *s, *p, *end; /* the text, where the parse is, its end */
@@ -38,6 +44,7 @@ typedef struct {
   lua_Integer recorded; /* how many new ones this decode recorded there */
   int pending;   /* slots held by the elements of unfinished arrays and objects */
   char point;    /* the C library's decimal point (locale), 0 until a fraction needs it */
+  int hint[HINT_DEPTHS]; /* members of the last object read at each depth (0: none yet) */
   const char *err; /* what went wrong (a static string) and where */
   const unsigned char *err_at;
 } parser;
@@ -371,6 +378,11 @@ static int object(parser *j) {
     return 0;
   }
   int base = lua_gettop(L), n = 0, table_mode = 0;
+  int hint = j->depth < HINT_DEPTHS ? j->hint[j->depth] : 0;
+  if (hint > 0) {
+    lua_createtable(L, 0, hint);
+    table_mode = 1;
+  }
   for (;;) {
     if (p >= end || *p != '"') return fail(j, "expected a string (an object key)", p);
     j->p = p;
@@ -388,6 +400,7 @@ static int object(parser *j) {
     return fail(j, "expected ',' or '}'", p);
   }
   if (!table_mode) object_to_table(j, base, n);
+  if (j->depth < HINT_DEPTHS) j->hint[j->depth] = n < HINT_MAX ? n : HINT_MAX;
   j->p = p + 1;
   j->depth--;
   return 0;

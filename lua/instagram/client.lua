@@ -406,6 +406,15 @@ end
 -- changed in place: set_access_token makes a new one), which error.scrub prepares once.
 function Client:_call_secrets(path, params, scrub)
   local own = secrets[self].own
+  if not scrub and not (type(path) == "string" and find(path, "?", 1, true)) then
+    local any = false
+    if type(params) == "table" then
+      for i = 1, #SECRET_PARAMS do
+        if params[SECRET_PARAMS[i]] ~= nil then any = true break end
+      end
+    end
+    if not any then return own end
+  end
   local extra = {}
   if type(params) == "table" then
     for i = 1, #SECRET_PARAMS do add_secret(extra, params[SECRET_PARAMS[i]]) end
@@ -769,6 +778,8 @@ end
 local CALL_OPTS = { timeout = true, scrub = true, json = "boolean", headers = "table", versioned = "boolean",
                     auth = "string" }
 local CALL_NAMES = { GET = "client:get", POST = "client:post", DELETE = "client:delete" }
+local UPPER = { GET = "GET", POST = "POST", DELETE = "DELETE", PUT = "PUT", HEAD = "HEAD" }
+local NO_OPTS = setmetatable({}, { __newindex = function() error("internal: NO_OPTS is read-only", 2) end })
 local GET_MANY_OPTS = { concurrency = true }
 
 -- Builds the transport request: URL with version, token header, proof, encoded params.
@@ -780,8 +791,9 @@ function Client:_build(method, path, params, opts)
     error("params must be a table or nil, got " .. type(params), 3)
   end
   if opts ~= nil and type(opts) ~= "table" then error("opts must be a table or nil", 3) end
-  opts = opts or {}
-  check_options(CALL_NAMES[method:upper()] or "client:request", "opts", opts, CALL_OPTS, 3)
+  method = UPPER[method] or method:upper()
+  if opts then check_options(CALL_NAMES[method] or "client:request", "opts", opts, CALL_OPTS, 3)
+  else opts = NO_OPTS end
   local t = opts.timeout
   if t ~= nil and not (type(t) == "number" and t > 0 and t <= MAX_WAIT) then
     error("opts.timeout must be a number of seconds, more than 0 and at most 86400 (got " .. tostring(t) .. ")", 3)
@@ -793,22 +805,28 @@ function Client:_build(method, path, params, opts)
       if type(scrub[i]) ~= "string" then error("opts.scrub must be a list of strings", 3) end
     end
   end
-  method = method:upper()
   local s = secrets[self]
   local list = self:_call_secrets(path, params, scrub)
   local url, extra = self:_resolve(path, opts.versioned == false)
   if not url then return nil, scrub_error(extra, list) end
-  for k, v in pairs(params or {}) do extra[k] = v end
+  if params then for k, v in pairs(params) do extra[k] = v end end
   if type(extra.fields) == "table" then -- { "id", "caption" } -> "id,caption", as the node wrappers take it
     local fok, f = pcall(params_m.value, extra.fields, "fields")
     if not fok then error(f, 3) end
     extra.fields = f
   end
-  local on_rupload = find(url, "^https?://[^/]+/ig%-api%-upload/") ~= nil -- no proof for the upload host
+  local on_rupload = find(url, "/ig-api-upload/", 1, true) ~= nil -- no proof for the upload host
+    and find(url, "^https?://[^/]+/ig%-api%-upload/") ~= nil
   if s.proof and not on_rupload then extra.appsecret_proof = s.proof end
 
   local headers = { Accept = "application/json" }
-  if s.token then headers.Authorization = (opts.auth or "Bearer") .. " " .. s.token end
+  if s.token then
+    if opts.auth then headers.Authorization = opts.auth .. " " .. s.token
+    else -- made once per token (a real one is ~200 bytes)
+      if s.bearer_of ~= s.token then s.bearer, s.bearer_of = "Bearer " .. s.token, s.token end
+      headers.Authorization = s.bearer
+    end
+  end
   if opts.headers then for k, v in pairs(opts.headers) do headers[k] = v end end
   local body
   local ok, encoded = pcall(params_m.encode, extra)

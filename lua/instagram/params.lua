@@ -11,7 +11,7 @@ local core = require "instagram.core"
 local json = require "instagram.json"
 local fields_m = require "instagram.fields"
 
-local type, pairs, tostring, error, sort, concat = type, pairs, tostring, error, table.sort, table.concat
+local type, pairs, next, tostring, error, sort, concat = type, pairs, next, tostring, error, table.sort, table.concat
 local url_encode = core.url_encode
 
 local _M = {}
@@ -60,6 +60,7 @@ _M.value = value
 function _M.encode(params)
   if params == nil then return "" end
   if type(params) ~= "table" then error("params must be a table, got " .. type(params), 0) end
+  if next(params) == nil then return "" end
   local keys = {}
   for k in pairs(params) do
     if type(k) ~= "string" then error("parameter names must be strings, got " .. type(k), 0) end

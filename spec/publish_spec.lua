@@ -67,6 +67,32 @@ describe("publishing", function()
     assert.has_error(function() user:publish_image{ image_url = "https://cdn.example/x.jpg", wait = { interval = -1 } } end)
   end)
 
+  it("checks the flow's own options before any call: a mistake never leaves a container behind", function()
+    local clip = "build/publish-clip.mp4"
+    local cases = {
+      { function() user:publish_reel{ file = clip, progress = 5 } end,
+        "publish_video: option 'progress' must be a function(sent, total), got number" },
+      { function() user:publish_image{ image_url = "https://cdn.example/x.jpg", check_quota = "no" } end,
+        "publish_image: option 'check_quota' must be a boolean, got string" },
+      { function() user:publish_story{ image_url = "https://cdn.example/x.jpg", fields = 5 } end,
+        "publish_story: option 'fields' must be a string or a list of names, got number" },
+      { function() user:publish_image{ image_url = "https://cdn.example/x.jpg", fields = { "id", 7 } } end, nil },
+      { function() c:upload_video("17890000000000001", clip, { max_attempts = "3" }) end,
+        "upload_video: opts.max_attempts must be a whole number, 1 or more (got 3)" },
+      { function() c:upload_video("17890000000000001", clip, { max_attempts = 0 }) end,
+        "upload_video: opts.max_attempts must be a whole number, 1 or more (got 0)" },
+      { function() c:upload_video("17890000000000001", clip, { offset = -1 }) end,
+        "upload_video: opts.offset must be a whole number, 0 or more (got -1)" },
+      { function() c:upload_video("17890000000000001", clip, { retry_base = "1" }) end,
+        "upload_video: opts.retry_base must be a number of seconds from 0 to 86400 (got 1)" },
+      { function() c:upload_video("17890000000000001", clip, { retry_cap = 1 / 0 }) end, nil },
+    }
+    for _, case in ipairs(cases) do
+      if case[2] then assert.has_error(case[1], case[2]) else assert.has_error(case[1]) end
+    end
+    assert.same({}, paths()) -- nothing was sent
+  end)
+
   it("publishes a reel from a URL with its documented options", function()
     local res = assert(user:publish_video{ video_url = "https://cdn.example/reel.mp4", caption = "Reel!",
       share_to_feed = true, cover_url = "https://cdn.example/cover.jpg", thumb_offset = 1500,

@@ -201,7 +201,23 @@ end
 local function check_known(o, known, fn, where)
   if type(o) ~= "table" then error(fn .. (where and (": " .. where) or "") .. ": expects a table of options", 3) end
   check_options(fn, where, o, known, 3)
-  if not where then check_wait(fn, "wait", o.wait, 3) end
+  if not where then -- the flow's own options, checked before any call is made
+    check_wait(fn, "wait", o.wait, 3)
+    if o.progress ~= nil and type(o.progress) ~= "function" then
+      error(fn .. ": option 'progress' must be a function(sent, total), got " .. type(o.progress), 3)
+    end
+    if o.check_quota ~= nil and type(o.check_quota) ~= "boolean" then
+      error(fn .. ": option 'check_quota' must be a boolean, got " .. type(o.check_quota), 3)
+    end
+    local f = o.fields
+    if f ~= nil and type(f) ~= "string" and type(f) ~= "table" then
+      error(fn .. ": option 'fields' must be a string or a list of names, got " .. type(f), 3)
+    end
+    if type(f) == "table" then
+      local ok, why = pcall(require("instagram.params").value, f, "fields")
+      if not ok then error(fn .. ": " .. why, 3) end
+    end
+  end
 end
 
 -- Options of the flow itself (not API parameters) are accepted by every flow.

@@ -95,6 +95,21 @@ function _M.video(client, target, path, opts)
   if opts.progress ~= nil and type(opts.progress) ~= "function" then
     error("upload_video: progress must be a function(sent, total)", 2)
   end
+  -- Every value checked before the first byte goes: a mistake is never found after an attempt.
+  local function whole(name, v, lo)
+    if v ~= nil and not (type(v) == "number" and v == v and v % 1 == 0 and v >= lo and v < 2 ^ 53) then
+      error(("upload_video: opts.%s must be a whole number, %d or more (got %s)"):format(name, lo, tostring(v)), 3)
+    end
+  end
+  local function seconds(name, v)
+    if v ~= nil and not (type(v) == "number" and v >= 0 and v <= 86400) then
+      error(("upload_video: opts.%s must be a number of seconds from 0 to 86400 (got %s)"):format(name, tostring(v)), 3)
+    end
+  end
+  whole("max_attempts", opts.max_attempts, 1)
+  whole("offset", opts.offset, 0)
+  seconds("retry_base", opts.retry_base)
+  seconds("retry_cap", opts.retry_cap)
   local url, id = container_url(client, target)
   if not url then return nil, id end
   local size = file_size(path)

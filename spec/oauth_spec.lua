@@ -288,6 +288,13 @@ describe("Instagram Login", function()
     assert.equal("too_early", err.reason)
     assert.matches("24 hours", err.message)
     assert.equal(before, #H.log())
+    -- an expired token object cannot be refreshed at all: said so, no call made
+    local old = require("instagram.token").new{ access_token = "IGAA-old", kind = "instagram", issued_at = 1,
+      expires_in = 60 }
+    local _, eerr = i:refresh(old)
+    assert.equal("expired", eerr.reason)
+    assert.matches("log in again", eerr.message)
+    assert.equal(before, #H.log())
     -- as a bare string the server decides, and says no as well
     local _, err2 = i:refresh(long.access_token)
     assert.equal("graph", err2.kind)

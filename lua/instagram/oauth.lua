@@ -15,7 +15,8 @@
 -- redirect's state is not the one sent: possible CSRF), `"cancelled"` (the user declined;
 -- `error`, `error_reason`, `error_code` and the description kept), `"ambiguous_redirect"` (the
 -- query and the fragment disagree), `"no_code"` (neither a code nor a token came back),
--- `"too_early"` (@{InstagramLogin:refresh} of a token that cannot be refreshed yet), or, for any
+-- `"too_early"` (@{InstagramLogin:refresh} of a token that cannot be refreshed yet), `"expired"`
+-- (its refresh of an expired token object), or, for any
 -- other failure the redirect reports, its `error` value (such as `"server_error"`, or `"error"`
 -- when it has none). The token endpoints' own errors are Graph errors (`kind = "graph"`;
 -- Instagram's flat `{ error_type, code, error_message }` shape included).
@@ -709,8 +710,9 @@ end
 -- @tparam string|Token t the long-lived token
 -- @treturn[1] Token the new long-lived token (keeping `user_id` and `permissions`)
 -- @treturn[2] nil on failure
--- @treturn[2] Error err: `kind = "oauth"`, `reason = "too_early"` (with the reason, also for an
--- expired token object; no call made), the API's, or `kind = "decode"`
+-- @treturn[2] Error err: `kind = "oauth"`, `reason = "too_early"` (a token object too young to
+-- refresh) or `"expired"` (a token object past its expiry: the user must log in again), with the
+-- reason and no call made; the API's; or `kind = "decode"`
 -- @raise when `t` is neither a non-empty string nor a token
 -- @usage
 -- local fresh, err = ig:refresh(long)
@@ -718,7 +720,7 @@ end
 function InstagramLogin:refresh(t)
   if token_m.is_token(t) then
     local ok, why = t:can_refresh()
-    if not ok then return nil, oauth_error("too_early", why) end
+    if not ok then return nil, oauth_error(t:is_expired() and "expired" or "too_early", why) end
   end
   return ig_long_lived(self, "/refresh_access_token", { grant_type = "ig_refresh_token", access_token = token_string(t) }, t)
 end

@@ -492,8 +492,8 @@ end
 --   status names one), `container_expired`, `timeout` (still not ready after waiting), `quota`
 --   (also `quota_usage`, `quota_total`); with `container_id` and `status`.
 -- * `"oauth"` (@{instagram.oauth}): `reason` is `state_mismatch`, `ambiguous_redirect`, `no_code`,
---   `too_early`, `expired` (a token object past its expiry), `cancelled` (the user declined), or the redirect's own `error` (`error`,
---   `error_reason` and `error_code` are kept too).
+--   `too_early`, `expired` (a token object past its expiry), `cancelled` (the user declined), or
+--   the redirect's own `error` (`error`, `error_reason` and `error_code` are kept too).
 -- * `"webhook"` (@{instagram.webhook}): `reason` is `bad_mode`, `bad_verify_token`, `no_challenge`,
 --   `missing_signature`, `malformed_signature`, `bad_signature`, `sha256_required`, `too_large`,
 --   `bad_json` or `bad_payload`.

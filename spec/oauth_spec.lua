@@ -343,6 +343,19 @@ describe("instagram.token", function()
     assert.is_nil(token_m.new{ access_token = "x" }:expires_in())
   end)
 
+  it("refuses a field it does not know (a typo would make a token that never expires)", function()
+    assert.has_error(function() token_m.new{ access_token = "x", expire_in = 60 } end,
+      "token.new: unknown field 'expire_in' (known: access_token, data_access_expiration_time, "
+      .. "data_access_expires_at, expires_at, expires_in, issued_at, kind, long_lived, now, permissions, "
+      .. "token_type, user_id)")
+    local stored = token_m.new{ access_token = "x", expires_in = 60 }:to_table()
+    stored.note = "mine"
+    assert.has_error(function() token_m.from_table(stored) end)
+    local ok, err = pcall(token_m.from_table, stored)
+    assert.is_false(ok)
+    assert.matches("^spec/oauth_spec.lua:%d+: token.from_table: unknown field 'note'", err)
+  end)
+
   it("raises on misuse", function()
     assert.has_error(function() token_m.new{} end)
     assert.has_error(function() token_m.new{ access_token = "x", kind = "martian" } end)

@@ -38,6 +38,47 @@ end
 
 local id_string = json.string_of
 
+-- The fields new takes (to_table gives a subset); any other key is a mistake (expire_in = ...
+-- would make a token that never expires, so never refreshed): it raises, naming the key.
+local FIELDS = { access_token = true, token_type = true, kind = true, issued_at = true, expires_at = true,
+                 expires_in = true, data_access_expires_at = true, data_access_expiration_time = true,
+                 long_lived = true, user_id = true, permissions = true, now = true }
+
+local function make(t, fn)
+  if type(t) ~= "table" then error(fn .. ": expects a table", 3) end
+  for k in pairs(t) do
+    if not FIELDS[k] then
+      local names = {}
+      for name in pairs(FIELDS) do names[#names + 1] = name end
+      table.sort(names)
+      error(("%s: unknown field '%s' (known: %s)"):format(fn, tostring(k), table.concat(names, ", ")), 3)
+    end
+  end
+  if type(t.access_token) ~= "string" or t.access_token == "" then
+    error(fn .. ": access_token must be a non-empty string", 3)
+  end
+  local kind = t.kind or "facebook"
+  if not KINDS[kind] then error(fn .. ": kind must be facebook, instagram, page or app", 3) end
+  local now = t.now or default_now
+  if type(now) ~= "function" then error(fn .. ": now must be a function returning the time", 3) end
+  local issued = seconds(t.issued_at, true) or seconds(now(), true) or os.time()
+  local expires_at = seconds(t.expires_at, true)
+  local expires_in = seconds(t.expires_in)
+  if not expires_at and expires_in and issued + expires_in <= MAX_TIME then expires_at = issued + expires_in end
+  return setmetatable({
+    access_token = t.access_token,
+    token_type = type(t.token_type) == "string" and t.token_type or "bearer",
+    kind = kind,
+    issued_at = issued,
+    expires_at = expires_at,            -- nil: does not expire (or unknown)
+    data_access_expires_at = seconds(t.data_access_expires_at or t.data_access_expiration_time, true),
+    long_lived = t.long_lived == true,
+    user_id = id_string(t.user_id),
+    permissions = type(t.permissions) == "table" and t.permissions or nil,
+    _now = now,
+  }, Token)
+end
+
 --- Makes a token object.
 -- The expiry is `expires_at` when given, else `issued_at + expires_in`; with neither the token has
 -- no known expiry (as Page tokens from a long-lived user token).
@@ -57,37 +98,15 @@ local id_string = json.string_of
 -- @tparam[opt] table t.permissions a list of the permissions granted
 -- @tparam[opt=os.time] function t.now returns the current Unix time (for tests and clocks of your own)
 -- @treturn Token the token
--- @raise when `t` is not a table, `access_token` is not a non-empty string, `kind` is not one of
--- the four, or `now` is not a function
+-- @raise when `t` is not a table, has a key not listed here, `access_token` is not a non-empty
+-- string, `kind` is not one of the four, or `now` is not a function
 -- @usage
 -- local t = instagram.token.new{ access_token = stored.token, kind = "instagram", long_lived = true,
 --   issued_at = stored.issued_at, expires_in = 5184000 }
 -- print(t, t:expires_in())
 function _M.new(t)
-  if type(t) ~= "table" then error("token.new: expects a table", 2) end
-  if type(t.access_token) ~= "string" or t.access_token == "" then
-    error("token.new: access_token must be a non-empty string", 2)
-  end
-  local kind = t.kind or "facebook"
-  if not KINDS[kind] then error("token.new: kind must be facebook, instagram, page or app", 2) end
-  local now = t.now or default_now
-  if type(now) ~= "function" then error("token.new: now must be a function returning the time", 2) end
-  local issued = seconds(t.issued_at, true) or seconds(now(), true) or os.time()
-  local expires_at = seconds(t.expires_at, true)
-  local expires_in = seconds(t.expires_in)
-  if not expires_at and expires_in and issued + expires_in <= MAX_TIME then expires_at = issued + expires_in end
-  return setmetatable({
-    access_token = t.access_token,
-    token_type = type(t.token_type) == "string" and t.token_type or "bearer",
-    kind = kind,
-    issued_at = issued,
-    expires_at = expires_at,            -- nil: does not expire (or unknown)
-    data_access_expires_at = seconds(t.data_access_expires_at or t.data_access_expiration_time, true),
-    long_lived = t.long_lived == true,
-    user_id = id_string(t.user_id),
-    permissions = type(t.permissions) == "table" and t.permissions or nil,
-    _now = now,
-  }, Token)
+  local token = make(t, "token.new") -- (not a tail call: errors name the caller's line)
+  return token
 end
 
 --- Tells a token object from anything else.
@@ -198,7 +217,10 @@ end
 -- @treturn Token the token
 -- @raise as @{new}
 -- @usage local t = instagram.token.from_table(instagram.json.decode(store:get("token")))
-function _M.from_table(t) return _M.new(t) end
+function _M.from_table(t)
+  local token = make(t, "token.from_table")
+  return token
+end
 
 -- Never raises, whatever the fields were changed to after new().
 Token.__tostring = function(t)

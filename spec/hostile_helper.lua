@@ -281,7 +281,10 @@ function T:done(opts)
   for i, args in ipairs(self.retry_calls) do
     for k = 1, args.n do self:check("on_retry call " .. i .. " argument " .. k, args[k]) end
   end
-  self:check("client", self.client, { last_usage = true })
+  self:check("client", self.client)
+  local uok, u = pcall(self.client.usage, self.client)
+  if not uok then self:problem("%s: client:usage() raised: %s", M.runtime, tostring(u))
+  else self:check("client:usage()", u) end
   local ok, s = pcall(tostring, self.client)
   if not ok then self:problem("%s: tostring(client) raised: %s", M.runtime, tostring(s))
   else self:check("tostring(client)", s) end

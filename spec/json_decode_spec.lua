@@ -220,40 +220,46 @@ describe("core.json_decode: numbers", function()
   -- strtod reads the C library's locale, which a host program may have set (LC_NUMERIC=de_DE:
   -- "1,5"). Run in a child process with such a locale: made by localedef when none is installed
   -- (Debian: the locales package).
-  it("reads '.' as the decimal point whatever the locale", function()
-    local lua = jit and "luajit" or _VERSION == "Lua 5.1" and "lua5.1" or "lua5.4"
-    local names = { "de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "ru_RU.UTF-8", "de_DE" }
-    local locpath = ""
-    local have = false
-    for _, name in ipairs(names) do
-      if os.setlocale(name, "numeric") then have = name break end
-    end
-    os.setlocale("C", "numeric")
-    if not have then
-      local dir = os.tmpname()
-      os.remove(dir)
-      if os.execute("command -v localedef >/dev/null 2>&1 && [ -e /usr/share/i18n/locales/de_DE ] && mkdir -p "
-                    .. dir .. " && localedef -i de_DE -f UTF-8 " .. dir .. "/de_DE.UTF-8 >/dev/null 2>&1") then
-        have, locpath = "de_DE.UTF-8", "LOCPATH=" .. dir .. " "
+  -- Two locales: a decimal comma (de_DE), and a decimal point of two bytes (ps_AF: U+066B).
+  for _, case in ipairs{ { "de_DE", { "de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "de_DE" }, "1,5" },
+                         { "ps_AF", { "ps_AF.UTF-8", "ps_AF.utf8" }, "1\217\1715" } } do
+    local source, names, printed = case[1], case[2], case[3]
+    it("reads '.' as the decimal point whatever the locale (" .. source .. ")", function()
+      local lua = jit and "luajit" or _VERSION == "Lua 5.1" and "lua5.1" or "lua5.4"
+      local locpath = ""
+      local have = false
+      for _, name in ipairs(names) do
+        if os.setlocale(name, "numeric") then have = name break end
       end
-    end
-    assert(have, "no locale with a decimal comma and no localedef to make one: install Debian's `locales` (make test-deps)")
-    local script = os.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write(("package.cpath = %q .. package.cpath\n"):format(build .. "/?.so;"),
-      "local core = require 'instagram.core'\n",
-      ("assert(os.setlocale(%q, 'numeric'))\n"):format(have),
-      "if _VERSION == 'Lua 5.4' then assert(tostring(1.5) == '1,5', 'not a decimal comma locale') end\n",
-      "local v = assert(core.json_decode('[1.5,-0.25e1,1e2,' .. ('1'):rep(80) .. '.5e-79]'))\n",
-      "assert(v[1] == 1.5 and v[2] == -2.5 and v[3] == 100 and v[4] > 1.11 and v[4] < 1.12)\n",
-      "print('ok')\n")
-    f:close()
-    local p = io.popen(locpath .. lua .. " " .. script .. " 2>&1")
-    local out = p:read("*a")
-    p:close()
-    os.remove(script)
-    assert.equal("ok\n", out)
-  end)
+      os.setlocale("C", "numeric")
+      if not have then
+        local dir = os.tmpname()
+        os.remove(dir)
+        if os.execute("command -v localedef >/dev/null 2>&1 && [ -e /usr/share/i18n/locales/" .. source .. " ] && mkdir -p "
+                      .. dir .. " && localedef -i " .. source .. " -f UTF-8 " .. dir .. "/" .. source
+                      .. ".UTF-8 >/dev/null 2>&1") then
+          have, locpath = source .. ".UTF-8", "LOCPATH=" .. dir .. " "
+        end
+      end
+      assert(have, "no " .. source .. " locale and no localedef to make one: install Debian's `locales` (make test-deps)")
+      local script = os.tmpname()
+      local f = assert(io.open(script, "w"))
+      f:write(("package.cpath = %q .. package.cpath\n"):format(build .. "/?.so;"),
+        "local core = require 'instagram.core'\n",
+        ("assert(os.setlocale(%q, 'numeric'))\n"):format(have),
+        ("if _VERSION == 'Lua 5.4' then assert(tostring(1.5) == %q, 'not the locale: ' .. tostring(1.5)) end\n")
+          :format(printed),
+        "local v = assert(core.json_decode('[1.5,-0.25e1,1e2,' .. ('1'):rep(80) .. '.5e-79,' .. ('2'):rep(90) .. '.25]'))\n",
+        "assert(v[1] == 1.5 and v[2] == -2.5 and v[3] == 100 and v[4] > 1.11 and v[4] < 1.12 and v[5] > 2.2e89)\n",
+        "print('ok')\n")
+      f:close()
+      local p = io.popen(locpath .. lua .. " " .. script .. " 2>&1")
+      local out = p:read("*a")
+      p:close()
+      os.remove(script)
+      assert.equal("ok\n", out)
+    end)
+  end
 end)
 
 describe("core.json_decode: strings", function()
@@ -511,13 +517,24 @@ describe("instagram.json.decode with the C core", function()
   it("keeps the ids that were strings strings, and object keys keys", function()
     local v = json.decode('{"id":"17841405822304916","ids":{"17841405822304917":{"id":"17841405822304917"}}}')
     assert.equal('{"id":"17841405822304916","ids":{"17841405822304917":{"id":"17841405822304917"}}}', json.encode(v))
-    -- the same digits once as a number and once as a string: JSON cannot tell them apart once read;
-    -- a number read from an answer writes back as a number (here the id too: the digits never change)
-    local both = json.decode('{"id":"18446744073709551617","n":18446744073709551617}')
-    assert.equal("18446744073709551617", both.id)
-    assert.equal("18446744073709551617", both.n)
-    assert.equal('{"id":18446744073709551617,"n":18446744073709551617}', json.encode(both))
+    -- the same digits once as a number and once as a string, in either order: once read they are
+    -- one Lua string, and a string the API sent must stay a string, so both are written as strings
+    -- (the digits never change)
+    for _, text in ipairs{ '{"id":"18446744073709551617","n":18446744073709551617}',
+                           '{"n":18446744073709551619,"id":"18446744073709551619"}' } do
+      local both = json.decode(text)
+      assert.equal(both.id, both.n)
+      assert.equal(('{"id":"%s","n":"%s"}'):format(both.id, both.id), json.encode(both))
+    end
+    local later = json.decode('{"n":18446744073709551621}') -- read as a number first, as a string later
+    json.decode('["18446744073709551621"]')
+    assert.equal('{"n":"18446744073709551621"}', json.encode(later))
     assert.equal('{"k":"18446744073709551618"}', json.encode{ k = "18446744073709551618" }) -- never read as a number
+    -- only the text of an integer is ever written bare, whatever the table holds
+    json.core_options().numbers['1,"is_admin":true'] = true
+    json.core_options().numbers["18446744073709551623 "] = true
+    assert.equal('{"a":"1,\\"is_admin\\":true","b":"18446744073709551623 "}',
+      json.encode{ a = '1,"is_admin":true', b = "18446744073709551623 " })
   end)
 
   it("records digit strings in opts.numbers, counting the new ones in numbers.n", function()
@@ -525,12 +542,21 @@ describe("instagram.json.decode with the C core", function()
     local v = core.json_decode('[18446744073709551616,18446744073709551616,"18446744073709551617",1e400000]',
                                { numbers = numbers })
     assert.is_nil(v) -- 1e400000 is out of range: refused, but what was read so far is recorded
-    assert.same({ ["18446744073709551616"] = true, n = 1 }, numbers)
-    core.json_decode("[18446744073709551616,99999999999999999999]", { numbers = numbers })
-    assert.same({ ["18446744073709551616"] = true, ["99999999999999999999"] = true, n = 2 }, numbers)
-    numbers.n = "junk" -- a count that is not a number starts again
-    core.json_decode("[-99999999999999999999]", { numbers = numbers })
-    assert.equal(1, numbers.n)
+    -- (the number as true, the digits that came as a string as false)
+    assert.same({ ["18446744073709551616"] = true, ["18446744073709551617"] = false, n = 2 }, numbers)
+    core.json_decode('[18446744073709551616,99999999999999999999,"123","00000000000000000000001"]',
+                     { numbers = numbers })
+    assert.same({ ["18446744073709551616"] = true, ["18446744073709551617"] = false,
+                  ["99999999999999999999"] = true, n = 3 }, numbers)
+    core.json_decode('["99999999999999999999"]', { numbers = numbers }) -- seen as a string too: false
+    assert.is_false(numbers["99999999999999999999"])
+    assert.equal(3, numbers.n)
+    -- a count that is not a whole number from 0 to 2^40 starts again
+    for i, junk in ipairs{ "junk", 0 / 0, 1 / 0, -5, 2 ^ 63, 1.5 } do
+      numbers.n = junk
+      core.json_decode("[-99999999999999999999" .. i .. "]", { numbers = numbers })
+      assert.equal(1, numbers.n)
+    end
   end)
 
   it("keeps the numbers it remembers bounded (two generations of 10,000)", function()

@@ -152,13 +152,21 @@ describe("what a client keeps between calls", function()
   end)
 
   it("parses the usage headers once while their text stays the same, and scrubs them", function()
+    local usage_m = require "instagram.usage"
+    local parse, parsed = usage_m.parse, 0
+    usage_m.parse = function(...) parsed = parsed + 1 return parse(...) end
+    finally(function() usage_m.parse = parse end)
     local c, t = fake_client{ access_token = "TOKEN-AAAAAAAAAAAA" }
     t.headers = { ["x-app-usage"] = '{"call_count":30,"total_time":5,"total_cputime":7}' }
     assert(c:get("/me"))
     local u1 = c:usage()
     assert.equal(30, u1.max_percent)
+    u1.max_percent, u1.app.call_count = -1, -1 -- the caller's copy: the client's own is untouched
     assert(c:get("/me"))
-    assert.equal(u1, c:usage()) -- the same table: not parsed again
+    assert.equal(1, parsed) -- not parsed again
+    assert.same({ max_percent = 30, call_count = 30 }, { max_percent = c:usage().max_percent,
+      call_count = c:usage().app.call_count })
+    assert.are_not.equal(c:usage(), c:usage())
     t.headers = { ["x-app-usage"] = '{"call_count":31,"total_time":5,"total_cputime":7}' }
     assert(c:get("/me"))
     assert.equal(31, c:usage().max_percent)
@@ -172,6 +180,19 @@ describe("what a client keeps between calls", function()
     assert.equal("CALL-SECRET-CCCCCCCC", c:usage().app.echo)
     assert(c:get("/me", nil, { scrub = { "CALL-SECRET-CCCCCCCC" } }))
     assert.equal("[redacted]", c:usage().app.echo)
+  end)
+
+  it("takes a transport's decode_error as a failure, with or without the body", function()
+    local c, t = fake_client{ access_token = "TOKEN-AAAAAAAAAAAA" }
+    function t.request() return { status = 200, headers = {}, decode_error = "expected a value at byte 1" } end
+    local none, err = c:get("/me")
+    assert.is_nil(none)
+    assert.equal("decode", err.kind)
+    assert.matches("expected a value at byte 1", err.message)
+    function t.request() return { status = 200, headers = {}, body = "<html>", decode_error = "expected a value at byte 1" } end
+    none, err = c:get("/me")
+    assert.is_nil(none)
+    assert.equal("decode", err.kind)
   end)
 
   it("prepares a scrub list once, and again when it changed in place", function()

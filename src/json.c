@@ -43,7 +43,9 @@ typedef struct {
   int numbers;   /* stack index of the table recording digit strings made of integers, 0 for none */
   lua_Integer recorded; /* how many new ones this decode recorded there */
   int pending;   /* slots held by the elements of unfinished arrays and objects */
-  char point;    /* the C library's decimal point (locale), 0 until a fraction needs it */
+  const char *point; /* the C library's decimal point (locale; may be several bytes), NULL until a
+                      * fraction needs it */
+  size_t point_len;
   int hint[HINT_DEPTHS]; /* members of the last object read at each depth (0: none yet) */
   const char *err; /* what went wrong (a static string) and where */
   const unsigned char *err_at;
@@ -112,6 +114,39 @@ static int is_digit(const unsigned char *p, const unsigned char *end) {
 
 static int value(parser *j);
 
+/* The string on top of the stack has the digits of an integer: numbers[s] = true when it came
+ * from a JSON number (unless the same digits came as a JSON string: false stays), false when it
+ * came from a JSON string, so an encoder writes back as numbers only the digits that were. */
+static void record(parser *j, int from_number) {
+  lua_State *L = j->L;
+  if (!j->numbers) return;
+  lua_pushvalue(L, -1);
+  lua_rawget(L, j->numbers);
+  int was = lua_isnil(L, -1) ? -1 : lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (was == -1 || (was == 1 && !from_number)) {
+    lua_pushvalue(L, -1);
+    lua_pushboolean(L, from_number);
+    lua_rawset(L, j->numbers);
+    if (was == -1) j->recorded++;
+  }
+}
+
+/* Could the decoder have made these bytes of a JSON string from a number: -?[1-9][0-9]* with as
+ * many digits as only a string holds exactly on this runtime? */
+#if LUA_VERSION_NUM >= 503
+#define STRING_DIGITS 19 /* beyond int64 */
+#else
+#define STRING_DIGITS 16 /* beyond 2^53 */
+#endif
+static int integer_digits(const unsigned char *s, size_t len) {
+  if (len && *s == '-') s++, len--;
+  if (len < STRING_DIGITS || len > 400 || *s < '1' || *s > '9') return 0;
+  for (size_t i = 1; i < len; i++)
+    if (s[i] < '0' || s[i] > '9') return 0;
+  return 1;
+}
+
 /* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at j->p. An integer (no fraction, no exponent)
  * within what the runtime holds exactly is pushed as one (lua_Integer on 5.3+, |n| <= 2^53 as a
  * double on 5.1/LuaJIT); a longer one as a string of its digits; "-0" is 0. Anything else goes
@@ -160,33 +195,34 @@ static int number(parser *j) {
     }
 #endif
     lua_pushlstring(L, (const char *)start, n); /* beyond the runtime's exact integers: the digits */
-    if (j->numbers) { /* recorded, so that an encoder can write it back as a number */
-      lua_pushvalue(L, -1);
-      lua_rawget(L, j->numbers);
-      int known = !lua_isnil(L, -1);
-      lua_pop(L, 1);
-      if (!known) {
-        lua_pushvalue(L, -1);
-        lua_pushboolean(L, 1);
-        lua_rawset(L, j->numbers);
-        j->recorded++;
-      }
-    }
+    record(j, 1);
     return 0;
   }
-  /* strtod needs a NUL-terminated copy: on the C stack, or in a userdata for a long one. */
-  char small[64], *b = small;
-  if (n >= sizeof small) b = (char *)lua_newuserdata(L, n + 1);
-  memcpy(b, start, n);
-  b[n] = '\0';
-  char *dot = memchr(b, '.', n);
-  if (dot) {
-    if (!j->point) j->point = localeconv()->decimal_point[0];
-    if (j->point && j->point != '.') *dot = j->point; /* strtod reads the locale's decimal point */
+  /* strtod needs a NUL-terminated copy, with the locale's decimal point for '.' (strtod reads
+   * that one, and it may be several bytes): on the C stack, or in a userdata for a long one. */
+  const unsigned char *dot = memchr(start, '.', n);
+  if (dot && !j->point) {
+    const char *dp = localeconv()->decimal_point;
+    j->point = dp && *dp ? dp : ".";
+    j->point_len = strlen(j->point);
+    if (j->point_len > 16) j->point = ".", j->point_len = 1; /* (no such locale; never overflow) */
   }
+  size_t plen = dot ? j->point_len : 1, total = n - 1 + plen;
+  char small[80], *b = small;
+  if (total >= sizeof small) b = (char *)lua_newuserdata(L, total + 1);
+  if (dot) {
+    size_t head = (size_t)(dot - start);
+    memcpy(b, start, head);
+    memcpy(b + head, j->point, plen);
+    memcpy(b + head + plen, dot + 1, n - head - 1);
+  } else {
+    memcpy(b, start, n);
+    total = n;
+  }
+  b[total] = '\0';
   char *stop;
   double d = strtod(b, &stop);
-  int whole = stop == b + n;
+  int whole = stop == b + total;
   if (b != small) lua_pop(L, 1);
   if (!whole) return fail(j, "invalid number", start);
   if (d > DBL_MAX || d < -DBL_MAX) return fail(j, "number out of range", start);
@@ -280,7 +316,9 @@ static __attribute__((noinline)) int escaped_string(parser *j, const unsigned ch
 static int string(parser *j) {
   const unsigned char *open = j->p, *end = j->end, *p = skip_plain(open + 1, end);
   if (p < end && *p == '"') {
-    lua_pushlstring(j->L, (const char *)(open + 1), (size_t)(p - open - 1));
+    size_t len = (size_t)(p - open - 1);
+    lua_pushlstring(j->L, (const char *)(open + 1), len);
+    if (j->numbers && len >= STRING_DIGITS && open[1] <= '9' && integer_digits(open + 1, len)) record(j, 0);
     j->p = p + 1;
     return 0;
   }
@@ -435,7 +473,9 @@ static void count_recorded(parser *j) {
   if (!j->recorded) return;
   lua_pushliteral(L, "n");
   lua_rawget(L, j->numbers);
-  lua_Integer n = lua_type(L, -1) == LUA_TNUMBER ? (lua_Integer)lua_tonumber(L, -1) : 0;
+  /* a count that is not a whole number from 0 to 2^40 (tampered with) starts again */
+  lua_Number c = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
+  lua_Integer n = c >= 0 && c <= 1099511627776.0 && c == (lua_Number)(lua_Integer)c ? (lua_Integer)c : 0;
   lua_pop(L, 1);
   lua_pushliteral(L, "n");
   lua_pushinteger(L, n + j->recorded);

@@ -302,7 +302,6 @@ function _M.new(opts)
     on_retry = opts.on_retry,
     sleep = opts.sleep or transport.sleep or core.sleep,
     transport = transport,
-    last_usage = nil,
     auto_refresh = opts.auto_refresh,
     refresh_margin = opts.refresh_margin or 7 * 86400,
     on_refresh = opts.on_refresh,
@@ -728,7 +727,7 @@ function Client:_interpret(res, list)
   list = list or secrets[self].own
   local headers = res.headers or {}
   local u = usage_of(self, headers, list)
-  if u then self.last_usage = u end
+  if u then secrets[self].usage = u end -- (private: what usage() hands out is a copy)
   local retry_after = retry_after_header(headers)
   if not retry_after and u then
     local regain = sane_wait(u.regain_access_seconds)
@@ -760,8 +759,8 @@ function Client:_interpret(res, list)
     return nil, errors.http(status, body, retry_after, list)
   end
   if value == nil then
-    if body == "" or body == nil then return true end -- 2xx with no body (e.g. 204)
-    return nil, errors.decode(status, body, why, list)
+    if res.decode_error == nil and (body == "" or body == nil) then return true end -- 2xx with no body (e.g. 204)
+    return nil, errors.decode(status, body or "", why, list)
   end
   return value
 end
@@ -857,7 +856,7 @@ end
 -- With `throttle`, slow down as usage nears 100%, and refuse to call while the API has said
 -- the app is blocked (estimated_time_to_regain_access).
 function Client:_throttle()
-  local t, u = self.throttle, self.last_usage
+  local t, u = self.throttle, secrets[self].usage
   if not (t and u) then return end
   local now = self.now()
   local blocked_until = self.blocked_until
@@ -1230,12 +1229,21 @@ function Client:post(path, params, opts) return self:request("POST", path, param
 function Client:delete(path, params, opts) return self:request("DELETE", path, params, opts) end
 
 --- The rate-limit usage of the last answer that carried usage headers (see @{instagram.usage}).
--- @treturn ?table `{ app, business, ad_account, max_percent, regain_access_seconds }` (scrubbed),
---   or nil before any such answer
+-- @treturn ?table `{ app, business, ad_account, max_percent, regain_access_seconds }` (scrubbed;
+--   a copy of the client's, made for each call), or nil before any such answer
 -- @raise never raises
 -- @usage local u = client:usage()
 -- if u and u.max_percent > 80 then print("slow down", u.max_percent) end
-function Client:usage() return self.last_usage end
+local function copy(t)
+  local out = {}
+  for k, v in pairs(t) do out[k] = type(v) == "table" and copy(v) or v end
+  return out
+end
+
+function Client:usage()
+  local u = secrets[self].usage
+  return u and copy(u) -- a copy: the client's own is kept between answers, and must not change
+end
 
 --- A pager over a list edge (see @{instagram.pager}); nothing is fetched until it is iterated.
 -- @tparam string path the edge (`"/17841405822304914/media"`)

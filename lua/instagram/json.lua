@@ -83,8 +83,9 @@ local array_mt = _M.array_mt
 
 -- The integers the core's decoder gave as strings of digits (beyond what the runtime holds
 -- exactly: on LuaJIT above 2^53, on Lua 5.4 beyond int64), so that encode writes them back as the
--- numbers they were. Two generations of NUMBERS_KEPT each: the newest strings are always known,
--- and memory stays bounded however many a long-running process reads.
+-- numbers they were: numbers[digits] = true. The same digits read as a JSON string are false (the
+-- decoder records those too): an id the API sends as a string stays one. Two generations of
+-- NUMBERS_KEPT each: the newest are always known, memory stays bounded in a long-running process.
 local NUMBERS_KEPT = 10000
 local numbers, older_numbers = { n = 0 }, {}
 local core_opts = { max_depth = MAX_DEPTH, array_mt = array_mt, numbers = numbers }
@@ -94,15 +95,20 @@ local core_opts = { max_depth = MAX_DEPTH, array_mt = array_mt, numbers = number
 -- @local
 function _M.core_options()
   local n = numbers.n
-  if type(n) ~= "number" or n >= NUMBERS_KEPT then
+  if type(n) ~= "number" or not (n >= 0 and n < NUMBERS_KEPT) then -- (NaN: not a count either)
     older_numbers, numbers = numbers, { n = 0 }
     core_opts.numbers = numbers
   end
   return core_opts
 end
 
--- Is s a string the decoder made of a JSON integer?
-local function was_number(s) return numbers[s] == true or older_numbers[s] == true end
+-- Is s a string the decoder made of a JSON integer (and never read as a JSON string)? Only the
+-- text of an integer can be written bare, whatever the tables hold.
+local function was_number(s)
+  local seen = numbers[s]
+  if seen == nil then seen = older_numbers[s] end
+  return seen == true and find(s, "^%-?[1-9]%d*$") ~= nil
+end
 
 local function finite(v)
   local tv = type(v)

@@ -1228,18 +1228,19 @@ function Client:post(path, params, opts) return self:request("POST", path, param
 -- @usage local ok, err = client:delete("/17870913679156914")
 function Client:delete(path, params, opts) return self:request("DELETE", path, params, opts) end
 
---- The rate-limit usage of the last answer that carried usage headers (see @{instagram.usage}).
--- @treturn ?table `{ app, business, ad_account, max_percent, regain_access_seconds }` (scrubbed;
---   a copy of the client's, made for each call), or nil before any such answer
--- @raise never raises
--- @usage local u = client:usage()
--- if u and u.max_percent > 80 then print("slow down", u.max_percent) end
+-- A deep copy of a usage table (what usage() hands out).
 local function copy(t)
   local out = {}
   for k, v in pairs(t) do out[k] = type(v) == "table" and copy(v) or v end
   return out
 end
 
+--- The rate-limit usage of the last answer that carried usage headers (see @{instagram.usage}).
+-- @treturn ?table `{ app, business, ad_account, max_percent, regain_access_seconds }` (scrubbed;
+--   a copy of the client's, made for each call), or nil before any such answer
+-- @raise never raises
+-- @usage local u = client:usage()
+-- if u and u.max_percent > 80 then print("slow down", u.max_percent) end
 function Client:usage()
   local u = secrets[self].usage
   return u and copy(u) -- a copy: the client's own is kept between answers, and must not change

@@ -57,6 +57,7 @@ build = {
     ["instagram.node.ig_hashtag"] = "lua/instagram/node/ig_hashtag.lua",
     ["instagram.node.page"] = "lua/instagram/node/page.lua",
     ["instagram.node.misc"] = "lua/instagram/node/misc.lua",
+    ["instagram.store"] = "lua/instagram/store.lua",
     ["instagram.token"] = "lua/instagram/token.lua",
     ["instagram.oauth"] = "lua/instagram/oauth.lua",
     ["instagram.webhook"] = "lua/instagram/webhook.lua",

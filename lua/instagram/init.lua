@@ -40,6 +40,8 @@ local _M = {
   oauth = require "instagram.oauth",
   --- @{instagram.webhook}: verifies webhook handshakes and signed events.
   webhook = require "instagram.webhook",
+  --- @{instagram.store}: shared state (process memory, an nginx lua_shared_dict).
+  store = require "instagram.store",
 }
 
 --- Makes a client (@{instagram.client.new}); no request is sent.

@@ -1,0 +1,47 @@
+-- Runs only inside the test nginx (spec/ngx/run): instagram.store.shdict on the dict
+-- `instagram_store` (declared in spec/ngx/nginx.conf.in), the same interface as the memory store.
+local store = require "instagram.store"
+
+describe("instagram.store.shdict", function()
+  local s
+  before_each(function()
+    ngx.shared.instagram_store:flush_all()
+    s = store.shdict("instagram_store")
+  end)
+
+  it("gets, sets, adds, increments and deletes as the memory store does", function()
+    assert.is_nil(s:get("a"))
+    assert.is_true(s:set("a", "x"))
+    assert.equal("x", s:get("a"))
+    assert.is_true(s:set("n", 17841405822304914))
+    assert.equal(17841405822304914, s:get("n"))
+    assert.is_true(s:add("lock", "worker-1", 30))
+    assert.is_false(s:add("lock", "worker-2", 30))
+    assert.equal("worker-1", s:get("lock"))
+    assert.equal(1, s:incr("c"))
+    assert.equal(4, s:incr("c", 3))
+    s:set("str", "abc")
+    local v, err = s:incr("str")
+    assert.is_nil(v)
+    assert.equal("not a number", err)
+    assert.is_true(s:delete("a"))
+    assert.is_nil(s:get("a"))
+    assert.equal("x", ngx.shared.instagram_store:get("instagram:lock") and "x" or "no prefix")
+  end)
+
+  it("expires keys after their ttl; incr gives the ttl only to a key it creates", function()
+    s:set("t", "v", 0.05)
+    assert.equal(2, s:incr("m", 2, 0.05))
+    assert.equal(3, s:incr("m", 1, 100))
+    ngx.sleep(0.1)
+    assert.is_nil(s:get("t"))
+    assert.is_nil(s:get("m"))
+    assert.is_true(s:add("t", "again", 1))
+  end)
+
+  it("raises for a programmer's mistake, as the memory store", function()
+    assert.has_error(function() s:set("k", {}) end, "store:set: value must be a string or a finite number, got table")
+    assert.has_error(function() s:incr("k", "1") end)
+    assert.has_error(function() store.shdict("instagram_store", { nope = true }) end)
+  end)
+end)

@@ -19,16 +19,25 @@ local _M = {}
 local T = {}
 T.__index = T
 
---- Makes the default transport. Nothing is checked or opened until the first call (a wrong option
--- raises then, from the transport that is made).
+-- The options either transport takes (the values are checked by the one that is made).
+local OPTIONS = { timeout = true, connect_timeout = true, ca_file = true, user_agent = true, http2 = true,
+                  max_body = true, keepalive_timeout = true, pool_size = true }
+
+--- Makes the default transport. An unknown option name raises at once; nothing is opened, and
+-- the values are checked, when the first call makes the transport it needs (a wrong value raises
+-- then).
 -- @tparam[opt] table opts options for both transports: `timeout`, `connect_timeout`, `ca_file`,
 --   `user_agent`, `http2`, `max_body` (see @{instagram.transport.curl.new}); inside nginx also
 --   `keepalive_timeout` and `pool_size` (see @{instagram.transport.ngx.new}), which the curl
 --   transport refuses
 -- @treturn Transport the transport (`name = "auto"`)
--- @raise never raises
+-- @raise when `opts` is not a table or names an option neither transport knows
 -- @usage local t = require("instagram.transport.auto").new{ timeout = 10 }
 function _M.new(opts)
+  if opts ~= nil then
+    if type(opts) ~= "table" then error("transport.auto.new: options must be a table, got " .. type(opts), 2) end
+    require("instagram.client").check_options("transport.auto.new", nil, opts, OPTIONS, 2)
+  end
   return setmetatable({ opts = opts or {}, name = "auto" }, T)
 end
 

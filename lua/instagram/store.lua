@@ -73,12 +73,143 @@ local function check_opts(fn, opts, known)
   return opts
 end
 
+-- ---- the interface: every method checks its arguments here, then calls its backend --------------
+-- A backend is a table of five functions taking the store and the prefixed key (and the checked
+-- value, by and ttl): get, set, add, incr, delete, with the interface's answers.
+
+local Store = {}
+Store.__index = Store
+
+local function make(backend, fields, prefix)
+  fields.backend, fields.prefix = backend, prefix
+  return setmetatable(fields, Store)
+end
+
+--- A store made by @{memory} or @{shdict} (Redis next): the five methods.
+-- @type Store
+
+--- The value of a key.
+-- @tparam string key the key
+-- @return[1] the value (a string or number), or nil when the key is absent or expired
+-- @treturn[2] nil
+-- @treturn[2] string err why the store failed
+-- @raise for a key that is not a non-empty string of at most 250 bytes
+function Store:get(key)
+  check_key("store:get", key)
+  return self.backend.get(self, self.prefix .. key)
+end
+
+--- Sets a key.
+-- @tparam string key the key
+-- @param value a string or a finite number
+-- @tparam[opt] number ttl seconds until it expires (more than 0, at most a year); nil: never
+-- @treturn[1] boolean true
+-- @treturn[2] nil
+-- @treturn[2] string err why the store failed
+-- @raise for a bad key, value or ttl
+function Store:set(key, value, ttl)
+  check_key("store:set", key)
+  check_value("store:set", value)
+  check_ttl("store:set", ttl)
+  return self.backend.set(self, self.prefix .. key, value, ttl)
+end
+
+--- Sets a key only if it is absent (or expired): the lock and dedupe primitive.
+-- @tparam string key the key
+-- @param value a string or a finite number
+-- @tparam[opt] number ttl seconds until it expires
+-- @treturn[1] boolean true when this call set it, false when it was there
+-- @treturn[2] nil
+-- @treturn[2] string err why the store failed
+-- @raise for a bad key, value or ttl
+function Store:add(key, value, ttl)
+  check_key("store:add", key)
+  check_value("store:add", value)
+  check_ttl("store:add", ttl)
+  return self.backend.add(self, self.prefix .. key, value, ttl)
+end
+
+--- Adds to a number; an absent key starts from 0 (and gets the ttl then; an existing key keeps its
+-- expiry).
+-- @tparam string key the key
+-- @tparam[opt=1] number by how much to add (may be negative)
+-- @tparam[opt] number ttl seconds until a key this call creates expires
+-- @treturn[1] number the new value
+-- @treturn[2] nil
+-- @treturn[2] string err why the store failed, or `"not a number"` when the key holds a string
+-- @raise for a bad key, `by` or ttl
+function Store:incr(key, by, ttl)
+  check_key("store:incr", key)
+  if by == nil then by = 1 end
+  check_by("store:incr", by)
+  check_ttl("store:incr", ttl)
+  return self.backend.incr(self, self.prefix .. key, by, ttl)
+end
+
+--- Removes a key (absent or not).
+-- @tparam string key the key
+-- @treturn[1] boolean true
+-- @treturn[2] nil
+-- @treturn[2] string err why the store failed
+-- @raise for a bad key
+function Store:delete(key)
+  check_key("store:delete", key)
+  return self.backend.delete(self, self.prefix .. key)
+end
+
+--- @section end
+
 -- ---- memory ----------------------------------------------------------------------------------
 
-local Memory = {}
-Memory.__index = Memory
-
 local SWEEP_EVERY = 1000 -- writes between two sweeps of expired keys (amortised, bounded memory)
+
+local function live(self, k)
+  local at = self.expires[k]
+  if at and at <= self.now() then
+    self.values[k], self.expires[k] = nil, nil
+  end
+  return self.values[k]
+end
+
+local function put(self, k, value, ttl)
+  self.values[k] = value
+  self.expires[k] = ttl and (self.now() + ttl) or nil
+  self.writes = self.writes + 1
+  if self.writes % SWEEP_EVERY ~= 0 then return end
+  local now = self.now()
+  for key, at in pairs(self.expires) do
+    if at <= now then self.values[key], self.expires[key] = nil, nil end
+  end
+end
+
+local MEMORY = {
+  get = live,
+  set = function(self, k, value, ttl)
+    put(self, k, value, ttl)
+    return true
+  end,
+  add = function(self, k, value, ttl)
+    if live(self, k) ~= nil then return false end
+    put(self, k, value, ttl)
+    return true
+  end,
+  incr = function(self, k, by, ttl)
+    local v = live(self, k)
+    if v == nil then
+      put(self, k, by, ttl)
+      return by
+    end
+    if type(v) ~= "number" then return nil, "not a number" end
+    v = v + by
+    if tointeger and floor(v) == v then v = tointeger(v) or v end
+    self.values[k] = v
+    return v
+  end,
+  delete = function(self, k)
+    self.values[k], self.expires[k] = nil, nil
+    return true
+  end,
+}
 
 --- A store in this process's memory: the default; nothing is shared.
 -- Expired keys are dropped when read, and swept every 1,000 writes, so memory stays bounded by
@@ -92,130 +223,39 @@ local SWEEP_EVERY = 1000 -- writes between two sweeps of expired keys (amortised
 -- @usage local s = require("instagram.store").memory()
 function _M.memory(opts)
   opts = check_opts("store.memory", opts, { prefix = "string", now = "function" })
-  return setmetatable({ prefix = check_prefix("store.memory", opts.prefix), now = opts.now or default_now,
-    values = {}, expires = {}, writes = 0, name = "memory" }, Memory)
-end
-
-local function live(self, k)
-  local at = self.expires[k]
-  if at and at <= self.now() then
-    self.values[k], self.expires[k] = nil, nil
-  end
-  return self.values[k]
-end
-
-local function wrote(self)
-  self.writes = self.writes + 1
-  if self.writes % SWEEP_EVERY ~= 0 then return end
-  local now = self.now()
-  for k, at in pairs(self.expires) do
-    if at <= now then self.values[k], self.expires[k] = nil, nil end
-  end
-end
-
-local function put(self, k, value, ttl)
-  self.values[k] = value
-  self.expires[k] = ttl and (self.now() + ttl) or nil
-  wrote(self)
-end
-
---- A store made by @{memory}, @{shdict} (or Redis): the five methods.
--- @type Store
-
---- The value of a key.
--- @tparam string key the key
--- @return[1] the value (a string or number), or nil when the key is absent or expired
--- @treturn[2] nil
--- @treturn[2] string err why the store failed
--- @raise for a key that is not a non-empty string of at most 250 bytes
--- @function Store:get
-function Memory:get(key)
-  check_key("store:get", key)
-  return live(self, self.prefix .. key)
-end
-
---- Sets a key.
--- @tparam string key the key
--- @param value a string or a finite number
--- @tparam[opt] number ttl seconds until it expires (more than 0, at most a year); nil: never
--- @treturn[1] boolean true
--- @treturn[2] nil
--- @treturn[2] string err why the store failed
--- @raise for a bad key, value or ttl
--- @function Store:set
-function Memory:set(key, value, ttl)
-  check_key("store:set", key)
-  check_value("store:set", value)
-  check_ttl("store:set", ttl)
-  put(self, self.prefix .. key, value, ttl)
-  return true
-end
-
---- Sets a key only if it is absent (or expired): the lock and dedupe primitive.
--- @tparam string key the key
--- @param value a string or a finite number
--- @tparam[opt] number ttl seconds until it expires
--- @treturn[1] boolean true when this call set it, false when it was there
--- @treturn[2] nil
--- @treturn[2] string err why the store failed
--- @raise for a bad key, value or ttl
--- @function Store:add
-function Memory:add(key, value, ttl)
-  check_key("store:add", key)
-  check_value("store:add", value)
-  check_ttl("store:add", ttl)
-  local k = self.prefix .. key
-  if live(self, k) ~= nil then return false end
-  put(self, k, value, ttl)
-  return true
-end
-
---- Adds to a number; an absent key starts from 0 (and gets the ttl then; an existing key keeps its
--- expiry).
--- @tparam string key the key
--- @tparam[opt=1] number by how much to add (may be negative)
--- @tparam[opt] number ttl seconds until a key this call creates expires
--- @treturn[1] number the new value
--- @treturn[2] nil
--- @treturn[2] string err why the store failed, or `"not a number"` when the key holds a string
--- @raise for a bad key, `by` or ttl
--- @function Store:incr
-function Memory:incr(key, by, ttl)
-  check_key("store:incr", key)
-  if by == nil then by = 1 end
-  check_by("store:incr", by)
-  check_ttl("store:incr", ttl)
-  local k = self.prefix .. key
-  local v = live(self, k)
-  if v == nil then
-    put(self, k, by, ttl)
-    return by
-  end
-  if type(v) ~= "number" then return nil, "not a number" end
-  v = v + by
-  if tointeger and floor(v) == v then v = tointeger(v) or v end
-  self.values[k] = v
-  return v
-end
-
---- Removes a key (absent or not).
--- @tparam string key the key
--- @treturn[1] boolean true
--- @treturn[2] nil
--- @treturn[2] string err why the store failed
--- @raise for a bad key
--- @function Store:delete
-function Memory:delete(key)
-  check_key("store:delete", key)
-  local k = self.prefix .. key
-  self.values[k], self.expires[k] = nil, nil
-  return true
+  return make(MEMORY, { name = "memory", now = opts.now or default_now, values = {}, expires = {}, writes = 0 },
+    check_prefix("store.memory", opts.prefix))
 end
 
 -- ---- lua_shared_dict ---------------------------------------------------------------------------
 
-local Shdict = {}
-Shdict.__index = Shdict
+local SHDICT = {
+  get = function(self, k)
+    local v, err = self.dict:get(k)
+    if v == nil and err then return nil, err end
+    return v
+  end,
+  set = function(self, k, value, ttl)
+    local ok, err = self.dict:set(k, value, ttl or 0)
+    if not ok then return nil, err or "set failed" end
+    return true
+  end,
+  add = function(self, k, value, ttl)
+    local ok, err = self.dict:add(k, value, ttl or 0)
+    if ok then return true end
+    if err == "exists" then return false end
+    return nil, err or "add failed"
+  end,
+  incr = function(self, k, by, ttl)
+    local v, err = self.dict:incr(k, by, 0, ttl or 0)
+    if v == nil then return nil, err or "incr failed" end
+    return v
+  end,
+  delete = function(self, k)
+    self.dict:delete(k)
+    return true
+  end,
+}
 
 --- A store in an nginx `lua_shared_dict`: shared by every worker of one nginx.
 -- Declare it in `nginx.conf` (`lua_shared_dict instagram 1m;`). A full dict evicts its least
@@ -238,49 +278,7 @@ function _M.shdict(name, opts)
       :format(name, name), 2)
   end
   opts = check_opts("store.shdict", opts, { prefix = "string" })
-  return setmetatable({ dict = dict, prefix = check_prefix("store.shdict", opts.prefix), name = "shdict" }, Shdict)
-end
-
-function Shdict:get(key)
-  check_key("store:get", key)
-  local v, err = self.dict:get(self.prefix .. key)
-  if v == nil and err then return nil, err end
-  return v
-end
-
-function Shdict:set(key, value, ttl)
-  check_key("store:set", key)
-  check_value("store:set", value)
-  check_ttl("store:set", ttl)
-  local ok, err = self.dict:set(self.prefix .. key, value, ttl or 0)
-  if not ok then return nil, err or "set failed" end
-  return true
-end
-
-function Shdict:add(key, value, ttl)
-  check_key("store:add", key)
-  check_value("store:add", value)
-  check_ttl("store:add", ttl)
-  local ok, err = self.dict:add(self.prefix .. key, value, ttl or 0)
-  if ok then return true end
-  if err == "exists" then return false end
-  return nil, err or "add failed"
-end
-
-function Shdict:incr(key, by, ttl)
-  check_key("store:incr", key)
-  if by == nil then by = 1 end
-  check_by("store:incr", by)
-  check_ttl("store:incr", ttl)
-  local v, err = self.dict:incr(self.prefix .. key, by, 0, ttl or 0)
-  if v == nil then return nil, err or "incr failed" end
-  return v
-end
-
-function Shdict:delete(key)
-  check_key("store:delete", key)
-  self.dict:delete(self.prefix .. key)
-  return true
+  return make(SHDICT, { name = "shdict", dict = dict }, check_prefix("store.shdict", opts.prefix))
 end
 
 return _M

@@ -122,6 +122,57 @@ describe("core.json_decode: objects after objects (sized from the one before)", 
   end)
 end)
 
+describe("core.json_decode: keys kept from object to object (by depth and place)", function()
+  -- Every object after the first at a depth takes its keys from the ones kept at the same place
+  -- when the bytes match: whatever changes from one object to the next, each reads whole.
+  local function same_as_cjson(text)
+    local want = cjson.decode(text)
+    assert.same(want, decode(text), text)
+  end
+
+  it("reads the same keys, other keys, keys in another order, fewer and more keys", function()
+    same_as_cjson('[{"a":1,"b":2},{"a":3,"b":4},{"b":5,"a":6},{"a":7},{"a":8,"b":9,"c":10},{"ab":1,"b":2},'
+      .. '{"":1,"b":2},{"a":1,"bb":2},{"b":3,"a":4}]')
+  end)
+
+  it("reads keys with escapes, long keys, digit keys and keys that only share a prefix", function()
+    local long = ("k"):rep(64)
+    local longer = ("k"):rep(65)
+    local text = ('[{"a\\u0062":1,"%s":2,"%s":3,"12345678901234567890":4,"x\\"y":5},'):format(long, longer)
+      .. ('{"ab":1,"%s":2,"%s":3,"12345678901234567890":4,"x\\"y":5},'):format(long, longer)
+      .. ('{"a\\u0062":1,"%sk":2,"%s":3,"12345678901234567891":4,"x\\"y":5},'):format(long, longer:sub(2))
+      .. ('{"ab":1,"%s":2,"%s":3,"1234567890123456789":4,"x\\"y":5}]'):format(long, longer)
+    same_as_cjson(text)
+  end)
+
+  it("reads objects with more keys than it keeps, deeper than it keeps, and duplicate keys", function()
+    local wide = {}
+    for i = 1, 40 do wide[i] = ('"key%d":%d'):format(i, i) end
+    local obj = "{" .. table.concat(wide, ",") .. "}"
+    same_as_cjson("[" .. obj .. "," .. obj .. "," .. obj .. "]")
+    local deep = objects(12)
+    same_as_cjson("[" .. deep .. "," .. deep .. "," .. deep .. "]")
+    same_as_cjson('[{"a":1,"a":2},{"a":3,"a":4},{"a":5,"b":6,"a":7}]')
+  end)
+
+  it("keeps the kept keys alive through a full collection in the middle of a decode", function()
+    -- a __gc that collects (and decodes) runs while keys are kept: no key comes back wrong
+    local items = {}
+    for i = 1, 200 do items[i] = ('{"id":"%d","name":"n%d","nested":{"id":"%d","name":"m"}}'):format(i, i, i) end
+    local text = "[" .. table.concat(items, ",") .. "]"
+    for round = 1, 3 do
+      for _ = 1, 50 do setmetatable({}, { __gc = function() collectgarbage(); core.json_decode('{"id":1,"x":[{"id":2},{"id":3}]}') end }) end
+      local v = decode(text)
+      for i = 1, 200 do
+        assert.equal(tostring(i), v[i].id)
+        assert.equal("n" .. i, v[i].name)
+        assert.same({ id = tostring(i), name = "m" }, v[i].nested)
+      end
+      assert.equal(round, round)
+    end
+  end)
+end)
+
 describe("core.json_decode: numbers", function()
   it("keeps 17- and 19-digit integers exact (5.4: integers; LuaJIT: strings beyond 2^53)", function()
     local v = decode('[9007199254740992,9007199254740993,17841405822304915,1234567890123456789,'

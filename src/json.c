@@ -35,6 +35,21 @@
 #define HINT_DEPTHS 32
 #define HINT_MAX 64 /* a guess never makes a table larger than this: no amplification */
 
+/* The same objects repeat their keys too: making a key string costs hashing and interning it
+ * (Lua 5.4: every byte; and an allocation) each time. So the keys of objects after the first at a
+ * depth are kept, by depth and position, in a table on the stack for the length of one decode; a
+ * key with the same bytes as the one kept at its place is pushed from there. Bounded: at most
+ * KEY_DEPTHS * KEY_SLOTS strings of at most KEY_MAX_LEN bytes, and nothing outlives the decode. */
+#define KEY_DEPTHS 8
+#define KEY_SLOTS 32
+#define KEY_MAX_LEN 64
+typedef struct {
+  int table;           /* stack index of the slot for the table of kept keys (nil until needed) */
+  int made;            /* whether that table exists */
+  int n[KEY_DEPTHS];   /* positions at each depth with an entry below */
+  struct { const char *s; size_t len; } k[KEY_DEPTHS][KEY_SLOTS]; /* s: NULL when nothing kept */
+} key_cache;
+
 typedef struct {
   lua_State *L;
   const unsigned char *s, *p, *end; /* the text, where the parse is, its end */
@@ -47,6 +62,7 @@ typedef struct {
                       * fraction needs it */
   size_t point_len;
   int hint[HINT_DEPTHS]; /* members of the last object read at each depth (0: none yet) */
+  key_cache *keys;
   const char *err; /* what went wrong (a static string) and where */
   const unsigned char *err_at;
 } parser;
@@ -312,17 +328,57 @@ static __attribute__((noinline)) int escaped_string(parser *j, const unsigned ch
   return 0;
 }
 
+/* The string without escapes from its opening quote open to its closing quote close. */
+static void push_plain(parser *j, const unsigned char *open, const unsigned char *close) {
+  size_t len = (size_t)(close - open - 1);
+  lua_pushlstring(j->L, (const char *)(open + 1), len);
+  if (j->numbers && len >= STRING_DIGITS && open[1] <= '9' && integer_digits(open + 1, len)) record(j, 0);
+  j->p = close + 1;
+}
+
 /* A string at j->p (its opening quote): without escapes, pushed straight from the input. */
 static int string(parser *j) {
   const unsigned char *open = j->p, *end = j->end, *p = skip_plain(open + 1, end);
   if (p < end && *p == '"') {
-    size_t len = (size_t)(p - open - 1);
-    lua_pushlstring(j->L, (const char *)(open + 1), len);
-    if (j->numbers && len >= STRING_DIGITS && open[1] <= '9' && integer_digits(open + 1, len)) record(j, 0);
-    j->p = p + 1;
+    push_plain(j, open, p);
     return 0;
   }
   return escaped_string(j, open, p);
+}
+
+/* The key at j->p (its opening quote), position i of an object at depth d < KEY_DEPTHS that is
+ * not the first at its depth: pushed from the cache when the bytes are those kept at (d, i), else
+ * made and kept there (a key with escapes or longer than KEY_MAX_LEN leaves the place empty). */
+static int key(parser *j, int d, int i) {
+  lua_State *L = j->L;
+  key_cache *c = j->keys;
+  const unsigned char *open = j->p, *end = j->end, *p = skip_plain(open + 1, end);
+  int known = i < c->n[d];
+  if (p < end && *p == '"') {
+    size_t len = (size_t)(p - open - 1);
+    if (known && c->k[d][i].s && c->k[d][i].len == len && memcmp(c->k[d][i].s, open + 1, len) == 0) {
+      lua_rawgeti(L, c->table, d * KEY_SLOTS + i + 1);
+      j->p = p + 1;
+    } else if (push_plain(j, open, p), len <= KEY_MAX_LEN) {
+      if (!c->made) {
+        lua_createtable(L, KEY_DEPTHS * KEY_SLOTS, 0);
+        lua_replace(L, c->table);
+        c->made = 1;
+      }
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, c->table, d * KEY_SLOTS + i + 1);
+      c->k[d][i].s = lua_tostring(L, -1); /* kept alive by the table until replaced there */
+      c->k[d][i].len = len;
+    } else {
+      c->k[d][i].s = NULL;
+    }
+    if (!known) c->n[d] = i + 1;
+    return 0;
+  }
+  if (escaped_string(j, open, p)) return -1;
+  c->k[d][i].s = NULL;
+  if (!known) c->n[d] = i + 1;
+  return 0;
 }
 
 /* n elements at base+1.. -> one table at base+1, created for n (more may follow: then the table
@@ -424,7 +480,8 @@ static int object(parser *j) {
   for (;;) {
     if (p >= end || *p != '"') return fail(j, "expected a string (an object key)", p);
     j->p = p;
-    if (room(j, &table_mode, object_to_table, base, n) || string(j)) return -1;
+    if (room(j, &table_mode, object_to_table, base, n)) return -1;
+    if (hint > 0 && j->depth < KEY_DEPTHS && n < KEY_SLOTS ? key(j, j->depth, n) : string(j)) return -1;
     p = skip_ws(j->p, end);
     if (p >= end || *p != ':') return fail(j, "expected ':'", p);
     j->p = p + 1;
@@ -493,11 +550,18 @@ int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opt
   j.numbers = o->numbers ? ig_absindex(L, o->numbers) : 0;
   int max_depth = o->max_depth;
   int base = lua_gettop(L);
-  luaL_checkstack(L, 4, "out of Lua stack"); /* for nil, message and the count: a C function is given 20 */
+  key_cache keys; /* only table, made and n[] need a start: k[d][i] is read below n[d] */
+  keys.table = base + 1;
+  keys.made = 0;
+  memset(keys.n, 0, sizeof keys.n);
+  j.keys = &keys;
+  luaL_checkstack(L, 5, "out of Lua stack"); /* the keys' slot, nil, message, the count: a C function is given 20 */
+  lua_pushnil(L); /* the keys' slot */
   if (!lua_checkstack(L, VALUE_SLOTS)) fail(&j, "nested too deep for the Lua stack", j.p);
   else if (value(&j) == 0) {
     const unsigned char *rest = skip_ws(j.p, j.end);
     if (rest == j.end) {
+      lua_replace(L, base + 1); /* the value over the keys' slot */
       count_recorded(&j);
       return 1;
     }

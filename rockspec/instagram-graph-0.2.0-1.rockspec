@@ -59,6 +59,7 @@ build = {
     ["instagram.node.page"] = "lua/instagram/node/page.lua",
     ["instagram.node.misc"] = "lua/instagram/node/misc.lua",
     ["instagram.store"] = "lua/instagram/store.lua",
+    ["instagram.redis"] = "lua/instagram/redis.lua",
     ["instagram.token"] = "lua/instagram/token.lua",
     ["instagram.oauth"] = "lua/instagram/oauth.lua",
     ["instagram.webhook"] = "lua/instagram/webhook.lua",

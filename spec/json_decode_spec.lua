@@ -161,7 +161,8 @@ describe("core.json_decode: keys kept from object to object (by depth and place)
     for i = 1, 200 do items[i] = ('{"id":"%d","name":"n%d","nested":{"id":"%d","name":"m"}}'):format(i, i, i) end
     local text = "[" .. table.concat(items, ",") .. "]"
     for round = 1, 3 do
-      for _ = 1, 50 do setmetatable({}, { __gc = function() collectgarbage(); core.json_decode('{"id":1,"x":[{"id":2},{"id":3}]}') end }) end
+      local function again() collectgarbage(); core.json_decode('{"id":1,"x":[{"id":2},{"id":3}]}') end
+      for _ = 1, 50 do setmetatable({}, { __gc = again }) end
       local v = decode(text)
       for i = 1, 200 do
         assert.equal(tostring(i), v[i].id)

@@ -1,7 +1,7 @@
 --- Shared state: one small interface over a process table, an nginx `lua_shared_dict` or Redis.
 -- What the library keeps between calls (rate-limit usage and blocks, tokens and their refresh
 -- lock, webhook deliveries already seen) goes through a store, so that it can be shared by the
--- workers of one nginx (@{shdict}) or a fleet (Redis, next). Every store has the same five
+-- workers of one nginx (@{shdict}) or a fleet (@{redis}). Every store has the same five
 -- methods; keys are non-empty strings (of at most 250 bytes, prefixed with the store's `prefix`),
 -- values strings or numbers; a `ttl` is seconds (more than 0; nil: no expiry). A method answers
 -- `nil, err` when the store fails, never raises for that; it raises for a programmer's mistake
@@ -17,7 +17,8 @@
 -- local s = store.memory()
 -- print(s:add("lock", "me", 30), s:add("lock", "you", 30)) --> true	false
 -- print(s:incr("calls", 1), s:incr("calls", 2))           --> 1	3
-local type, tostring, error, setmetatable, pairs, pcall, rawget = type, tostring, error, setmetatable, pairs, pcall, rawget
+local type, tostring, tonumber, error, setmetatable = type, tostring, tonumber, error, setmetatable
+local pairs, pcall, rawget = pairs, pcall, rawget
 local floor, huge, tointeger = math.floor, math.huge, math.tointeger
 
 local _M = {}
@@ -85,7 +86,7 @@ local function make(backend, fields, prefix)
   return setmetatable(fields, Store)
 end
 
---- A store made by @{memory} or @{shdict} (Redis next): the five methods.
+--- A store made by @{memory}, @{shdict} or @{redis}: the five methods.
 -- @type Store
 
 --- The value of a key.
@@ -279,6 +280,179 @@ function _M.shdict(name, opts)
   end
   opts = check_opts("store.shdict", opts, { prefix = "string" })
   return make(SHDICT, { name = "shdict", dict = dict }, check_prefix("store.shdict", opts.prefix))
+end
+
+-- ---- Redis ------------------------------------------------------------------------------------
+
+-- Values keep their type: a string is stored as "=" .. s, a number as its decimal text (so INCRBY
+-- and INCRBYFLOAT work on it). A value another program wrote comes back as it is, or as a number
+-- when it is one.
+local function to_redis(value)
+  if type(value) == "string" then return "=" .. value end
+  if math.type and math.type(value) == "integer" then return ("%d"):format(value) end
+  if value == floor(value) and value > -2 ^ 53 and value < 2 ^ 53 then return ("%.0f"):format(value) end
+  return ("%.17g"):format(value)
+end
+
+local function from_redis(raw)
+  if type(raw) == "number" then return raw end
+  if type(raw) ~= "string" then return nil end
+  if raw:sub(1, 1) == "=" then return raw:sub(2) end
+  return tonumber(raw) or raw
+end
+
+local function px(ttl) return ("%d"):format(math.ceil(ttl * 1000)) end
+
+-- INCRBYFLOAT (integers and fractions alike; its answer is the shortest text, "5" for 5), and
+-- the expiry only for a key the call creates; an error reply when the key holds a string.
+local INCR_SCRIPT = [[
+local existed = redis.call('EXISTS', KEYS[1])
+local v = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+if existed == 0 and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return v]]
+
+-- The warning when Redis stops answering (once per outage) and when it is back.
+local function warn(self, msg)
+  local ok = pcall(self.log, msg)
+  if not ok then pcall(io.stderr.write, io.stderr, msg, "\n") end
+end
+
+-- One command; when Redis is down (or marked down for retry_after seconds after a failure), the
+-- same operation on the local store instead (unless fallback is false: then nil, err).
+local function via(self, op, ...)
+  local now = self.now()
+  if self.down_until and now < self.down_until then
+    if not self.fallback then return nil, self.down_err end
+    return self.backend_local[op](self.local_store, ...)
+  end
+  local conn = self.conn
+  local v, err, kind = self.ops[op](conn, ...)
+  if kind == "phase" then -- not Redis's fault: this call only
+    if not self.fallback then return nil, "redis: " .. tostring(err) end
+    return self.backend_local[op](self.local_store, ...)
+  end
+  if kind == "down" then
+    self.down_until, self.down_err = now + self.retry_after, "redis: " .. tostring(err)
+    if not self.warned then
+      self.warned = true
+      warn(self, ("instagram.store: Redis at %s:%d did not answer (%s); using %s state for %g s")
+        :format(self.host, self.port, tostring(err), self.fallback and "this process's" or "no", self.retry_after))
+    end
+    if not self.fallback then return nil, self.down_err end
+    return self.backend_local[op](self.local_store, ...)
+  end
+  if self.warned then
+    self.warned = false
+    warn(self, ("instagram.store: Redis at %s:%d answers again"):format(self.host, self.port))
+  end
+  self.down_until = nil
+  if v == nil and err then return nil, err end
+  return v
+end
+
+local REDIS_OPS = {
+  get = function(conn, k)
+    local raw, err, kind = conn:call("GET", k)
+    if raw == nil then return nil, err, kind end
+    return from_redis(raw)
+  end,
+  set = function(conn, k, value, ttl)
+    local r, err, kind
+    if ttl then r, err, kind = conn:call("SET", k, to_redis(value), "PX", px(ttl))
+    else r, err, kind = conn:call("SET", k, to_redis(value)) end
+    if r == nil then return nil, err or "SET answered nothing", kind end
+    return true
+  end,
+  add = function(conn, k, value, ttl)
+    local r, err, kind
+    if ttl then r, err, kind = conn:call("SET", k, to_redis(value), "NX", "PX", px(ttl))
+    else r, err, kind = conn:call("SET", k, to_redis(value), "NX") end
+    if r == nil and err then return nil, err, kind end
+    return r ~= nil
+  end,
+  incr = function(conn, k, by, ttl)
+    local r, err, kind = conn:call("EVAL", INCR_SCRIPT, 1, k, to_redis(by), ttl and px(ttl) or "")
+    if r == nil then
+      if kind == "reply" then return nil, "not a number" end
+      return nil, err or "EVAL answered nothing", kind
+    end
+    return tonumber(r)
+  end,
+  delete = function(conn, k)
+    local r, err, kind = conn:call("DEL", k)
+    if r == nil then return nil, err or "DEL answered nothing", kind end
+    return true
+  end,
+}
+
+local REDIS = {}
+for op in pairs(REDIS_OPS) do
+  REDIS[op] = function(self, ...) return via(self, op, ...) end
+end
+
+local function default_log(msg)
+  local ngx = rawget(_G, "ngx")
+  if type(ngx) == "table" and type(ngx.log) == "function" then return ngx.log(ngx.WARN, msg) end
+  io.stderr:write(msg, "\n")
+end
+
+--- A store in Redis: shared by every worker of every machine that uses the same Redis.
+-- Inside nginx it uses lua-resty-redis (`resty.redis`, or Debian's `lua-nginx-redis` as
+-- `nginx.redis`) on cosockets, with a keep-alive pool; outside nginx a blocking luasocket
+-- connection (Debian `lua-socket`) kept by the store. **A Redis that is down or slow never fails
+-- the caller**: the operation is done on a store in this process's memory instead, a warning is
+-- logged (once per outage: `ngx.log(ngx.WARN)` in nginx, else stderr, or `opts.log`), and Redis is
+-- tried again after `retry_after` seconds. State written meanwhile stays local. In an nginx phase
+-- without cosockets (init, log, header and body filters) that one call uses the local store (no
+-- warning; Redis is not marked down).
+-- @tparam[opt] table opts
+-- @tparam[opt="127.0.0.1"] string opts.host
+-- @tparam[opt=6379] number opts.port
+-- @tparam[opt] string opts.password sent with AUTH on each new connection (never in an error)
+-- @tparam[opt=0] number opts.db the database (SELECT)
+-- @tparam[opt="instagram:"] string opts.prefix prefixed to every key
+-- @tparam[opt=0.5] number opts.timeout seconds for connecting and for each answer
+-- @tparam[opt=32] number opts.pool_size nginx: connections kept per worker
+-- @tparam[opt=60] number opts.idle_timeout nginx: seconds a kept connection may idle
+-- @tparam[opt=5] number opts.retry_after seconds on local state after a failure
+-- @tparam[opt=true] boolean opts.fallback false: answer `nil, err` while Redis is down instead
+-- @tparam[opt] function opts.log receives the warning text
+-- @tparam[opt] function opts.now the clock, seconds
+-- @treturn Store the store (nothing is connected until the first call); its field `client` says
+--   which Redis client it uses, `"lua-resty-redis"` or `"luasocket"`
+-- @raise for a bad option, or when no Redis client can be loaded (luasocket outside nginx,
+--   lua-resty-redis inside)
+-- @usage local s = require("instagram.store").redis{ host = "10.0.0.5", password = os.getenv("REDIS_PASSWORD") }
+function _M.redis(opts)
+  opts = check_opts("store.redis", opts, { host = "string", port = "number", password = "string", db = "number",
+    prefix = "string", timeout = "number", pool_size = "number", idle_timeout = "number", retry_after = "number",
+    fallback = "boolean", log = "function", now = "function" })
+  local function whole(name, v, lo, hi)
+    if v ~= nil and not (v == floor(v) and v >= lo and v <= hi) then
+      error(("store.redis: %s must be a whole number from %d to %d, got %s"):format(name, lo, hi, tostring(v)), 3)
+    end
+  end
+  local function seconds(name, v, hi)
+    if v ~= nil and not (v > 0 and v <= hi) then
+      error(("store.redis: %s must be seconds, more than 0 and at most %d, got %s"):format(name, hi, tostring(v)), 3)
+    end
+  end
+  whole("port", opts.port, 1, 65535)
+  whole("db", opts.db, 0, 65535)
+  whole("pool_size", opts.pool_size, 1, 100000)
+  seconds("timeout", opts.timeout, 60)
+  seconds("idle_timeout", opts.idle_timeout, 86400)
+  seconds("retry_after", opts.retry_after, 3600)
+  local host, port = opts.host or "127.0.0.1", opts.port or 6379
+  if host == "" or host:find("[%s%c]") then error("store.redis: host must be a host name or address", 2) end
+  local prefix = check_prefix("store.redis", opts.prefix)
+  local conn = require("instagram.redis").new{ host = host, port = port, password = opts.password,
+    db = opts.db or 0, timeout = opts.timeout or 0.5, pool_size = opts.pool_size or 32,
+    idle_timeout = opts.idle_timeout or 60 }
+  local now = opts.now or default_now
+  return make(REDIS, { name = "redis", client = conn.client, conn = conn, ops = REDIS_OPS, host = host, port = port,
+    retry_after = opts.retry_after or 5, fallback = opts.fallback ~= false, log = opts.log or default_log,
+    now = now, backend_local = MEMORY, local_store = { now = now, values = {}, expires = {}, writes = 0 } }, prefix)
 end
 
 return _M

@@ -7,7 +7,7 @@ local R = require "spec.support.redis"
 local PORT, AUTH_PORT, FAKE_PORT = 18391, 18392, 18393
 local PASSWORD = "s3cret-Redis pass"
 
-local function sh(cmd) return os.execute(cmd) == true or os.execute(cmd) == 0 end
+local sh = R.sh
 
 -- A fake Redis in a process of its own (lua5.4 + luasocket), stopped by the returned function.
 local function fake(mode, port)

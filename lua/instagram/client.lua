@@ -61,7 +61,7 @@ local OPTIONS = {
   retries = "number", retry_base = "number", retry_cap = "number", retry_max_wait = "number",
   throttle = "table",
   user_agent = "string", http2 = "boolean|string", transport = "table", sleep = "function",
-  on_retry = "function", max_body = "number",
+  on_retry = "function", max_body = "number", store = "table", store_key = "string",
 }
 
 -- The longest wait the client takes from anyone (a server's Retry-After, an option): one day.
@@ -234,6 +234,15 @@ end
 --   from `threshold` percent (0 to 100) of the highest usage, sleep up to `max_delay` seconds (0 to
 --   86400) before each call, growing linearly to 100%; `on_throttle(delay, percent)` is called
 --   before each such sleep. Other keys raise
+-- @tfield[opt] table store an @{instagram.store} shared with other clients (the workers of an
+--   nginx: `store.shdict`; machines: `store.redis`): a block the API reports to any of them
+--   (`kind = "blocked"` until access returns) is honoured by all without a call, and with
+--   `throttle` the latest usage headers any of them saw slow all of them down. Costs one store
+--   read a call (the block); the usage is read at most once a second and written when it changes.
+--   A store that fails never fails a call
+-- @tfield[opt] string store_key names this app's state in the store (1 to 100 bytes); default: a
+--   hash of `app_secret`, or `"default"` without one (clients of different apps sharing a store
+--   without an app secret need their own key)
 -- @tfield[opt] table auto_refresh an @{instagram.oauth} object (anything with `:refresh(token)`):
 --   the token is refreshed before a call when it is within `refresh_margin` of its expiry;
 --   needs `access_token` to be an @{instagram.token.Token}
@@ -285,6 +294,18 @@ function _M.new(opts)
     if not ok then error("instagram.new: option 'ca_file': " .. tostring(why), 2) end
   end
   local retries = opts.retries or 3
+  local st = opts.store
+  if st ~= nil and not (type(st.get) == "function" and type(st.set) == "function") then
+    error("instagram.new: option 'store' must be an instagram.store (get and set methods)", 2)
+  end
+  if opts.store_key ~= nil and (opts.store_key == "" or #opts.store_key > 100) then
+    error("instagram.new: option 'store_key' must be a string of 1 to 100 bytes", 2)
+  end
+  -- the app's shared state: named by the caller, else by the app secret (hashed), else one for all
+  local store_key = opts.store_key
+  if not store_key then
+    store_key = opts.app_secret and core.hmac_sha256_hex("instagram-store", opts.app_secret):sub(1, 16) or "default"
+  end
 
   local transport = opts.transport or default_transport{
     timeout = opts.timeout or 30, connect_timeout = opts.connect_timeout, ca_file = opts.ca_file,
@@ -306,6 +327,8 @@ function _M.new(opts)
     refresh_margin = opts.refresh_margin or 7 * 86400,
     on_refresh = opts.on_refresh,
     now = transport.now or core.now,
+    store = st,
+    store_key = st and ("app:" .. store_key .. ":") or nil,
     throttle = opts.throttle and {
       threshold = opts.throttle.threshold or 75, max_delay = opts.throttle.max_delay or 30,
       on_throttle = opts.throttle.on_throttle,
@@ -706,6 +729,8 @@ local function retry_after_header(headers)
   return sane_wait(num and tonumber(num))
 end
 
+local share_usage -- (below: the shared state)
+
 -- The usage headers of an answer, parsed and scrubbed (a server may echo anything into them), or
 -- nil. They change slowly: the same texts as the last answer's (and the same scrub list) give the
 -- table made then, so an unchanged header costs three comparisons.
@@ -718,8 +743,60 @@ local function usage_of(self, headers, list)
   local u = usage_m.parse(headers)
   if u then u = scrubbed_copy(u, list, 0) end
   s.usage_seen = { list = list, app = app, buc = buc, ad = ad, u = u }
+  if self.store then share_usage(self, app, buc, ad, list) end
   return u
 end
+
+-- ---- state shared through opts.store (issue #14) ------------------------------------------------
+-- Two keys under the client's store_key: "blocked" (when the API said the app may call again,
+-- seconds since the epoch; its ttl ends with the block) read before every call, and "usage" (the
+-- scrubbed usage header texts of the latest answer, one per line) written when they change and
+-- read at most once a second. The store never fails a call: an error from it counts as nothing
+-- known.
+local USAGE_READ_EVERY = 1
+local USAGE_TTL = 3600 -- the API's usage windows are an hour
+
+local function store_get(self, what)
+  local ok, v = pcall(self.store.get, self.store, self.store_key .. what)
+  if ok then return v end
+  return nil
+end
+
+local function store_set(self, what, value, ttl)
+  pcall(self.store.set, self.store, self.store_key .. what, value, ttl)
+end
+
+share_usage = function(self, app, buc, ad, list)
+  local parts = { app or "", buc or "", ad or "" }
+  for i = 1, 3 do
+    parts[i] = gsub(errors.scrub(parts[i], list), "[\r\n]", " ")
+  end
+  local text = parts[1] .. "\n" .. parts[2] .. "\n" .. parts[3]
+  local s = secrets[self]
+  if text == s.usage_shared then return end
+  s.usage_shared = text
+  store_set(self, "usage", text, USAGE_TTL)
+end
+
+-- The fleet's latest usage, when this client has not read it for a second (or force).
+local function pull_usage(self, force)
+  local s = secrets[self]
+  local now = self.now()
+  if not force and s.usage_read_at and now - s.usage_read_at < USAGE_READ_EVERY and now >= s.usage_read_at then
+    return
+  end
+  s.usage_read_at = now
+  local text = store_get(self, "usage")
+  if type(text) ~= "string" or text == s.usage_shared then return end
+  local app, buc, ad = match(text, "^([^\n]*)\n([^\n]*)\n([^\n]*)$")
+  if not app then return end
+  s.usage_shared = text
+  local headers = { ["x-app-usage"] = app ~= "" and app or nil,
+    ["x-business-use-case-usage"] = buc ~= "" and buc or nil, ["x-ad-account-usage"] = ad ~= "" and ad or nil }
+  local u = usage_of(self, headers, s.own)
+  if u then s.usage = u end
+end
+
 
 -- Turns a transport response into the decoded value or an error object; list is what to
 -- scrub from the error (the call's secrets; the client's by default).
@@ -853,19 +930,37 @@ function Client:_build(method, path, params, opts)
   return { method = method, url = url, headers = headers, body = body, timeout = opts.timeout, decode = true }, list
 end
 
--- With `throttle`, slow down as usage nears 100%, and refuse to call while the API has said
--- the app is blocked (estimated_time_to_regain_access).
-function Client:_throttle()
-  local t, u = self.throttle, secrets[self].usage
-  if not (t and u) then return end
-  local now = self.now()
+-- The "blocked" error while the API has said the app may not call (this client saw it, or, with a
+-- store, any client sharing it), else nil.
+function Client:_blocked()
   local blocked_until = self.blocked_until
+  if self.store then
+    local shared = store_get(self, "blocked")
+    if type(shared) == "number" and shared == shared and (not blocked_until or shared > blocked_until) then
+      blocked_until = shared
+      self.blocked_until = shared
+    end
+  end
+  local now = self.now()
   if blocked_until and now < blocked_until then
     local wait = sane_wait(blocked_until - now) or MAX_WAIT
     return errors.new{ kind = "blocked", retry_after = wait, is_transient = true,
       message = ("rate limited: the API said access returns in about %d s; not calling until then"):format(
         math.ceil(wait)) }
   end
+end
+
+-- With `throttle`, slow down as usage nears 100%, and refuse to call while the API has said
+-- the app is blocked (estimated_time_to_regain_access); with `store`, the block (and the usage)
+-- of every client sharing it. The block is checked again after a throttle sleep.
+function Client:_throttle()
+  local t, st = self.throttle, self.store
+  if not (t or st) then return end
+  if st and t then pull_usage(self) end
+  local u = secrets[self].usage
+  if not st and not u then return end
+  local berr = self:_blocked()
+  if berr or not (t and u) then return berr end
   local pct = u.max_percent
   if type(pct) ~= "number" or pct ~= pct then pct = 0 end
   if pct >= t.threshold then
@@ -874,6 +969,7 @@ function Client:_throttle()
     if delay > 0 then
       if t.on_throttle then t.on_throttle(delay, pct) end
       self.sleep(delay)
+      return self:_blocked()
     end
   end
 end
@@ -1001,8 +1097,10 @@ end
 -- Remembers when a rate-limited app may call again (used by the throttle).
 function Client:_note_block(err)
   local after = sane_wait(err.retry_after)
-  if self.throttle and err.kind == "graph" and rejected_before_running(err) and after then
-    self.blocked_until = self.now() + after
+  if (self.throttle or self.store) and err.kind == "graph" and rejected_before_running(err) and after and after > 0 then
+    local blocked_until = self.now() + after
+    if not self.blocked_until or blocked_until > self.blocked_until then self.blocked_until = blocked_until end
+    if self.store then store_set(self, "blocked", blocked_until, after) end
   end
 end
 
@@ -1242,6 +1340,7 @@ end
 -- @usage local u = client:usage()
 -- if u and u.max_percent > 80 then print("slow down", u.max_percent) end
 function Client:usage()
+  if self.store then pull_usage(self, true) end
   local u = secrets[self].usage
   return u and copy(u) -- a copy: the client's own is kept between answers, and must not change
 end

@@ -46,7 +46,8 @@ local function percent(t, keys)
   return m
 end
 
-local APP_KEYS = { "call_count", "total_time", "total_cputime" }
+-- graph.facebook.com's names, and graph.instagram.com's (call_volume, cpu_time)
+local APP_KEYS = { "call_count", "total_time", "total_cputime", "call_volume", "cpu_time" }
 local AD_KEYS = { "acc_id_util_pct" }
 
 --- Reads the usage headers of an answer.
@@ -57,7 +58,8 @@ local AD_KEYS = { "acc_id_util_pct" }
 -- @treturn[1] table `{ app = {...}, business = { [object_id] = { { type, call_count, total_time,
 --   total_cputime, estimated_time_to_regain_access, ... }, ... } }, ad_account = {...},
 --   max_percent = N, regain_access_seconds = N }`: `max_percent` is the highest of the percentages
---   (`call_count`, `total_time`, `total_cputime`, `acc_id_util_pct`; each clamped to 0..1000),
+--   (`call_count`, `total_time`, `total_cputime`, the Instagram host's `call_volume` and
+--   `cpu_time`, `acc_id_util_pct`; each clamped to 0..1000),
 --   `regain_access_seconds` the longest `estimated_time_to_regain_access` (minutes in the header,
 --   at most a day) in seconds; the parts whose header is absent are nil
 -- @treturn[2] nil when the answer carried no usage header (or `headers` is not a table)

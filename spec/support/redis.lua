@@ -2,7 +2,11 @@
 -- own, nothing saved to disk. start{ port =, password = } -> handle; stop(handle); running(handle).
 local M = {}
 
-local function sh(cmd) return os.execute(cmd) == true or os.execute(cmd) == 0 end
+local function sh(cmd)
+  local r = os.execute(cmd) -- true (5.2+) or 0 (5.1, LuaJIT): run once
+  return r == true or r == 0
+end
+M.sh = sh
 
 local function ping(h)
   local auth = h.password and ("-a '" .. h.password .. "' --no-auth-warning ") or ""

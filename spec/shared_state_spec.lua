@@ -27,7 +27,9 @@ local function api(clock, answer)
   return t
 end
 
-local function ok_answer() return 200, { ["x-app-usage"] = '{"call_count":10,"total_time":5,"total_cputime":5}' }, '{"id":"1"}' end
+local function ok_answer()
+  return 200, { ["x-app-usage"] = '{"call_count":10,"total_time":5,"total_cputime":5}' }, '{"id":"1"}'
+end
 
 describe("clients sharing a store", function()
   local clock, store

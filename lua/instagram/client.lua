@@ -61,7 +61,7 @@ local OPTIONS = {
   retries = "number", retry_base = "number", retry_cap = "number", retry_max_wait = "number",
   throttle = "table",
   user_agent = "string", http2 = "boolean|string", transport = "table", sleep = "function",
-  on_retry = "function", max_body = "number", store = "table", store_key = "string",
+  on_retry = "function", max_body = "number", store = "table", store_key = "string", token_key = "string",
 }
 
 -- The longest wait the client takes from anyone (a server's Retry-After, an option): one day.
@@ -243,6 +243,13 @@ end
 -- @tfield[opt] string store_key names this app's state in the store (1 to 100 bytes); default: a
 --   hash of `app_secret`, or `"default"` without one (clients of different apps sharing a store
 --   without an app secret need their own key)
+-- @tfield[opt] string token_key with `store`: the key of the token every client sharing the store
+--   uses (1 to 200 bytes). The first call shares this client's token when the store has none (or
+--   one that lapses sooner), else takes the store's; each client reads it again at most once a
+--   second; @{Client:set_access_token} saves there. With `auto_refresh` the token is refreshed
+--   **once across the fleet** (a lock in the store): the others go on with the still-valid token
+--   (an expired one cannot be refreshed) and take up the new one within a second of its saving.
+--   The store then holds the token: see @{instagram.token.Token:save}
 -- @tfield[opt] table auto_refresh an @{instagram.oauth} object (anything with `:refresh(token)`):
 --   the token is refreshed before a call when it is within `refresh_margin` of its expiry;
 --   needs `access_token` to be an @{instagram.token.Token}
@@ -301,6 +308,9 @@ function _M.new(opts)
   if opts.store_key ~= nil and (opts.store_key == "" or #opts.store_key > 100) then
     error("instagram.new: option 'store_key' must be a string of 1 to 100 bytes", 2)
   end
+  if opts.token_key ~= nil and (not st or opts.token_key == "" or #opts.token_key > 200) then
+    error("instagram.new: option 'token_key' must be a string of 1 to 200 bytes, with a store", 2)
+  end
   -- the app's shared state: named by the caller, else by the app secret (hashed), else one for all
   local store_key = opts.store_key
   if not store_key then
@@ -336,6 +346,10 @@ function _M.new(opts)
   }, Client)
   secrets[c] = { app_secret = opts.app_secret }
   if opts.access_token then c:set_access_token(opts.access_token) else set_list(secrets[c], opts.app_secret) end
+  if opts.token_key then -- (after the token is set: it is shared on the first call, not here)
+    c.token_key = opts.token_key
+    secrets[c].lock_id = core.random_token(12) -- who holds the refresh lock (OpenSSL's randomness)
+  end
   return c
 end
 
@@ -355,8 +369,31 @@ end
 -- @usage local proof = client:appsecret_proof()
 function Client:appsecret_proof() return secrets[self].proof end
 
+-- With store and token_key: the fleet's token lives in the store. It is read at most once a
+-- second (any time after an answer said the token is invalid, code 190) and adopted when it
+-- changed; an empty store (or one holding a token that lapses sooner) gets this client's. A refresh
+-- takes the lock "<token_key>:refresh" (store:add, REFRESH_LOCK_TTL); the others go on with the
+-- token, still valid (an expired one is never refreshed), and take up the new one when it is saved.
+local TOKEN_READ_EVERY = 1
+local REFRESH_LOCK_TTL = 30
+
+local function set_token(self, token, obj)
+  local s = secrets[self]
+  s.token, s.token_obj = token, obj
+  s.proof = s.app_secret and core.hmac_sha256_hex(s.app_secret, token) or nil
+  set_list(s, s.token, s.app_secret, s.proof)
+end
+
+local function save_token(self)
+  local s = secrets[self]
+  local obj = s.token_obj or token_m.new{ access_token = s.token }
+  s.token_text = nil -- read back (once) on the next pull
+  pcall(obj.save, obj, self.store, self.token_key)
+end
+
 --- Replaces the access token; the `appsecret_proof` is recomputed.
--- Later calls (and retries of calls already running) use the new token.
+-- Later calls (and retries of calls already running) use the new token. With `store` and
+-- `token_key` it is saved there too, and every client sharing them takes it up within a second.
 -- @tparam string|Token token a non-empty token string, or an @{instagram.token.Token} (which
 --   `auto_refresh` needs to know the expiry)
 -- @treturn nil nothing
@@ -369,10 +406,8 @@ function Client:set_access_token(token)
   if type(token) ~= "string" or token == "" then
     error("set_access_token: token must be a non-empty string or an instagram.token", 2)
   end
-  local s = secrets[self]
-  s.token, s.token_obj = token, obj
-  s.proof = s.app_secret and core.hmac_sha256_hex(s.app_secret, token) or nil
-  set_list(s, s.token, s.app_secret, s.proof)
+  set_token(self, token, obj)
+  if self.token_key then save_token(self) end
 end
 
 --- The token object in use.
@@ -384,15 +419,76 @@ function Client:token() return secrets[self].token_obj end
 
 -- With auto_refresh: refresh the token when it is within refresh_margin of expiry and may be
 -- refreshed. A failed refresh leaves the current token in place and is reported to on_refresh.
+local function pull_token(self, force)
+  local s = secrets[self]
+  local now = self.now()
+  if not force and s.token_read_at and now >= s.token_read_at and now - s.token_read_at < TOKEN_READ_EVERY then
+    return
+  end
+  s.token_read_at = now
+  local ok, text = pcall(self.store.get, self.store, self.token_key)
+  if not ok or (text ~= nil and type(text) ~= "string") then return end
+  if text == nil then -- nothing shared yet (or it lapsed): ours, if any
+    if s.token then save_token(self) end
+    return
+  end
+  if text == s.token_text then return end
+  local got, decoded = pcall(json.decode, text)
+  local made, t = pcall(token_m.from_table, got and type(decoded) == "table" and decoded or nil)
+  if not made then return end -- not a token: left alone, never shown
+  s.token_text = text
+  local mine = s.token_obj
+  if not s.token_seen and mine and mine.expires_at and (not t.expires_at or mine.expires_at > t.expires_at) then
+    s.token_seen = true
+    if mine.access_token ~= t.access_token then save_token(self) end -- ours lapses later: ours is shared
+    return
+  end
+  s.token_seen = true
+  if t.access_token ~= s.token then set_token(self, t.access_token, t) end
+end
+
+-- A refresh that raises counts as a failed one.
+local function refresh(self, obj)
+  local ok, new, err = pcall(self.auto_refresh.refresh, self.auto_refresh, obj)
+  if not ok then
+    return nil, errors.new{ kind = "oauth", reason = "raised",
+      message = "auto_refresh raised: " .. errors.scrub(tostring(new), secrets[self].own) }
+  end
+  return new, err
+end
+
 function Client:_maybe_refresh()
   local s = secrets[self]
+  if self.token_key then pull_token(self) end
   local obj = s.token_obj
-  if not (self.auto_refresh and obj and obj:needs_refresh(self.refresh_margin)) then return end
+  local margin = self.refresh_margin
+  if not (self.auto_refresh and obj and obj:needs_refresh(margin)) then return end
   if s.refreshing then return end
+  local lock
+  if self.token_key then
+    pull_token(self, true) -- another worker may have refreshed it
+    obj = s.token_obj
+    if not obj:needs_refresh(margin) then return end
+    lock = self.token_key .. ":refresh"
+    local ok, got = pcall(self.store.add, self.store, lock, s.lock_id, REFRESH_LOCK_TTL)
+    -- another worker refreshes (or the store failed): this token is still valid (only a valid one
+    -- is refreshed), so the call goes on with it; the new one is taken up within a second
+    if not ok or got ~= true then return end
+    pull_token(self, true) -- the lock is ours: is a refresh still needed?
+    obj = s.token_obj
+    if not obj:needs_refresh(margin) then
+      pcall(self.store.delete, self.store, lock)
+      return
+    end
+  end
   s.refreshing = true
-  local new, err = self.auto_refresh:refresh(obj)
+  local new, err = refresh(self, obj)
   s.refreshing = false
   if new then self:set_access_token(new) end
+  if lock then
+    local ok, holder = pcall(self.store.get, self.store, lock)
+    if ok and holder == s.lock_id then pcall(self.store.delete, self.store, lock) end
+  end
   if self.on_refresh then self.on_refresh(new, err) end
 end
 
@@ -1030,7 +1126,7 @@ end
 --   { image_url = "https://example.com/a.jpg", caption = "Hello" }, { timeout = 60 })
 -- if not res then print(err) else print(res.id) end
 function Client:request(method, path, params, opts)
-  if self.auto_refresh then self:_maybe_refresh() end
+  if self.auto_refresh or self.token_key then self:_maybe_refresh() end
   local req, list = self:_build(method, path, params, opts)
   if not req then return nil, list end
   method = req.method

@@ -486,13 +486,15 @@ end
 --   URL), `foreign_host` (an absolute URL on a host other than `graph_url` and `rupload_url`: the
 --   token is never sent there), `file` (an upload file that cannot be read), `aborted` (an upload
 --   stopped by its progress callback).
--- * `"blocked"`: with the client's `throttle` option, a call refused without being made while the
---   API has said the app is rate limited; `retry_after` says for how long.
+-- * `"blocked"`: with the client's `throttle` or `store` option, a call refused without being made
+--   while the API has said the app is rate limited (to this client, or to one sharing its store);
+--   `retry_after` says for how long.
 -- * `"publish"` (@{instagram.publish}): `reason` is `container_error` (also `subcode` when the
 --   status names one), `container_expired`, `timeout` (still not ready after waiting), `quota`
 --   (also `quota_usage`, `quota_total`); with `container_id` and `status`.
 -- * `"oauth"` (@{instagram.oauth}): `reason` is `state_mismatch`, `ambiguous_redirect`, `no_code`,
---   `too_early`, `expired` (a token object past its expiry), `cancelled` (the user declined), or
+--   `too_early`, `expired` (a token object past its expiry), `cancelled` (the user declined),
+--   `raised` (the client's `auto_refresh` object raised instead of answering), or
 --   the redirect's own `error` (`error`, `error_reason` and `error_code` are kept too).
 -- * `"webhook"` (@{instagram.webhook}): `reason` is `bad_mode`, `bad_verify_token`, `no_challenge`,
 --   `missing_signature`, `malformed_signature`, `bad_signature`, `sha256_required`, `too_large`,

@@ -5,6 +5,7 @@
 --     local t = instagram.token.new{ access_token = "...", expires_in = 5184000, kind = "instagram" }
 --     t:expires_in()  t:is_expired()  t:age()  t:can_refresh()  t:needs_refresh(margin)
 --     t:to_table() / instagram.token.from_table(tbl)     -- for storage; tostring(t) hides the token
+--     t:save(store, key) / instagram.token.load(store, key)  -- shared through an instagram.store
 --
 -- Times are whole seconds since 1970 (Unix time); a time that is not whole seconds between 1970
 -- and the year 9999 (NaN, an infinity, a negative, a word) counts as unknown.
@@ -210,7 +211,51 @@ function Token:to_table()
            user_id = self.user_id, permissions = self.permissions }
 end
 
+--- Saves the token in an @{instagram.store} under `key` (JSON of @{Token:to_table}), for every
+-- worker or machine sharing the store (@{load}). **The store then holds the token**: a Redis
+-- shared this way needs a password and a private network. The entry expires with the token (a
+-- token without a known expiry is kept without one).
+-- @tparam Store store the store
+-- @tparam string key the key (under the store's prefix)
+-- @treturn[1] boolean true
+-- @treturn[2] nil
+-- @treturn[2] string err why the store failed
+-- @raise when `store` is not a store, or for a bad key (as the store's `set`)
+-- @usage token:save(store, "token:main")
+function Token:save(store, key)
+  if type(store) ~= "table" or type(store.set) ~= "function" then
+    error("token:save: store must be an instagram.store", 2)
+  end
+  local ttl
+  local left = self:expires_in()
+  if left then ttl = math.min(math.max(left, 1), 365 * 86400) end
+  return store:set(key, json.encode(self:to_table()), ttl)
+end
+
 --- @section end
+
+--- Loads a token saved with @{Token:save}.
+-- @tparam Store store the store
+-- @tparam string key the key
+-- @return[1] Token the token, or nil when none is saved (or it expired)
+-- @treturn[2] nil
+-- @treturn[2] string err why the store failed, or `"unreadable token"` for an entry that is not
+--   a saved token (never naming its content)
+-- @raise when `store` is not a store, or for a bad key
+-- @usage local t = instagram.token.load(store, "token:main")
+function _M.load(store, key)
+  if type(store) ~= "table" or type(store.get) ~= "function" then
+    error("token.load: store must be an instagram.store", 2)
+  end
+  local text, err = store:get(key)
+  if text == nil then return nil, err end
+  if type(text) ~= "string" then return nil, "unreadable token" end
+  local t = json.decode(text)
+  if type(t) ~= "table" then return nil, "unreadable token" end
+  local ok, token = pcall(make, t, "token.load")
+  if not ok then return nil, "unreadable token" end
+  return token
+end
 
 --- Makes a token from a table made by @{Token:to_table} (the same as @{new}).
 -- @tparam table t the stored data

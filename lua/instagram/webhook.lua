@@ -3,9 +3,9 @@
 --     instagram.webhook.challenge(query_params, verify_token)          --> challenge | nil, err
 --     instagram.webhook.verify_signature(app_secret, raw_body, header)  --> true | nil, err
 --     instagram.webhook.parse(raw_body [, max_body])                   --> events | nil, err
---     instagram.webhook.handle{ app_secret, body, signature, signature_sha1, require_sha256 = true, max_body
--- }
---                                                                      --> events | nil, err
+--     instagram.webhook.handle{ app_secret, body, signature, signature_sha1, require_sha256 = true, max_body,
+--                               dedupe = store, dedupe_ttl }         --> events | nil, err
+--     instagram.webhook.dedupe(events, store [, ttl]) / forget(events, store)  -- once across a fleet
 --
 -- Signatures are checked over the raw body bytes with HMAC-SHA256 (`X-Hub-Signature-256`) or,
 -- where the caller allows it, the legacy HMAC-SHA1 (`X-Hub-Signature`), compared in constant time
@@ -247,8 +247,115 @@ function _M.parse(body, max_body)
   return events
 end
 
+-- ---- deliveries once ------------------------------------------------------------------------------
+
+--- How long a delivery is remembered by @{dedupe}: 2 days, beyond Meta's retries (36 hours).
+_M.DEDUPE_TTL = 2 * 86400
+
+local tostring, pairs, sort, concat, format = tostring, pairs, table.sort, table.concat, string.format
+
+-- A value as text that is the same on every runtime and machine: object keys sorted, numbers in
+-- one spelling, depth bounded (a payload deeper than 64 counts its deeper parts as "{...}").
+local function canonical(v, out, depth)
+  local t = type(v)
+  if t == "table" then
+    if depth > 64 then out[#out + 1] = "{...}"; return end
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    sort(keys, function(a, b)
+      local ta, tb = type(a), type(b)
+      if ta ~= tb then return ta < tb end
+      if ta == "number" or ta == "string" then return a < b end
+      return tostring(a) < tostring(b)
+    end)
+    out[#out + 1] = "{"
+    for _, k in ipairs(keys) do
+      canonical(k, out, depth + 1)
+      out[#out + 1] = ":"
+      canonical(v[k], out, depth + 1)
+      out[#out + 1] = ","
+    end
+    out[#out + 1] = "}"
+  elseif t == "number" then
+    -- integers by their digits (a big id is an integer on 5.4 and a string of digits on LuaJIT:
+    -- both read "n<digits>"), other numbers in %.17g
+    if math.type and math.type(v) == "integer" then out[#out + 1] = format("n%d", v)
+    elseif v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then out[#out + 1] = format("n%.0f", v)
+    else out[#out + 1] = format("n%.17g", v) end
+  elseif t == "string" then
+    out[#out + 1] = v:find("^%-?%d+$") and ("n" .. v) or format("s%d:%s", #v, v)
+  else
+    out[#out + 1] = t:sub(1, 1) .. tostring(v == true) -- boolean, the null sentinel (userdata)
+  end
+end
+
+--- The stable identity of an event (as @{parse} gives it): the same for every delivery of it, on
+-- every machine. A received message is its `mid`; anything else its account, time, field and a
+-- SHA-256 of its value.
+-- @tparam table event an event
+-- @treturn string the identity (64 hex digits, or `"mid:"` and the message id)
+-- @raise when `event` is not a table
+function _M.event_id(event)
+  if type(event) ~= "table" then error("event_id: expects an event", 2) end
+  if event.field == "messages" and type(event.message_id) == "string" and event.message_id ~= ""
+    and #event.message_id <= 200 then
+    return "mid:" .. event.message_id
+  end
+  local out = {}
+  canonical({ event.account_id, event.time, event.field, event.value }, out, 0)
+  return core.hmac_sha256_hex("instagram-webhook-event", concat(out))
+end
+
+local function check_store(fn, store)
+  if type(store) ~= "table" or type(store.add) ~= "function" then
+    error(fn .. ": store must be an instagram.store", 3)
+  end
+end
+
+local function check_ttl(fn, ttl)
+  if ttl ~= nil and not (type(ttl) == "number" and ttl >= 1 and ttl <= 30 * 86400) then
+    error(fn .. ": dedupe_ttl must be seconds from 1 to 2592000 (30 days)", 3)
+  end
+end
+
+--- Drops the events already handed out by any process sharing `store` (Meta delivers at least
+-- once, and retries for hours): each event is marked there (`store:add`, for `ttl` seconds) and
+-- kept only if this call marked it. A store that fails keeps the event (processed twice rather
+-- than lost). If processing then fails, @{forget} them before answering an error, so that Meta's
+-- retry is processed.
+-- @tparam {table,...} events the events of @{parse} or @{handle}
+-- @tparam Store store an @{instagram.store} (shdict or Redis for a fleet)
+-- @tparam[opt=172800] number ttl seconds to remember a delivery (1 to 30 days)
+-- @treturn {table,...} the events not seen before, in order (each gets its `id`, @{event_id})
+-- @raise when `events` is not a list, `store` not a store, or `ttl` out of range
+-- @usage local fresh = instagram.webhook.dedupe(events, store)
+function _M.dedupe(events, store, ttl)
+  if type(events) ~= "table" then error("dedupe: events must be a list", 2) end
+  check_store("dedupe", store)
+  check_ttl("dedupe", ttl)
+  local fresh = {}
+  for _, ev in ipairs(events) do
+    ev.id = ev.id or _M.event_id(ev)
+    local ok, added = pcall(store.add, store, "webhook:" .. ev.id, 1, ttl or _M.DEDUPE_TTL)
+    if not ok or added ~= false then fresh[#fresh + 1] = ev end
+  end
+  return fresh
+end
+
+--- Forgets events marked by @{dedupe} (their processing failed: the retry must not be dropped).
+-- @tparam {table,...} events the events
+-- @tparam Store store the store given to @{dedupe}
+-- @raise when `events` is not a list or `store` not a store
+function _M.forget(events, store)
+  if type(events) ~= "table" then error("forget: events must be a list", 2) end
+  check_store("forget", store)
+  for _, ev in ipairs(events) do
+    pcall(store.delete, store, "webhook:" .. (ev.id or _M.event_id(ev)))
+  end
+end
+
 local HANDLE_OPTS = { app_secret = true, body = true, signature = true, signature_sha1 = true,
-                      require_sha256 = true, max_body = true }
+                      require_sha256 = true, max_body = true, dedupe = "table", dedupe_ttl = "number" }
 --- Handles a delivery (the POST to the callback URL): size first, then signature, then JSON.
 -- With `require_sha256` (the default) only the SHA-256 signature is accepted: a delivery with only
 -- the legacy SHA-1 one is refused (reason `"sha256_required"`); set it to `false` only for a
@@ -261,7 +368,10 @@ local HANDLE_OPTS = { app_secret = true, body = true, signature = true, signatur
 -- only with `require_sha256 = false` and no `signature`
 -- @tparam[opt=true] boolean o.require_sha256 refuse deliveries without a SHA-256 signature
 -- @tparam[opt=1048576] int o.max_body the largest body accepted, in bytes
--- @treturn[1] {table,...} the events, as @{parse} gives them
+-- @tparam[opt] Store o.dedupe an @{instagram.store}: hand out each event once across everything
+--   sharing it (see @{dedupe}); each event gets its `id`
+-- @tparam[opt=172800] number o.dedupe_ttl seconds a delivery is remembered (with `dedupe`)
+-- @treturn[1] {table,...} the events, as @{parse} gives them (with `dedupe`: those not seen before)
 -- @treturn[2] nil on failure (answer 413 for `too_large`, 403 for a signature, 400 for the payload)
 -- @treturn[2] Error err `kind = "webhook"`, `reason` `"too_large"`, `"sha256_required"`,
 -- `"missing_signature"`, `"malformed_signature"`, `"bad_signature"`, `"bad_json"` or `"bad_payload"`
@@ -279,6 +389,8 @@ function _M.handle(o)
   local require256 = o.require_sha256
   if require256 == nil then require256 = true end
   if type(require256) ~= "boolean" then error("handle: require_sha256 must be a boolean", 2) end
+  if o.dedupe ~= nil then check_store("handle", o.dedupe) end
+  check_ttl("handle", o.dedupe_ttl)
   local max_body = o.max_body or _M.MAX_BODY
   if #o.body > max_body then
     return fail("too_large", ("body of %d bytes is over the %d-byte limit"):format(#o.body, max_body))
@@ -299,7 +411,9 @@ function _M.handle(o)
   end
   local ok, err = _M.verify_signature(o.app_secret, o.body, header)
   if not ok then return nil, err end
-  return _M.parse(o.body, max_body)
+  local events, perr = _M.parse(o.body, max_body)
+  if events and o.dedupe then return _M.dedupe(events, o.dedupe, o.dedupe_ttl) end
+  return events, perr
 end
 
 return _M

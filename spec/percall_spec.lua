@@ -216,7 +216,7 @@ describe("instagram.transport.auto.new", function()
   it("refuses an option neither transport knows, at once; the values wait for the first call", function()
     local auto = require "instagram.transport.auto"
     assert.has_error(function() auto.new{ timeuot = 5 } end,
-      "transport.auto.new: unknown option 'timeuot' (known: ca_file, connect_timeout, http2, keepalive_timeout, "
+      "transport.auto.new: unknown option 'timeuot' (known: allow_blocking, ca_file, connect_timeout, http2, keepalive_timeout, "
       .. "max_body, pool_size, timeout, user_agent)")
     assert.has_error(function() auto.new(5) end, "transport.auto.new: options must be a table, got number")
     assert.equal("auto", auto.new{ timeout = 5, pool_size = 8, keepalive_timeout = 30 }.name)

@@ -12,7 +12,8 @@ local sh = R.sh
 -- A fake Redis in a process of its own (lua5.4 + luasocket), stopped by the returned function.
 local function fake(mode, port)
   local pidfile = os.tmpname()
-  assert(sh(("lua5.4 spec/support/fake_redis.lua %d %s > %s.out 2>&1 & echo $! > %s"):format(port, mode, pidfile, pidfile)))
+  assert(sh(R.clean(("lua5.4 spec/support/fake_redis.lua %d %s > %s.out 2>&1 & echo $! > %s")
+    :format(port, mode, pidfile, pidfile))))
   for _ = 1, 100 do
     local f = io.open(pidfile .. ".out")
     local out = f and f:read("*a") or ""

@@ -25,7 +25,7 @@ local type, pairs, ipairs, tostring, tonumber, setmetatable, error, pcall, selec
 local find, sub, match, lower, format, gsub, gmatch, char, concat =
       string.find, string.sub, string.match, string.lower, string.format, string.gsub, string.gmatch, string.char,
       table.concat
-local min, random, huge, next = math.min, math.random, math.huge, next
+local min, max, random, huge, next = math.min, math.max, math.random, math.huge, next
 
 local _M = { DEFAULT_VERSION = "v24.0", _VERSION = core._VERSION }
 
@@ -62,6 +62,7 @@ local OPTIONS = {
   throttle = "table",
   user_agent = "string", http2 = "boolean|string", transport = "table", sleep = "function",
   on_retry = "function", max_body = "number", store = "table", store_key = "string", token_key = "string",
+  deadline = "number|boolean", allow_blocking = "boolean", pool_size = "number", keepalive_timeout = "number",
 }
 
 -- The longest wait the client takes from anyone (a server's Retry-After, an option): one day.
@@ -78,6 +79,8 @@ local NUMBERS = {
   retry_cap = { 0, MAX_WAIT, "a number of seconds from 0 to 86400" },
   retry_max_wait = { 0, MAX_WAIT, "a number of seconds from 0 to 86400" },
   refresh_margin = { 0, 365 * 86400, "a number of seconds from 0 to 31536000 (a year)" },
+  pool_size = { 1, 65536, "a whole number from 1 to 65536", true },
+  keepalive_timeout = { 0, MAX_WAIT, "a number of seconds, more than 0 and at most 86400", false, true },
   ["throttle.threshold"] = { 0, 100, "a percentage from 0 to 100" },
   ["throttle.max_delay"] = { 0, MAX_WAIT, "a number of seconds from 0 to 86400" },
 }
@@ -243,6 +246,19 @@ end
 -- @tfield[opt] string store_key names this app's state in the store (1 to 100 bytes); default: a
 --   hash of `app_secret`, or `"default"` without one (clients of different apps sharing a store
 --   without an app secret need their own key)
+-- @tfield[opt] number|boolean deadline seconds one call may take in all, its retries and throttle
+--   sleeps included (more than 0, at most 86400): a retry or a throttle sleep that would end past
+--   it is not made, and the call answers its error with `retry_after` (a throttle sleep:
+--   `kind = "blocked"`, `reason = "deadline"`); each attempt's timeout is cut to what is left.
+--   Default: 5 seconds in nginx's request phases (rewrite, access, content), where a client waits
+--   on the answer, none elsewhere; `false`: none anywhere
+-- @tfield[opt=false] boolean allow_blocking inside nginx, let a call from a phase without cosockets
+--   (init, init_worker, log, header and body filters) go through libcurl, blocking the worker;
+--   without it such a call raises, naming the phase (the default transport)
+-- @tfield[opt=32] integer pool_size inside nginx: connections kept per origin in nginx's
+--   keep-alive pool (1 to 65536; the default transport)
+-- @tfield[opt=60] number keepalive_timeout inside nginx: seconds an idle connection stays in the
+--   pool (the default transport)
 -- @tfield[opt] string token_key with `store`: the key of the token every client sharing the store
 --   uses (1 to 200 bytes). The first call shares this client's token when the store has none (or
 --   one that lapses sooner), else takes the store's; each client reads it again at most once a
@@ -317,9 +333,15 @@ function _M.new(opts)
     store_key = opts.app_secret and core.hmac_sha256_hex("instagram-store", opts.app_secret):sub(1, 16) or "default"
   end
 
+  local deadline = opts.deadline
+  if deadline == true or (type(deadline) == "number" and not (deadline > 0 and deadline <= MAX_WAIT)) then
+    error("instagram.new: option 'deadline' must be a number of seconds, more than 0 and at most 86400, or false"
+      .. " (got " .. tostring(deadline) .. ")", 2)
+  end
   local transport = opts.transport or default_transport{
     timeout = opts.timeout or 30, connect_timeout = opts.connect_timeout, ca_file = opts.ca_file,
     user_agent = opts.user_agent, http2 = opts.http2, max_body = opts.max_body,
+    allow_blocking = opts.allow_blocking, pool_size = opts.pool_size, keepalive_timeout = opts.keepalive_timeout,
   }
   local c = setmetatable({
     version = version,
@@ -339,6 +361,7 @@ function _M.new(opts)
     now = transport.now or core.now,
     store = st,
     store_key = st and ("app:" .. store_key .. ":") or nil,
+    deadline = deadline, -- nil: REQUEST_DEADLINE in nginx's request phases; false: none
     throttle = opts.throttle and {
       threshold = opts.throttle.threshold or 75, max_delay = opts.throttle.max_delay or 30,
       on_throttle = opts.throttle.on_throttle,
@@ -826,6 +849,7 @@ local function retry_after_header(headers)
 end
 
 local share_usage -- (below: the shared state)
+local call_deadline -- (below, with the throttle)
 
 -- The usage headers of an answer, parsed and scrubbed (a server may echo anything into them), or
 -- nil. They change slowly: the same texts as the last answer's (and the same scrub list) give the
@@ -1026,6 +1050,24 @@ function Client:_build(method, path, params, opts)
   return { method = method, url = url, headers = headers, body = body, timeout = opts.timeout, decode = true }, list
 end
 
+-- When a call that starts now must be over (seconds, the client's clock), or nil for no limit:
+-- the client's deadline, or REQUEST_DEADLINE in nginx's request phases (a client waits there).
+local REQUEST_PHASES = { rewrite = true, access = true, content = true }
+local REQUEST_DEADLINE = 5
+
+call_deadline = function(self)
+  local d = self.deadline
+  if d == false then return nil end
+  if d == nil then
+    local ngx = rawget(_G, "ngx")
+    if type(ngx) ~= "table" or type(ngx.get_phase) ~= "function" then return nil end
+    local ok, phase = pcall(ngx.get_phase)
+    if not (ok and REQUEST_PHASES[phase]) then return nil end
+    d = REQUEST_DEADLINE
+  end
+  return self.now() + d
+end
+
 -- The "blocked" error while the API has said the app may not call (this client saw it, or, with a
 -- store, any client sharing it), else nil.
 function Client:_blocked()
@@ -1049,7 +1091,7 @@ end
 -- With `throttle`, slow down as usage nears 100%, and refuse to call while the API has said
 -- the app is blocked (estimated_time_to_regain_access); with `store`, the block (and the usage)
 -- of every client sharing it. The block is checked again after a throttle sleep.
-function Client:_throttle()
+function Client:_throttle(limit)
   local t, st = self.throttle, self.store
   if not (t or st) then return end
   if st and t then pull_usage(self) end
@@ -1063,6 +1105,11 @@ function Client:_throttle()
     local share = min(1, (pct - t.threshold) / math.max(1, 100 - t.threshold))
     local delay = t.max_delay * share
     if delay > 0 then
+      if limit and self.now() + delay > limit then
+        return errors.new{ kind = "blocked", reason = "deadline", retry_after = delay, is_transient = true,
+          message = ("throttled: usage at %d%%, and waiting %.1f s would pass the call's deadline"):format(
+            math.floor(pct), delay) }
+      end
       if t.on_throttle then t.on_throttle(delay, pct) end
       self.sleep(delay)
       return self:_blocked()
@@ -1130,11 +1177,14 @@ function Client:request(method, path, params, opts)
   local req, list = self:_build(method, path, params, opts)
   if not req then return nil, list end
   method = req.method
+  local limit = call_deadline(self)
+  local timeout = req.timeout or self.timeout
   local attempt = 0
   while true do
     attempt = attempt + 1
-    local terr = self:_throttle()
+    local terr = self:_throttle(limit)
     if terr then return nil, terr end
+    if limit then req.timeout = max(0.001, min(timeout, limit - self.now())) end
     local res, reason, message = self.transport:request(req)
     local value, err
     if res then value, err = self:_interpret(res, list)
@@ -1146,6 +1196,10 @@ function Client:request(method, path, params, opts)
     if attempt > self.retries or not retryable(method, err) then return nil, err end
     local delay = self:_backoff(attempt, err)
     if delay > self.retry_max_wait then return nil, err end
+    if limit and self.now() + delay > limit then -- no retry past the deadline: say when to come back
+      if not (type(err.retry_after) == "number" and err.retry_after >= delay) then err.retry_after = delay end
+      return nil, err
+    end
     if self.on_retry then
       self.on_retry(err, attempt, delay, method, errors.scrub(strip_query(path, list, true), list))
     end

@@ -362,3 +362,42 @@ describe("the ngx transport against a hostile server", function()
     for k in pairs(h) do assert.not_matches("colon", k) end
   end)
 end)
+
+describe("the ngx transport and TLS", function()
+  local H = require "spec.helper"
+
+  it("answers an untrusted certificate with nil, 'tls' and a message naming lua_ssl_trusted_certificate", function()
+    -- a server with a certificate of its own making, trusted by nobody
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir .. " && cd " .. dir .. " && openssl req -x509 -newkey rsa:2048 -nodes "
+      .. "-keyout k.pem -out c.pem -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1"))
+    os.execute(require("spec.support.redis").clean("cd " .. dir .. " && (openssl s_server -accept 18397 -cert c.pem "
+      .. "-key k.pem -www -quiet > /dev/null 2>&1 & echo $! > pid)"))
+    ngx.sleep(0.5)
+    local res, reason, message = ngx_transport.new{ timeout = 5 }:request{ method = "GET", url = "https://127.0.0.1:18397/" }
+    os.execute("kill $(cat " .. dir .. "/pid) 2>/dev/null; rm -rf " .. dir)
+    assert.is_nil(res)
+    assert.equal("tls", reason)
+    assert.truthy(message:find("lua_ssl_trusted_certificate", 1, true), message)
+  end)
+
+  it("never reuses a connection another module pooled under the origin's name", function()
+    -- other code puts a connection to another server (the hostile one, no TLS) into a pool named as
+    -- the origin alone: a transport keyed by that name would send the next request there
+    local graph = H.graph_url
+    local scheme, host, port = graph:match("^(https?)://([^:/]+):(%d+)")
+    local hb = base:match("^http://([^/]+)")
+    local hhost, hport = hb:match("^([^:]+):(%d+)$")
+    for _ = 1, 4 do
+      local s = ngx.socket.tcp()
+      assert(s:connect(hhost, tonumber(hport), { pool = ("%s://%s:%d"):format(scheme, host, tonumber(port)) }))
+      assert(s:setkeepalive(10000, 8))
+    end
+    local res, reason, message = ngx_transport.new{ timeout = 5 }:request{ method = "GET",
+      url = graph .. "/v24.0/" .. H.IG_USER_ID .. "?fields=username", headers = { Authorization = "Bearer " .. H.token } }
+    assert(res, tostring(reason) .. ": " .. tostring(message))
+    assert.equal(200, res.status)
+    assert.truthy(res.body:find("metricsaurus", 1, true))
+  end)
+end)

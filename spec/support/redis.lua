@@ -8,6 +8,13 @@ local function sh(cmd)
 end
 M.sh = sh
 
+-- cmd as a shell line run with only stdin, stdout and stderr open: started from inside nginx, a
+-- server would otherwise inherit nginx's listening sockets and hold its ports after nginx exits.
+function M.clean(cmd)
+  local inner = "for fd in /proc/$$/fd/*; do n=${fd##*/}; [ \"$n\" -gt 2 ] 2>/dev/null && eval \"exec $n>&-\"; done; " .. cmd
+  return "bash -c " .. ("'" .. inner:gsub("'", "'\\''") .. "'")
+end
+
 local function ping(h)
   local auth = h.password and ("-a '" .. h.password .. "' --no-auth-warning ") or ""
   local p = io.popen(("redis-cli -h 127.0.0.1 -p %d %sping 2>/dev/null"):format(h.port, auth))
@@ -25,7 +32,7 @@ function M.start(o)
   local cmd = ("redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --dir %s "
     .. "--pidfile %s/redis.pid --logfile %s/redis.log%s"):format(o.port, dir, dir, dir,
       o.password and (" --requirepass '" .. o.password .. "'") or "")
-  assert(sh(cmd), "redis-server did not start: " .. cmd)
+  assert(sh(M.clean(cmd)), "redis-server did not start: " .. cmd)
   for _ = 1, 100 do
     if ping(h) then return h end
     sh("sleep 0.05")

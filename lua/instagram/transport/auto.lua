@@ -4,16 +4,19 @@
 -- or in init_worker_by_lua (where cosockets are not allowed) still never blocks a request handler.
 --
 -- This is the client's default `transport`. Cosockets are allowed in the rewrite, access, content,
--- timer, ssl_cert and ssl_session_fetch phases; elsewhere (init, init_worker, log, header and body
--- filters) and outside nginx, calls go through libcurl. Each underlying transport is made on first
--- use, with the same options.
+-- timer, ssl_cert and ssl_session_fetch phases; outside nginx calls go through libcurl. Inside
+-- nginx, in a phase without cosockets (init, init_worker, log, header and body filters), a call
+-- (or a sleep) **raises**, naming the phase: libcurl would block the worker and every request it
+-- serves; `allow_blocking = true` lets it go through libcurl instead. Each underlying transport is
+-- made on first use, with the same options (libcurl's without `pool_size` and
+-- `keepalive_timeout`).
 -- @module instagram.transport.auto
 -- @usage local t = require("instagram.transport.auto").new{ timeout = 10 }
 -- local res, reason, message = t:request{ method = "GET", url = "https://graph.facebook.com/v24.0/me" }
 local core = require "instagram.core"
 local ngx_ok, ngx_transport = pcall(require, "instagram.transport.ngx")
 
-local setmetatable = setmetatable
+local setmetatable, pairs, pcall, rawget, type, error = setmetatable, pairs, pcall, rawget, type, error
 
 local _M = {}
 local T = {}
@@ -21,34 +24,76 @@ T.__index = T
 
 -- The options either transport takes (the values are checked by the one that is made).
 local OPTIONS = { timeout = true, connect_timeout = true, ca_file = true, user_agent = true, http2 = true,
-                  max_body = true, keepalive_timeout = true, pool_size = true }
+                  max_body = true, keepalive_timeout = true, pool_size = true, allow_blocking = true }
+-- what only the cosocket transport takes (libcurl's pool is its own), and what is this module's
+local NGX_ONLY = { keepalive_timeout = true, pool_size = true }
+
+local function without(opts, drop)
+  local out = {}
+  for k, v in pairs(opts) do if not drop[k] then out[k] = v end end
+  return out
+end
+
+local function in_cosocket_phase() return ngx_ok and ngx_transport.available() end
+
+local function ngx_phase()
+  local ngx = rawget(_G, "ngx")
+  if type(ngx) ~= "table" or type(ngx.get_phase) ~= "function" then return nil end
+  local ok, phase = pcall(ngx.get_phase)
+  return ok and phase or nil
+end
+
+-- Inside nginx, a phase without cosockets would have libcurl (or core.sleep) block the whole
+-- worker, every request it serves, for as long as the call takes: refused unless allowed.
+local function refuse_blocking(self)
+  if self.allow_blocking then return end
+  local phase = ngx_phase()
+  if phase then
+    error(("instagram: a call in nginx's '%s' phase would block the worker (no cosockets there); make it "
+      .. "in a request or timer phase (e.g. ngx.timer.at(0, fn)), or create the client with allow_blocking = true")
+      :format(phase), 0)
+  end
+end
 
 --- Makes the default transport. An unknown option name raises at once; nothing is opened, and
 -- the values are checked, when the first call makes the transport it needs (a wrong value raises
 -- then).
 -- @tparam[opt] table opts options for both transports: `timeout`, `connect_timeout`, `ca_file`,
---   `user_agent`, `http2`, `max_body` (see @{instagram.transport.curl.new}); inside nginx also
---   `keepalive_timeout` and `pool_size` (see @{instagram.transport.ngx.new}), which the curl
---   transport refuses
+--   `user_agent`, `http2`, `max_body` (see @{instagram.transport.curl.new}); `keepalive_timeout`
+--   and `pool_size` for nginx's pool (see @{instagram.transport.ngx.new}; libcurl keeps its own);
+--   `allow_blocking` (boolean): inside nginx, let calls from phases without cosockets block
+--   through libcurl instead of raising
 -- @treturn Transport the transport (`name = "auto"`)
--- @raise when `opts` is not a table or names an option neither transport knows
+-- @raise when `opts` is not a table or names an option neither transport knows, or
+--   `allow_blocking` is not a boolean
 -- @usage local t = require("instagram.transport.auto").new{ timeout = 10 }
 function _M.new(opts)
   if opts ~= nil then
     if type(opts) ~= "table" then error("transport.auto.new: options must be a table, got " .. type(opts), 2) end
     require("instagram.client").check_options("transport.auto.new", nil, opts, OPTIONS, 2)
   end
-  return setmetatable({ opts = opts or {}, name = "auto" }, T)
+  if opts and opts.allow_blocking ~= nil and type(opts.allow_blocking) ~= "boolean" then
+    error("transport.auto.new: allow_blocking must be a boolean", 2)
+  end
+  local self = setmetatable({ opts = without(opts or {}, { allow_blocking = true }), name = "auto",
+    allow_blocking = opts and opts.allow_blocking or false }, T)
+  -- ngx.sleep yields to other requests; core.sleep blocks, which is right outside nginx.
+  self.sleep = function(s)
+    if in_cosocket_phase() then return ngx.sleep(s) end -- luacheck: ignore 113
+    refuse_blocking(self)
+    return core.sleep(s)
+  end
+  return self
 end
 
-local function in_cosocket_phase() return ngx_ok and ngx_transport.available() end
 
 --- The default transport, made by @{new}: each method hands the call to the transport
 -- `pick` returns. `sleep(s)` is `ngx.sleep` in a cosocket phase and
 -- @{instagram.core.sleep} elsewhere; `now()` likewise.
 -- @type Transport
 
---- The transport a call made now would use.
+--- The transport a call made now would use (raises inside nginx in a phase without cosockets,
+-- unless made with `allow_blocking`).
 -- @treturn table the @{instagram.transport.ngx} transport in an nginx phase that allows cosockets,
 --   else the @{instagram.transport.curl} one (each made once, then reused)
 -- @raise when making the transport raises (a wrong option)
@@ -59,7 +104,8 @@ function T:pick()
     if not self.ngx then self.ngx = ngx_transport.new(self.opts) end
     return self.ngx
   end
-  if not self.curl then self.curl = require("instagram.transport.curl").new(self.opts) end
+  refuse_blocking(self)
+  if not self.curl then self.curl = require("instagram.transport.curl").new(without(self.opts, NGX_ONLY)) end
   return self.curl
 end
 
@@ -102,11 +148,6 @@ function T:many(reqs, concurrency) return self:pick():many(reqs, concurrency) en
 -- @usage local h = t:start{ method = "GET", url = url }
 -- @function Transport:start
 function T:start(req) return self:pick():start(req) end
--- ngx.sleep yields to other requests; core.sleep blocks, which is right outside nginx.
-function T.sleep(s)
-  if in_cosocket_phase() then return ngx.sleep(s) end -- luacheck: ignore 113
-  return core.sleep(s)
-end
 function T.now() return in_cosocket_phase() and ngx.now() or core.now() end -- luacheck: ignore 113
 
 --- Closes the libcurl transport's connections, if one was made (nginx keeps its own pool).

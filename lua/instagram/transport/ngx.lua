@@ -75,6 +75,8 @@ function _M.available()
   return COSOCKET_PHASES[ngx.get_phase()] == true
 end
 
+local pool_key -- (below, with the reading)
+
 -- ---- options ----------------------------------------------------------------------------------
 
 -- Raises at `level` (default 4: the caller of whoever called the function that called this).
@@ -267,10 +269,19 @@ local function prepare(self, req, level)
   local length = (body or method == "POST" or method == "PUT") and #(body or "") or nil
   return {
     method = method, scheme = scheme, host = host, port = port,
-    pool = format("%s://%s:%d", scheme, host, port),
+    origin = format("%s://%s:%d", scheme, host, port), pool = pool_key(scheme, host, port),
     head = build_head(self, method, path, authority, req.headers, length, level + 1),
     body = body, timeout = timeout or self.timeout,
   }
+end
+
+-- The keep-alive pool of an origin. nginx's pools are shared by every Lua module of the worker: the
+-- name says these connections are this library's, TLS-verified against the host name they were
+-- opened for (as lua-resty-http keys its pools by verification and server name), so no connection
+-- that some other code opened without verification (or for another name) is ever reused here.
+pool_key = function(scheme, host, port)
+  return format("instagram-graph %s://%s:%d%s", scheme, host, port,
+    scheme == "https" and (" verify sni=" .. host) or "")
 end
 
 -- ---- reading the answer: every read bounded --------------------------------------------------
@@ -496,18 +507,26 @@ end
 -- connection may be tried: see the rule at the top of this file).
 function T:_attempt(p, deadline, body_writer)
   local sock = ngx.socket.tcp()
-  local pool = p.pool
+  local pool = p.origin -- (in messages; the pool's key is p.pool)
   sock:settimeout(min(max(1, floor(self.connect_timeout * 1000)), remaining_ms(deadline)))
-  local ok, err = sock:connect(p.host, p.port, { pool = pool, pool_size = self.pool_size })
+  local ok, err = sock:connect(p.host, p.port, { pool = p.pool, pool_size = self.pool_size })
   if not ok then return nil, classify(err), "connect to " .. pool .. " failed: " .. tostring(err) end
   local reused = (sock:getreusedtimes() or 0) > 0
   if p.scheme == "https" and not reused then
     sock:settimeout(remaining_ms(deadline))
-    local sess, serr = sock:sslhandshake(nil, p.host, true)
+    -- sslhandshake may raise (Debian's resty core raises for some failures): an answer, never a raise
+    local called, sess, serr = pcall(sock.sslhandshake, sock, nil, p.host, true)
+    if not called then sess, serr = nil, sess end
     if not sess then
       sock:close()
-      local reason = find(tostring(serr), "timeout", 1, true) and "timeout" or "tls"
-      return nil, reason, "TLS handshake with " .. pool .. " failed: " .. tostring(serr)
+      serr = tostring(serr)
+      local reason = find(serr, "timeout", 1, true) and "timeout" or "tls"
+      local hint = ""
+      if reason == "tls" and (find(serr, "verif", 1, true) or find(serr, "certificate", 1, true)) then
+        hint = " (inside nginx the trusted CAs are nginx.conf's lua_ssl_trusted_certificate, e.g. "
+          .. "lua_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt; and lua_ssl_verify_depth 3;)"
+      end
+      return nil, reason, "TLS handshake with " .. pool .. " failed: " .. serr .. hint
     end
   end
 
@@ -741,7 +760,7 @@ function T:upload(req)
     return true
   end
   local p = { method = "POST", scheme = scheme, host = host, port = port, head = head,
-              pool = format("%s://%s:%d", scheme, host, port) }
+              origin = format("%s://%s:%d", scheme, host, port), pool = pool_key(scheme, host, port) }
   local res, reason, message = self:_perform(p, -stall, writer)
   f:close()
   if res then return res end

@@ -1,0 +1,146 @@
+-- What a call does where a client waits on it (issue #14): the deadline (retries and throttle sleeps
+-- never run past it; each attempt's timeout is cut to what is left), its default in nginx's request
+-- phases, and the refusal to block an nginx worker from a phase without cosockets. nginx's phases
+-- are stood for by a stand-in `ngx` here; spec/ngx/ has the real thing.
+require "spec.helper"
+local instagram = require "instagram"
+
+local RATE = '{"error":{"message":"Application request limit reached","type":"OAuthException","code":4,'
+  .. '"is_transient":true}}'
+
+-- A transport on a clock of its own: each request is answered by answer(req), after `takes` seconds.
+local function api(answer, takes)
+  local t = { calls = 0, timeouts = {}, clock = 1000 }
+  t.now = function() return t.clock end
+  t.sleep = function(d) t.clock = t.clock + d end
+  function t.request(_, req)
+    t.calls = t.calls + 1
+    t.timeouts[#t.timeouts + 1] = req.timeout
+    t.clock = t.clock + (takes or 0)
+    local status, headers, body = answer(req)
+    return { status = status, headers = headers or {}, body = body }
+  end
+  return t
+end
+
+local function rate_limited(after)
+  return function() return 400, { ["retry-after"] = tostring(after) }, RATE end
+end
+
+-- Runs fn with a stand-in ngx in the given phase (no cosockets: no ngx.socket).
+local function in_phase(phase, fn)
+  local saved = rawget(_G, "ngx")
+  _G.ngx = { get_phase = function() return phase end, now = os.time }
+  local ok, err = pcall(fn)
+  _G.ngx = saved
+  if not ok then error(err, 0) end
+end
+
+describe("deadline", function()
+  it("makes no retry that would end past it, and says when to come back", function()
+    local t = api(rate_limited(3))
+    local c = instagram.new{ access_token = "tok-12345", transport = t, retries = 5, deadline = 2, retry_base = 0 }
+    local v, err = c:get("/me")
+    assert.is_nil(v)
+    assert.equal(4, err.code)
+    assert.equal(1, t.calls)
+    assert.equal(1, err.attempts)
+    assert.equal(3, err.retry_after)
+    -- a retry that fits is made
+    local t2 = api(rate_limited(1))
+    local c2 = instagram.new{ access_token = "tok-12345", transport = t2, retries = 5, deadline = 2.5, retry_base = 0 }
+    local _, err2 = c2:get("/me")
+    assert.equal(3, t2.calls) -- at 0 and 1 and 2 s; the next would end at 3 > 2.5
+    assert.equal(1, err2.retry_after)
+  end)
+
+  it("cuts each attempt's timeout to what is left", function()
+    local t = api(rate_limited(0.5), 0.5)
+    local c = instagram.new{ access_token = "tok-12345", transport = t, retries = 3, deadline = 2, timeout = 30,
+      retry_base = 0 }
+    c:get("/me")
+    assert.near(2, t.timeouts[1], 1e-9)
+    assert.near(1, t.timeouts[2], 1e-9) -- 0.5 s answering + 0.5 s waiting
+    assert.is_true(#t.timeouts <= 3)
+  end)
+
+  it("refuses a throttle sleep that would pass it: kind blocked, reason deadline, no call", function()
+    local t = api(function()
+      return 200, { ["x-app-usage"] = '{"call_count":100,"total_time":1,"total_cputime":1}' }, '{"id":"1"}'
+    end)
+    local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 2,
+      throttle = { threshold = 50, max_delay = 10 } }
+    assert(c:get("/me"))
+    local v, err = c:get("/me")
+    assert.is_nil(v)
+    assert.equal("blocked", err.kind)
+    assert.equal("deadline", err.reason)
+    assert.equal(10, err.retry_after)
+    assert.equal(1, t.calls)
+  end)
+
+  it("is 5 s by default in nginx's request phases, none in timers or outside nginx; false: none", function()
+    for _, case in ipairs{ { "content", 6, 1 }, { "access", 6, 1 }, { "rewrite", 4, 2 }, { "timer", 6, 3 } } do
+      in_phase(case[1], function()
+        local t = api(rate_limited(case[2]))
+        local c = instagram.new{ access_token = "tok-12345", transport = t, retries = 2, retry_max_wait = 3600,
+          retry_base = 0 }
+        c:get("/me")
+        assert.equal(case[3], t.calls, case[1])
+      end)
+    end
+    in_phase("content", function()
+      local t = api(rate_limited(6))
+      instagram.new{ access_token = "tok-12345", transport = t, retries = 2, retry_max_wait = 3600, deadline = false }
+        :get("/me")
+      assert.equal(3, t.calls)
+    end)
+    local t = api(rate_limited(6))
+    instagram.new{ access_token = "tok-12345", transport = t, retries = 2, retry_max_wait = 3600 }:get("/me")
+    assert.equal(3, t.calls)
+  end)
+
+  it("refuses a deadline that is not seconds", function()
+    for _, bad in ipairs{ 0, -1, true, 1e9, 0 / 0 } do
+      assert.has_error(function() instagram.new{ deadline = bad } end)
+    end
+    assert.has_error(function() instagram.new{ deadline = "5" } end)
+  end)
+end)
+
+describe("a call from an nginx phase without cosockets", function()
+  for _, phase in ipairs{ "log", "header_filter", "body_filter", "init", "init_worker", "set" } do
+    it("raises in the " .. phase .. " phase, naming it, instead of blocking the worker", function()
+      in_phase(phase, function()
+        local c = instagram.new{ access_token = "tok-12345", graph_url = "http://127.0.0.1:1" }
+        local ok, err = pcall(c.get, c, "/me")
+        assert.is_false(ok)
+        assert.truthy(tostring(err):find("'" .. phase .. "' phase would block the worker", 1, true), tostring(err))
+        assert.truthy(tostring(err):find("allow_blocking", 1, true))
+        assert.falsy(tostring(err):find("tok-12345", 1, true))
+      end)
+    end)
+  end
+
+  it("goes through libcurl with allow_blocking = true (also its sleeps)", function()
+    in_phase("log", function()
+      local c = instagram.new{ access_token = "tok-12345", graph_url = "http://127.0.0.1:1", allow_blocking = true,
+        retries = 1, retry_base = 0.01, retry_cap = 0.01 }
+      local v, err = c:get("/me")
+      assert.is_nil(v)
+      assert.equal("transport", err.kind)
+      assert.equal("connect", err.reason)
+      assert.equal(2, err.attempts)
+    end)
+  end)
+
+  it("takes pool_size and keepalive_timeout outside nginx too (libcurl keeps its own pool)", function()
+    local c = instagram.new{ access_token = "tok-12345", graph_url = "http://127.0.0.1:1", pool_size = 8,
+      keepalive_timeout = 30, retries = 0 }
+    local _, err = c:get("/me")
+    assert.equal("connect", err.reason)
+    assert.has_error(function() instagram.new{ pool_size = 0 } end)
+    assert.has_error(function() instagram.new{ keepalive_timeout = 0 } end)
+    assert.has_error(function() instagram.new{ allow_blocking = "yes" } end)
+  end)
+end)

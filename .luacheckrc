@@ -6,5 +6,6 @@ files["lua/instagram/transport/ngx.lua"] = { std = "ngx_lua" }
 exclude_files = { ".emulator", "build" }
 files["spec/ngx"] = { std = "ngx_lua+busted" }
 files["examples/openresty"] = { std = "ngx_lua" }
+files["examples/fleet"] = { std = "ngx_lua" }
 files["spec/coverage.lua"] = { max_line_length = false } -- one operation a line
 files["bench/backend.lua"] = { std = "ngx_lua" }

@@ -17,7 +17,7 @@ describe("instagram.new", function()
     assert.has_error(function() instagram.new("token") end, "instagram.new: options must be a table, got string")
     local ok, msg = pcall(instagram.new, { acess_token = "x" })
     assert.is_false(ok)
-    assert.matches("instagram.new: unknown option 'acess_token' (known: access_token, app_secret, ", msg, 1, true)
+    assert.matches("instagram.new: unknown option 'acess_token' (known: access_token, allow_blocking, app_secret, ", msg, 1, true)
     assert.has_error(function() instagram.new{ access_token = 42 } end,
       "instagram.new: option 'access_token' must be a string or an instagram.token, got number")
     assert.has_error(function() instagram.new{ access_token = "" } end)

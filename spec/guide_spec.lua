@@ -351,7 +351,7 @@ describe("guide: typos in nested option tables raise, naming the key, its table 
           :authorize_url{ force_reuath = true }
       end, "authorize_url: unknown option 'force_reuath' (known: enable_fb_login, force_reauth," },
     { function() instagram.webhook.handle{ app_secret = "s", body = "{}", signature = "sha256=00", require_sha265 = false } end,
-      "webhook.handle: unknown option 'require_sha265' (known: app_secret, body, max_body, require_sha256," },
+      "webhook.handle: unknown option 'require_sha265' (known: app_secret, body, dedupe, dedupe_ttl, max_body, require_sha256," },
   }
   for i, case in ipairs(cases) do
     it("case " .. i .. ": " .. case[2]:match("^[^:]+"), function()

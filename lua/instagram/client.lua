@@ -407,11 +407,19 @@ local function set_token(self, token, obj)
   set_list(s, s.token, s.app_secret, s.proof)
 end
 
-local function save_token(self)
+-- Shares this client's token; seed: only into an empty store (add), so that a token another
+-- worker saved meanwhile (a refresh) is never overwritten by the one this worker started with.
+local function save_token(self, seed)
   local s = secrets[self]
   local obj = s.token_obj or token_m.new{ access_token = s.token }
   s.token_text = nil -- read back (once) on the next pull
-  pcall(obj.save, obj, self.store, self.token_key)
+  if seed then
+    local ttl = obj:expires_in()
+    ttl = ttl and math.min(math.max(ttl, 1), 365 * 86400) or nil
+    pcall(self.store.add, self.store, self.token_key, json.encode(obj:to_table()), ttl)
+  else
+    pcall(obj.save, obj, self.store, self.token_key)
+  end
 end
 
 --- Replaces the access token; the `appsecret_proof` is recomputed.
@@ -452,7 +460,7 @@ local function pull_token(self, force)
   local ok, text = pcall(self.store.get, self.store, self.token_key)
   if not ok or (text ~= nil and type(text) ~= "string") then return end
   if text == nil then -- nothing shared yet (or it lapsed): ours, if any
-    if s.token then save_token(self) end
+    if s.token then save_token(self, true) end
     return
   end
   if text == s.token_text then return end

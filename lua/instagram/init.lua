@@ -40,7 +40,7 @@ local _M = {
   oauth = require "instagram.oauth",
   --- @{instagram.webhook}: verifies webhook handshakes and signed events.
   webhook = require "instagram.webhook",
-  --- @{instagram.store}: shared state (process memory, an nginx lua_shared_dict).
+  --- @{instagram.store}: shared state (process memory, an nginx lua_shared_dict, Redis).
   store = require "instagram.store",
 }
 

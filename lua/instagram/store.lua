@@ -294,11 +294,23 @@ local function to_redis(value)
   return ("%.17g"):format(value)
 end
 
+-- A finite number in plain decimal (as this store and INCRBYFLOAT write them), or nil: no hex,
+-- spaces, "inf" or "nan", whatever else tonumber would take.
+local function decimal(raw)
+  if type(raw) ~= "string" or #raw > 400 then return nil end
+  if not (raw:find("^%-?%d+%.?%d*$") or raw:find("^%-?%d+%.?%d*[eE][%-+]?%d+$") or raw:find("^%-?%.%d+$")) then
+    return nil
+  end
+  local n = tonumber(raw)
+  if n == nil or n ~= n or n == huge or n == -huge then return nil end
+  return n
+end
+
 local function from_redis(raw)
-  if type(raw) == "number" then return raw end
+  if type(raw) == "number" then return decimal(("%.17g"):format(raw)) and raw or nil end
   if type(raw) ~= "string" then return nil end
   if raw:sub(1, 1) == "=" then return raw:sub(2) end
-  return tonumber(raw) or raw
+  return decimal(raw) or raw
 end
 
 local function px(ttl) return ("%d"):format(math.ceil(ttl * 1000)) end
@@ -343,6 +355,9 @@ local function via(self, op, ...)
   end
   if self.warned then
     self.warned = false
+    -- what was kept locally meanwhile is dropped: Redis is the truth again, and a later outage
+    -- must not bring back a replaced token or a released lock
+    self.local_store.values, self.local_store.expires = {}, {}
     warn(self, ("instagram.store: Redis at %s:%d answers again"):format(self.host, self.port))
   end
   self.down_until = nil
@@ -373,10 +388,16 @@ local REDIS_OPS = {
   incr = function(conn, k, by, ttl)
     local r, err, kind = conn:call("EVAL", INCR_SCRIPT, 1, k, to_redis(by), ttl and px(ttl) or "")
     if r == nil then
-      if kind == "reply" then return nil, "not a number" end
-      return nil, err or "EVAL answered nothing", kind
+      if kind == "reply" and type(err) == "string" and (err:find("not a valid float", 1, true)
+        or err:find("WRONGTYPE", 1, true)) then
+        return nil, "not a number"
+      end
+      return nil, err or "EVAL answered nothing", kind or "down"
     end
-    return tonumber(r)
+    local v = decimal(type(r) == "number" and ("%.17g"):format(r) or r)
+    if v == nil then return nil, "redis: not a number in INCRBYFLOAT's answer", "down" end
+    if tointeger and v == floor(v) then v = tointeger(v) or v end
+    return v
   end,
   delete = function(conn, k)
     local r, err, kind = conn:call("DEL", k)
@@ -443,11 +464,14 @@ function _M.redis(opts)
   seconds("timeout", opts.timeout, 60)
   seconds("idle_timeout", opts.idle_timeout, 86400)
   seconds("retry_after", opts.retry_after, 3600)
+  if opts.password == "" then
+    error("store.redis: password must not be empty (leave it out for a Redis without one)", 2)
+  end
   local host, port = opts.host or "127.0.0.1", opts.port or 6379
   if host == "" or host:find("[%s%c]") then error("store.redis: host must be a host name or address", 2) end
   local prefix = check_prefix("store.redis", opts.prefix)
   local conn = require("instagram.redis").new{ host = host, port = port, password = opts.password,
-    db = opts.db or 0, timeout = opts.timeout or 0.5, pool_size = opts.pool_size or 32,
+    db = opts.db and floor(opts.db) or 0, timeout = opts.timeout or 0.5, pool_size = opts.pool_size or 32,
     idle_timeout = opts.idle_timeout or 60 }
   local now = opts.now or default_now
   return make(REDIS, { name = "redis", client = conn.client, conn = conn, ops = REDIS_OPS, host = host, port = port,

@@ -1,5 +1,5 @@
 -- Starts and stops redis-server instances on loopback for the store specs: each in a directory of its
--- own, nothing saved to disk. start{ port =, password = } -> handle; stop(handle); running(handle).
+-- own, nothing saved to disk. start{ port =, password =, args = } -> handle; stop(handle); ping(handle).
 local M = {}
 
 local function sh(cmd)
@@ -30,8 +30,8 @@ function M.start(o)
   assert(sh("mkdir -p " .. dir))
   local h = { port = o.port, password = o.password, dir = dir }
   local cmd = ("redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --dir %s "
-    .. "--pidfile %s/redis.pid --logfile %s/redis.log%s"):format(o.port, dir, dir, dir,
-      o.password and (" --requirepass '" .. o.password .. "'") or "")
+    .. "--pidfile %s/redis.pid --logfile %s/redis.log%s %s"):format(o.port, dir, dir, dir,
+      o.password and (" --requirepass '" .. o.password .. "'") or "", o.args or "")
   assert(sh(M.clean(cmd)), "redis-server did not start: " .. cmd)
   for _ = 1, 100 do
     if ping(h) then return h end
@@ -41,6 +41,8 @@ function M.start(o)
 end
 
 function M.stop(h)
+  if not h or h.stopped then return end
+  h.stopped = true
   local f = io.open(h.dir .. "/redis.pid")
   local pid = f and f:read("*l")
   if f then f:close() end

@@ -26,7 +26,7 @@ local function control(op) read(("curl -s 'http://127.0.0.1:%d/control?op=%s'"):
 -- n GETs of /media spread over both instances, 64 at a time; the decoded answers.
 local function media(n)
   local out = read(("curl -s --no-progress-meter -Z --parallel-immediate --parallel-max 64 "
-    .. "'http://127.0.0.1:{%d,%d}/media?i=[1-%d]'"):format(A, B, n // 2))
+    .. "'http://127.0.0.1:{%d,%d}/media?i=[1-%d]'"):format(A, B, math.floor(n / 2)))
   local answers = {}
   for line in out:gmatch("[^\n]+") do
     if line:sub(1, 1) == "{" then answers[#answers + 1] = assert(json.decode(line), line) end

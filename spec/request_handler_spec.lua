@@ -15,7 +15,7 @@ local function api(answer, takes)
   t.sleep = function(d) t.clock = t.clock + d end
   function t.request(_, req)
     t.calls = t.calls + 1
-    t.timeouts[#t.timeouts + 1] = req.timeout
+    t.timeouts[#t.timeouts + 1] = req.timeout or false
     t.clock = t.clock + (takes or 0)
     local status, headers, body = answer(req)
     return { status = status, headers = headers or {}, body = body }
@@ -62,6 +62,34 @@ describe("deadline", function()
     assert.near(2, t.timeouts[1], 1e-9)
     assert.near(1, t.timeouts[2], 1e-9) -- 0.5 s answering + 0.5 s waiting
     assert.is_true(#t.timeouts <= 3)
+  end)
+
+  it("never cuts a POST's timeout (cut short, it may have been carried out all the same)", function()
+    local t = api(function() return 200, {}, '{"id":"1"}' end)
+    local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 2, timeout = 60 }
+    assert(c:post("/17841405822304914/media", { caption = "x" }))
+    assert.is_false(t.timeouts[1]) -- none given: the transport's own (the client's 60 s), not what is left
+    assert(c:get("/me"))
+    assert.equal(2, t.timeouts[2])
+  end)
+
+  it("sends no attempt once it has passed (the throttle slept into it)", function()
+    local t = api(rate_limited(1), 0)
+    local slept = 0
+    t.sleep = function(d) slept = slept + d; t.clock = t.clock + d + 1.5 end -- a sleep that overruns
+    local c = instagram.new{ access_token = "tok-12345", transport = t, retries = 5, deadline = 2, retry_base = 0 }
+    local _, err = c:get("/me")
+    assert.equal(4, err.code)
+    assert.equal(1, t.calls) -- the retry would have started past the deadline
+  end)
+
+  it("holds get_many's retries to its own deadline", function()
+    local t = api(rate_limited(1), 0.5)
+    local c = instagram.new{ access_token = "tok-12345", transport = t, retries = 3, deadline = 2, retry_base = 0 }
+    local t0 = t.clock
+    c:get_many{ "/1", "/2", "/3" } -- 1.5 s for the three; one retry fits, then the deadline is reached
+    assert.is_true(t.clock - t0 <= 2.001, "took " .. (t.clock - t0))
+    assert.equal(4, t.calls)
   end)
 
   it("refuses a throttle sleep that would pass it: kind blocked, reason deadline, no call", function()

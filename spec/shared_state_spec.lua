@@ -84,7 +84,7 @@ describe("clients sharing a store", function()
     local ca = client(a)
     local cb = client(b, { throttle = { threshold = 50, max_delay = 10 } })
     store:set("app:" .. require("instagram.core").hmac_sha256_hex("instagram-store", SECRET):sub(1, 16) .. ":usage",
-      '{"call_count":90}\n\n', 3600)
+      '{"call_count":90}', 3600)
     -- while cb sleeps before its call, another worker is told the app is blocked
     b.sleep = function(d) clock.t = clock.t + d; ca:get("/me") end
     cb.sleep = b.sleep
@@ -120,6 +120,63 @@ describe("clients sharing a store", function()
       assert.falsy(tostring(v):find(SECRET, 1, true))
     end
     assert.equal(1, seen)
+  end)
+
+  it("share only the app's limits: a user's or a business object's block and usage stay with its client", function()
+    for _, code in ipairs{ 17, 32, 613, 80002 } do
+      local body = BLOCKED:gsub('"code":4', '"code":' .. code)
+      local a = api(clock, function() return 400, { ["x-business-use-case-usage"] = BUC_BLOCK }, body end)
+      local b = api(clock, ok_answer)
+      local ca, cb = client(a), client(b)
+      local _, err = ca:get("/me")
+      assert.equal(code, err.code)
+      assert.equal("blocked", select(2, ca:get("/me")).kind) -- its own client honours it
+      assert.same({ id = "1" }, cb:get("/me"), "code " .. code) -- the others call
+      assert.equal(1, b.calls)
+    end
+    local busy = api(clock, function() return 200, { ["x-business-use-case-usage"] = BUC_BLOCK }, '{"id":"1"}' end)
+    local waits = {}
+    local cb = client(api(clock, ok_answer), { throttle = { on_throttle = function(d) waits[#waits + 1] = d end } })
+    assert(client(busy, { throttle = {} }):get("/me"))
+    assert(cb:get("/me"))
+    assert.same({}, waits)
+  end)
+
+  it("believe a shared block only while its entry lives, only a day ahead, and keep the longer one", function()
+    local key = "app:" .. require("instagram.core").hmac_sha256_hex("instagram-store", SECRET):sub(1, 16) .. ":blocked"
+    local b = api(clock, ok_answer)
+    local cb = client(b)
+    store:set(key, 1e300, 60)
+    assert.same({ id = "1" }, cb:get("/me")) -- beyond a day: not believed
+    store:set(key, clock.t + 3600, 3600)
+    assert.equal("blocked", select(2, cb:get("/me")).kind)
+    store:delete(key) -- the block is lifted (or its entry lapsed): at once
+    assert.same({ id = "1" }, cb:get("/me"))
+    -- a shorter block reported later does not cut a longer one short
+    store:set(key, clock.t + 3600, 3600)
+    local a = api(clock, function() return 400, { ["retry-after"] = "10" }, BLOCKED end)
+    client(a):get("/me")
+    assert.equal(clock.t + 3600, store:get(key))
+  end)
+
+  it("never share a token a server echoed escaped (\\u0045...) into X-App-Usage", function()
+    local escaped = TOKEN:gsub(".", function(ch) return ("\\u%04x"):format(ch:byte()) end)
+    local echo = api(clock, function()
+      return 200, { ["x-app-usage"] = '{"call_count":50,"note":"' .. escaped .. '"}' }, '{"id":"1"}'
+    end)
+    local c = client(echo, { throttle = {} })
+    assert(c:get("/me"))
+    for _, v in pairs(store.values) do assert.falsy(tostring(v):find(TOKEN, 1, true), tostring(v)) end
+    local other = client(api(clock, ok_answer), { access_token = "EAAB-another-user-token", throttle = {} })
+    local u = other:usage()
+    assert.falsy(require("instagram.json").encode(u):find(TOKEN, 1, true))
+  end)
+
+  it("take usage headers of any type a transport gives (a list, a boolean) without raising", function()
+    for _, h in ipairs{ { '{"call_count":10}', '{"call_count":20}' }, true, 42 } do
+      local t = api(clock, function() return 200, { ["x-app-usage"] = h }, '{"id":"1"}' end)
+      assert.same({ id = "1" }, client(t, { throttle = {} }):get("/me"))
+    end
   end)
 
   it("never fail a call when the store fails or raises", function()

@@ -8,6 +8,9 @@ local store_m = require "instagram.store"
 local R = require "spec.support.redis"
 
 local DAY = 86400
+-- where the clients below (no app secret: store_key "default") keep their token, and its lock
+local KEY = "app:default:token:token"
+local LOCK = KEY .. ":refresh"
 
 local function tok(name, expires_in_days, age_days)
   local now = os.time()
@@ -123,20 +126,20 @@ describe("clients sharing a token through a store", function()
       local seen = clients[i][2].seen
       assert.equal("fresh1", seen[#seen])
     end
-    assert.is_nil(st:get("token:refresh")) -- the lock was let go
+    assert.is_nil(st:get(LOCK)) -- the lock was let go
   end)
 
   it("go on with the valid token while another worker holds the refresh lock, then take up the new one", function()
     local o = oauth()
-    assert.is_true(st:add("token:refresh", "another-worker", 30))
+    assert.is_true(st:add(LOCK, "another-worker", 30))
     local slept = false
     local b, tb = client(tok("old", 2, 40), { auto_refresh = o, sleep = function() slept = true end })
     assert(b:get("/me"))
     assert.same({ "old" }, tb.seen)
     assert.equal(0, o.count)
     assert.is_false(slept)
-    tok("theirs", 60):save(st, "token") -- the other worker's refresh lands
-    st:delete("token:refresh")
+    tok("theirs", 60):save(st, KEY) -- the other worker's refresh lands
+    st:delete(LOCK)
     clock.t = clock.t + 1
     assert(b:get("/me"))
     assert.equal("theirs", tb.seen[2])
@@ -162,7 +165,85 @@ describe("clients sharing a token through a store", function()
     assert.equal("oauth", reports[1][2].kind)
     assert.equal("raised", reports[1][2].reason)
     assert.falsy(tostring(reports[1][2]):find(old.access_token, 1, true))
-    assert.is_nil(st:get("token:refresh"))
+    assert.is_nil(st:get(LOCK))
+  end)
+
+  it("keep the tokens of apps sharing a store apart", function()
+    local a, ta = client(tok("appa", 50), { app_secret = "secret-of-app-a" })
+    local b, tb = client(tok("appb", 50), { app_secret = "secret-of-app-b" })
+    assert(a:get("/me"))
+    assert(b:get("/me"))
+    assert.same({ "appa" }, ta.seen)
+    assert.same({ "appb" }, tb.seen)
+  end)
+
+  it("let the first client take up a newer token another saved, even one lapsing sooner", function()
+    local a, ta = client(tok("first", 50))
+    local b = client(tok("first", 50))
+    assert(a:get("/me")) -- shares its token in the empty store
+    b:set_access_token(tok("relogin", 10)) -- after a new login, elsewhere
+    clock.t = clock.t + 1
+    assert(a:get("/me"))
+    assert.equal("relogin", ta.seen[2])
+    assert.equal("relogin", b:token().access_token:match("^(%w-)x+$"))
+  end)
+
+  it("read the shared token again at once after the API refused theirs (code 190)", function()
+    local refused = true
+    local t = api(clock)
+    local base = t.request
+    t.request = function(self, req)
+      local res = base(self, req)
+      if refused and t.seen[#t.seen] == "stale" then
+        res.status, res.body = 400, '{"error":{"message":"Invalid OAuth access token","type":"OAuthException","code":190}}'
+      end
+      return res
+    end
+    local c = instagram.new{ access_token = tok("stale", 50), store = st, token_key = "token", retries = 0, transport = t }
+    assert.is_nil(c:get("/me"))
+    tok("renewed", 60):save(st, KEY)
+    assert(c:get("/me")) -- within the second, yet read again
+    assert.equal("renewed", t.seen[2])
+  end)
+
+  it("never adopt a stored token that could not be sent (line breaks, spaces, 16 KiB)", function()
+    local c, tc = client(tok("mine", 50))
+    assert(c:get("/me"))
+    for _, bad in ipairs{ "abc\r\nX-Evil: 1", "two words", ("A"):rep(16384) } do
+      st:set(KEY, require("instagram.json").encode{ access_token = bad, kind = "instagram", expires_at = os.time() + 90 * DAY })
+      clock.t = clock.t + 1
+      assert(c:get("/me"))
+      assert.equal("mine", tc.seen[#tc.seen])
+    end
+  end)
+
+  it("count a refresh answering what is no token as failed, and pause before trying again", function()
+    for _, garbage in ipairs{ {}, "", true, 42, "with space" } do
+      local reports, calls = {}, 0
+      local bad = { refresh = function() calls = calls + 1; return garbage end }
+      local c = client(tok("doomed", 2, 40), { auto_refresh = bad,
+        on_refresh = function(new, err) reports[#reports + 1] = { new, err } end })
+      for _ = 1, 5 do assert(c:get("/me")) end
+      assert.equal(1, calls)
+      assert.equal("bad_answer", reports[1][2].reason)
+      assert.is_nil(st:get(LOCK))
+      clock.t = clock.t + 61
+      assert(c:get("/me"))
+      assert.equal(2, calls)
+      st = store_m.memory()
+    end
+  end)
+
+  it("refresh without the lock when the store cannot answer, rather than let the token lapse", function()
+    local o = oauth()
+    local broken = { get = function() return nil, "down" end, set = function() return nil, "down" end,
+      add = function() return nil, "down" end, delete = function() return nil, "down" end }
+    local c, t = client(tok("expiring", 2, 40), { auto_refresh = o, store = broken })
+    assert(c:get("/me"))
+    assert.equal(1, o.count)
+    assert.same({ "fresh1" }, t.seen)
+    assert.has_error(function() instagram.new{ store = { get = print, set = print }, token_key = "t" } end,
+      "instagram.new: option 'token_key' needs a store with add and delete (the refresh lock)")
   end)
 
   it("refuse token_key without a store", function()

@@ -17,7 +17,7 @@ local MESSAGE = '{"object":"instagram","entry":[{"id":"17841405822304914","time"
 describe("webhook.event_id", function()
   it("is the message id for a message, and a hash of account, time, field and value otherwise", function()
     local m = assert(webhook.parse(MESSAGE))[1]
-    assert.equal("mid:aWdfZAG1", webhook.event_id(m))
+    assert.equal("mid:17841405822304914:aWdfZAG1:message", webhook.event_id(m))
     local c = assert(webhook.parse(COMMENT))[1]
     local id = webhook.event_id(c)
     assert.matches("^%x+$", id)
@@ -37,6 +37,19 @@ describe("webhook.event_id", function()
     local big = assert(webhook.parse((COMMENT:gsub('"id":"2"', '"id":17841405822304915'))))[1]
     local as_string = assert(webhook.parse((COMMENT:gsub('"id":"2"', '"id":"17841405822304915"'))))[1]
     assert.equal(webhook.event_id(big), webhook.event_id(as_string))
+  end)
+
+  it("tells apart the same message seen by two accounts, its echo and its unsend", function()
+    local base = assert(webhook.parse(MESSAGE))[1]
+    local other = assert(webhook.parse((MESSAGE:gsub('"id":"17841405822304914"', '"id":"17841405822304999"'))))[1]
+    local echo = assert(webhook.parse((MESSAGE:gsub('"text":"hi"', '"text":"hi","is_echo":true'))))[1]
+    local unsend = assert(webhook.parse((MESSAGE:gsub('"text":"hi"', '"is_deleted":true'))))[1]
+    local ids = {}
+    for _, ev in ipairs{ base, other, echo, unsend } do
+      local id = webhook.event_id(ev)
+      assert.is_nil(ids[id], id)
+      ids[id] = true
+    end
   end)
 
   it("does not raise on deep or odd values", function()
@@ -81,7 +94,7 @@ describe("webhook deliveries once", function()
 
   it("forgets events whose processing failed, so that the retry is processed", function()
     local events = assert(deliver(COMMENT))
-    webhook.forget(events, st)
+    webhook.forget(events, st, webhook.app_name(SECRET))
     assert.equal(1, #assert(deliver(COMMENT)))
   end)
 
@@ -97,6 +110,13 @@ describe("webhook deliveries once", function()
     local _, err = webhook.handle{ app_secret = SECRET, body = COMMENT, signature = "sha256=" .. ("0"):rep(64), dedupe = st }
     assert.equal("bad_signature", err.reason)
     assert.equal(1, #assert(deliver(COMMENT)))
+  end)
+
+  it("hands an event to each app sharing a store (the account subscribed to both)", function()
+    assert.equal(1, #assert(deliver(COMMENT)))
+    local other = webhook.handle{ app_secret = "another-app-secret", body = COMMENT,
+      signature = "sha256=" .. core.hmac_sha256_hex("another-app-secret", COMMENT), dedupe = st }
+    assert.equal(1, #assert(other))
   end)
 
   it("refuses a dedupe that is no store and a ttl out of range", function()

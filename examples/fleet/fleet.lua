@@ -81,7 +81,8 @@ function _M.webhook()
     end
   end
   if #failed > 0 then
-    instagram.webhook.forget(failed, store) -- Meta's retry is then handled
+    -- Meta's retry is then handled (events of handle{} are kept under the app's name)
+    instagram.webhook.forget(failed, store, instagram.webhook.app_name(env("IG_APP_SECRET")))
     return reply(500, { handled = #events - #failed, failed = #failed })
   end
   return reply(200, { handled = #events })

@@ -249,7 +249,9 @@ end
 -- @tfield[opt] number|boolean deadline seconds one call may take in all, its retries and throttle
 --   sleeps included (more than 0, at most 86400): a retry or a throttle sleep that would end past
 --   it is not made, and the call answers its error with `retry_after` (a throttle sleep:
---   `kind = "blocked"`, `reason = "deadline"`); each attempt's timeout is cut to what is left.
+--   `kind = "blocked"`, `reason = "deadline"`), and no attempt starts past it; the timeout of a
+--   GET, HEAD, DELETE or PUT is cut to what is left (a POST keeps its own: one cut short may have
+--   been carried out all the same).
 --   Default: 5 seconds in nginx's request phases (rewrite, access, content), where a client waits
 --   on the answer, none elsewhere; `false`: none anywhere
 -- @tfield[opt=false] boolean allow_blocking inside nginx, let a call from a phase without cosockets
@@ -259,10 +261,12 @@ end
 --   keep-alive pool (1 to 65536; the default transport)
 -- @tfield[opt=60] number keepalive_timeout inside nginx: seconds an idle connection stays in the
 --   pool (the default transport)
--- @tfield[opt] string token_key with `store`: the key of the token every client sharing the store
---   uses (1 to 200 bytes). The first call shares this client's token when the store has none (or
---   one that lapses sooner), else takes the store's; each client reads it again at most once a
---   second; @{Client:set_access_token} saves there. With `auto_refresh` the token is refreshed
+-- @tfield[opt] string token_key with `store` (one with `add` and `delete`): the name of the token
+--   every client of the app sharing the store uses (1 to 200 bytes; kept under the app's
+--   `store_key`). The first call shares this client's token when the store has none (or one that
+--   lapses sooner), else takes the store's; each client reads it again at most once a second (at
+--   once after an answer with code 190); @{Client:set_access_token} saves there. Give a token its
+--   real `expires_at`: a client started with one that seems to lapse later shares it. With `auto_refresh` the token is refreshed
 --   **once across the fleet** (a lock in the store): the others go on with the still-valid token
 --   (an expired one cannot be refreshed) and take up the new one within a second of its saving.
 --   The store then holds the token: see @{instagram.token.Token:save}
@@ -327,6 +331,9 @@ function _M.new(opts)
   if opts.token_key ~= nil and (not st or opts.token_key == "" or #opts.token_key > 200) then
     error("instagram.new: option 'token_key' must be a string of 1 to 200 bytes, with a store", 2)
   end
+  if opts.token_key ~= nil and not (type(st.add) == "function" and type(st.delete) == "function") then
+    error("instagram.new: option 'token_key' needs a store with add and delete (the refresh lock)", 2)
+  end
   -- the app's shared state: named by the caller, else by the app secret (hashed), else one for all
   local store_key = opts.store_key
   if not store_key then
@@ -370,7 +377,7 @@ function _M.new(opts)
   secrets[c] = { app_secret = opts.app_secret }
   if opts.access_token then c:set_access_token(opts.access_token) else set_list(secrets[c], opts.app_secret) end
   if opts.token_key then -- (after the token is set: it is shared on the first call, not here)
-    c.token_key = opts.token_key
+    c.token_key = c.store_key .. "token:" .. opts.token_key
     secrets[c].lock_id = core.random_token(12) -- who holds the refresh lock (OpenSSL's randomness)
   end
   return c
@@ -392,13 +399,23 @@ end
 -- @usage local proof = client:appsecret_proof()
 function Client:appsecret_proof() return secrets[self].proof end
 
--- With store and token_key: the fleet's token lives in the store. It is read at most once a
--- second (any time after an answer said the token is invalid, code 190) and adopted when it
--- changed; an empty store (or one holding a token that lapses sooner) gets this client's. A refresh
--- takes the lock "<token_key>:refresh" (store:add, REFRESH_LOCK_TTL); the others go on with the
+-- With store and token_key: the fleet's token lives in the store, under the app's store_key
+-- ("app:<key>:token:<token_key>"). It is read at most once a second (at once after an answer
+-- said the token is invalid, code 190) and adopted when it changed and reads as a token; an empty
+-- store gets this client's, and on its first look a store holding one that lapses sooner. A refresh
+-- takes the lock "<that key>:refresh" (store:add, REFRESH_LOCK_TTL); the others go on with the
 -- token, still valid (an expired one is never refreshed), and take up the new one when it is saved.
+-- A refresh that failed, or gave a token that already needs one, is not tried again for
+-- REFRESH_PAUSE seconds.
 local TOKEN_READ_EVERY = 1
 local REFRESH_LOCK_TTL = 30
+local REFRESH_PAUSE = 60
+
+-- What a token may be to be sent: printable, no spaces or line breaks, at most 4 KiB (a store
+-- holding anything else is not believed).
+local function sendable(token)
+  return type(token) == "string" and #token > 0 and #token <= 4096 and not find(token, "[^%w%-%._~+/=|:%%]")
+end
 
 local function set_token(self, token, obj)
   local s = secrets[self]
@@ -407,13 +424,13 @@ local function set_token(self, token, obj)
   set_list(s, s.token, s.app_secret, s.proof)
 end
 
--- Shares this client's token; seed: only into an empty store (add), so that a token another
+-- Shares this client's token; first: only into an empty store (add), so that a token another
 -- worker saved meanwhile (a refresh) is never overwritten by the one this worker started with.
-local function save_token(self, seed)
+local function save_token(self, first)
   local s = secrets[self]
   local obj = s.token_obj or token_m.new{ access_token = s.token }
   s.token_text = nil -- read back (once) on the next pull
-  if seed then
+  if first then
     local ttl = obj:expires_in()
     ttl = ttl and math.min(math.max(ttl, 1), 365 * 86400) or nil
     pcall(self.store.add, self.store, self.token_key, json.encode(obj:to_table()), ttl)
@@ -460,13 +477,14 @@ local function pull_token(self, force)
   local ok, text = pcall(self.store.get, self.store, self.token_key)
   if not ok or (text ~= nil and type(text) ~= "string") then return end
   if text == nil then -- nothing shared yet (or it lapsed): ours, if any
+    s.token_seen = true
     if s.token then save_token(self, true) end
     return
   end
   if text == s.token_text then return end
   local got, decoded = pcall(json.decode, text)
   local made, t = pcall(token_m.from_table, got and type(decoded) == "table" and decoded or nil)
-  if not made then return end -- not a token: left alone, never shown
+  if not made or not sendable(t.access_token) then return end -- not a token: left alone, never shown
   s.token_text = text
   local mine = s.token_obj
   if not s.token_seen and mine and mine.expires_at and (not t.expires_at or mine.expires_at > t.expires_at) then
@@ -478,12 +496,18 @@ local function pull_token(self, force)
   if t.access_token ~= s.token then set_token(self, t.access_token, t) end
 end
 
--- A refresh that raises counts as a failed one.
+-- A refresh that raises, or answers something that is not a token, counts as a failed one.
 local function refresh(self, obj)
   local ok, new, err = pcall(self.auto_refresh.refresh, self.auto_refresh, obj)
   if not ok then
+    local shown, text = pcall(tostring, new)
     return nil, errors.new{ kind = "oauth", reason = "raised",
-      message = "auto_refresh raised: " .. errors.scrub(tostring(new), secrets[self].own) }
+      message = "auto_refresh raised: " .. errors.scrub(shown and type(text) == "string" and text or "(an error)",
+        secrets[self].own) }
+  end
+  if new ~= nil and not sendable(token_m.is_token(new) and new.access_token or new) then
+    return nil, errors.new{ kind = "oauth", reason = "bad_answer",
+      message = "auto_refresh answered a " .. type(new) .. " that is not a token" }
   end
   return new, err
 end
@@ -495,27 +519,35 @@ function Client:_maybe_refresh()
   local margin = self.refresh_margin
   if not (self.auto_refresh and obj and obj:needs_refresh(margin)) then return end
   if s.refreshing then return end
+  local now = self.now()
+  if s.refresh_pause_until and now < s.refresh_pause_until then return end
   local lock
   if self.token_key then
     pull_token(self, true) -- another worker may have refreshed it
     obj = s.token_obj
-    if not obj:needs_refresh(margin) then return end
+    if not (obj and obj:needs_refresh(margin)) then return end
     lock = self.token_key .. ":refresh"
     local ok, got = pcall(self.store.add, self.store, lock, s.lock_id, REFRESH_LOCK_TTL)
-    -- another worker refreshes (or the store failed): this token is still valid (only a valid one
-    -- is refreshed), so the call goes on with it; the new one is taken up within a second
-    if not ok or got ~= true then return end
-    pull_token(self, true) -- the lock is ours: is a refresh still needed?
-    obj = s.token_obj
-    if not obj:needs_refresh(margin) then
-      pcall(self.store.delete, self.store, lock)
-      return
+    -- another worker refreshes: this token is still valid (only a valid one is refreshed), so the
+    -- call goes on with it, and the new one is taken up within a second. A store that cannot
+    -- answer holds no lock: this client refreshes by itself rather than let the token lapse.
+    if ok and got == false then return end
+    if not (ok and got == true) then lock = nil end
+    if lock then
+      pull_token(self, true) -- the lock is ours: is a refresh still needed?
+      obj = s.token_obj
+      if not (obj and obj:needs_refresh(margin)) then
+        pcall(self.store.delete, self.store, lock)
+        return
+      end
     end
   end
   s.refreshing = true
   local new, err = refresh(self, obj)
   s.refreshing = false
   if new then self:set_access_token(new) end
+  local after = s.token_obj
+  if not new or (after and after:needs_refresh(margin)) then s.refresh_pause_until = now + REFRESH_PAUSE end
   if lock then
     local ok, holder = pcall(self.store.get, self.store, lock)
     if ok and holder == s.lock_id then pcall(self.store.delete, self.store, lock) end
@@ -862,7 +894,7 @@ local call_deadline -- (below, with the throttle)
 -- The usage headers of an answer, parsed and scrubbed (a server may echo anything into them), or
 -- nil. They change slowly: the same texts as the last answer's (and the same scrub list) give the
 -- table made then, so an unchanged header costs three comparisons.
-local function usage_of(self, headers, list)
+local function usage_of(self, headers, list, from_store)
   local app, buc, ad = headers["x-app-usage"], headers["x-business-use-case-usage"], headers["x-ad-account-usage"]
   if app == nil and buc == nil and ad == nil then return nil end
   local s = secrets[self] -- (kept with the secrets: the cache knows the scrub list)
@@ -871,16 +903,19 @@ local function usage_of(self, headers, list)
   local u = usage_m.parse(headers)
   if u then u = scrubbed_copy(u, list, 0) end
   s.usage_seen = { list = list, app = app, buc = buc, ad = ad, u = u }
-  if self.store then share_usage(self, app, buc, ad, list) end
+  if self.store and not from_store and u and u.app then share_usage(self, u.app) end
   return u
 end
 
 -- ---- state shared through opts.store (issue #14) ------------------------------------------------
--- Two keys under the client's store_key: "blocked" (when the API said the app may call again,
--- seconds since the epoch; its ttl ends with the block) read before every call, and "usage" (the
--- scrubbed usage header texts of the latest answer, one per line) written when they change and
--- read at most once a second. The store never fails a call: an error from it counts as nothing
--- known.
+-- Only what is the app's, never one user's or one business object's (a user of a multi-tenant app
+-- must not be able to stop the others): two keys under the client's store_key, "blocked" (when the
+-- API said the app may call again, code 4: seconds since the epoch, the entry's ttl ending with the
+-- block) read before every call, and "usage" (the app's X-App-Usage as JSON, made from the parsed
+-- and scrubbed header, so an escaped token is scrubbed too) written when it changes and read at most
+-- once a second. Blocks and usage of users, pages and business objects (codes 17, 32, 613, 80001+,
+-- X-Business-Use-Case-Usage) stay with the client that saw them. The store never fails a call: an
+-- error from it counts as nothing known.
 local USAGE_READ_EVERY = 1
 local USAGE_TTL = 3600 -- the API's usage windows are an hour
 
@@ -894,19 +929,17 @@ local function store_set(self, what, value, ttl)
   pcall(self.store.set, self.store, self.store_key .. what, value, ttl)
 end
 
-share_usage = function(self, app, buc, ad, list)
-  local parts = { app or "", buc or "", ad or "" }
-  for i = 1, 3 do
-    parts[i] = gsub(errors.scrub(parts[i], list), "[\r\n]", " ")
-  end
-  local text = parts[1] .. "\n" .. parts[2] .. "\n" .. parts[3]
+share_usage = function(self, app)
+  local ok, text = pcall(json.encode, app)
+  if not ok or type(text) ~= "string" or #text > 4096 then return end
   local s = secrets[self]
   if text == s.usage_shared then return end
   s.usage_shared = text
   store_set(self, "usage", text, USAGE_TTL)
 end
 
--- The fleet's latest usage, when this client has not read it for a second (or force).
+-- The fleet's latest app usage, when this client has not read it for a second (or force), with
+-- this client's own business and ad account usage.
 local function pull_usage(self, force)
   local s = secrets[self]
   local now = self.now()
@@ -915,16 +948,13 @@ local function pull_usage(self, force)
   end
   s.usage_read_at = now
   local text = store_get(self, "usage")
-  if type(text) ~= "string" or text == s.usage_shared then return end
-  local app, buc, ad = match(text, "^([^\n]*)\n([^\n]*)\n([^\n]*)$")
-  if not app then return end
+  if type(text) ~= "string" or #text > 4096 or text == s.usage_shared then return end
   s.usage_shared = text
-  local headers = { ["x-app-usage"] = app ~= "" and app or nil,
-    ["x-business-use-case-usage"] = buc ~= "" and buc or nil, ["x-ad-account-usage"] = ad ~= "" and ad or nil }
-  local u = usage_of(self, headers, s.own)
+  local own = s.usage_seen or {}
+  local headers = { ["x-app-usage"] = text, ["x-business-use-case-usage"] = own.buc, ["x-ad-account-usage"] = own.ad }
+  local u = usage_of(self, headers, s.own, true)
   if u then s.usage = u end
 end
-
 
 -- Turns a transport response into the decoded value or an error object; list is what to
 -- scrub from the error (the call's secrets; the client's by default).
@@ -1080,14 +1110,16 @@ end
 -- store, any client sharing it), else nil.
 function Client:_blocked()
   local blocked_until = self.blocked_until
+  local now = self.now()
   if self.store then
+    -- the shared block counts while its entry lives (never kept here: when it goes, the block goes)
+    -- and only as far as a day ahead (a store may hold anything)
     local shared = store_get(self, "blocked")
-    if type(shared) == "number" and shared == shared and (not blocked_until or shared > blocked_until) then
+    if type(shared) == "number" and shared > now and shared <= now + MAX_WAIT
+      and (not blocked_until or shared > blocked_until) then
       blocked_until = shared
-      self.blocked_until = shared
     end
   end
-  local now = self.now()
   if blocked_until and now < blocked_until then
     local wait = sane_wait(blocked_until - now) or MAX_WAIT
     return errors.new{ kind = "blocked", retry_after = wait, is_transient = true,
@@ -1181,18 +1213,24 @@ end
 --   { image_url = "https://example.com/a.jpg", caption = "Hello" }, { timeout = 60 })
 -- if not res then print(err) else print(res.id) end
 function Client:request(method, path, params, opts)
+  local s = secrets[self]
+  local limit = s.next_limit or call_deadline(self) -- (get_many's retries share its deadline)
+  s.next_limit = nil
   if self.auto_refresh or self.token_key then self:_maybe_refresh() end
   local req, list = self:_build(method, path, params, opts)
   if not req then return nil, list end
   method = req.method
-  local limit = call_deadline(self)
   local timeout = req.timeout or self.timeout
-  local attempt = 0
+  -- only a request that may be sent twice has its timeout cut: a POST cut short may have been
+  -- carried out all the same, and a caller would then make it again
+  local cut = limit and IDEMPOTENT[method]
+  local attempt, last = 0, nil
   while true do
     attempt = attempt + 1
     local terr = self:_throttle(limit)
     if terr then return nil, terr end
-    if limit then req.timeout = max(0.001, min(timeout, limit - self.now())) end
+    if limit and last and self.now() >= limit then return nil, last end -- no attempt past the deadline
+    if cut then req.timeout = max(0.001, min(timeout, limit - self.now())) end
     local res, reason, message = self.transport:request(req)
     local value, err
     if res then value, err = self:_interpret(res, list)
@@ -1201,6 +1239,7 @@ function Client:request(method, path, params, opts)
     scrub_error(err, list)
     err.attempts = attempt
     self:_note_block(err)
+    if err.code == 190 and self.token_key then secrets[self].token_read_at = nil end -- another may have a new one
     if attempt > self.retries or not retryable(method, err) then return nil, err end
     local delay = self:_backoff(attempt, err)
     if delay > self.retry_max_wait then return nil, err end
@@ -1208,6 +1247,7 @@ function Client:request(method, path, params, opts)
       if not (type(err.retry_after) == "number" and err.retry_after >= delay) then err.retry_after = delay end
       return nil, err
     end
+    last = err
     if self.on_retry then
       self.on_retry(err, attempt, delay, method, errors.scrub(strip_query(path, list, true), list))
     end
@@ -1232,7 +1272,7 @@ function Client:start_get(path, params)
   if not self.transport.start then return nil end
   local req, list = self:_build("GET", path, params, nil)
   if not req then return nil end
-  local terr = self:_throttle()
+  local terr = self:_throttle(call_deadline(self))
   if terr then return nil end
   local ok, handle = pcall(self.transport.start, self.transport, req)
   if not ok then return nil end
@@ -1256,9 +1296,16 @@ end
 function Client:_note_block(err)
   local after = sane_wait(err.retry_after)
   if (self.throttle or self.store) and err.kind == "graph" and rejected_before_running(err) and after and after > 0 then
-    local blocked_until = self.now() + after
+    local now = self.now()
+    local blocked_until = now + after
     if not self.blocked_until or blocked_until > self.blocked_until then self.blocked_until = blocked_until end
-    if self.store then store_set(self, "blocked", blocked_until, after) end
+    -- only the app's own limit (code 4) is shared; a longer block already shared stays
+    if self.store and err.code == 4 then
+      local shared = store_get(self, "blocked")
+      if not (type(shared) == "number" and shared > blocked_until and shared <= now + MAX_WAIT) then
+        store_set(self, "blocked", blocked_until, after)
+      end
+    end
   end
 end
 
@@ -1303,7 +1350,8 @@ function Client:get_many(requests, opts)
   for i = 1, n do
     if built[i] then todo[#todo + 1] = built[i] index[#todo] = i end
   end
-  local terr = self:_throttle()
+  local limit = call_deadline(self)
+  local terr = self:_throttle(limit)
   if terr then
     for i = 1, n do if built[i] then errs[i] = terr end end
     return values, errs
@@ -1327,7 +1375,10 @@ function Client:get_many(requests, opts)
       scrub_error(err, lists[i])
       err.attempts = 1
       self:_note_block(err)
-      if self.retries > 0 and retryable("GET", err) then value, err = self:request("GET", paths[i], plist[i]) end
+      if self.retries > 0 and retryable("GET", err) and not (limit and self.now() >= limit) then
+        secrets[self].next_limit = limit
+        value, err = self:request("GET", paths[i], plist[i])
+      end
     end
     values[i], errs[i] = value or false, err or false
   end

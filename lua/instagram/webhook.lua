@@ -290,20 +290,31 @@ local function canonical(v, out, depth)
 end
 
 --- The stable identity of an event (as @{parse} gives it): the same for every delivery of it, on
--- every machine. A received message is its `mid`; anything else its account, time, field and a
--- SHA-256 of its value.
+-- every machine. A received message is its account and `mid` (an echo, an unsend and an edit of it
+-- are other events); anything else its account, time, field and an HMAC-SHA256 of its value.
 -- @tparam table event an event
--- @treturn string the identity (64 hex digits, or `"mid:"` and the message id)
+-- @treturn string the identity (64 hex digits, or `"mid:"`, the account, the message id and its kind)
 -- @raise when `event` is not a table
 function _M.event_id(event)
   if type(event) ~= "table" then error("event_id: expects an event", 2) end
-  if event.field == "messages" and type(event.message_id) == "string" and event.message_id ~= ""
-    and #event.message_id <= 200 then
-    return "mid:" .. event.message_id
+  local m = type(event.value) == "table" and type(event.value.message) == "table" and event.value.message or nil
+  if event.field == "messages" and m and type(event.message_id) == "string" and event.message_id ~= ""
+    and #event.message_id <= 200 and type(event.account_id) == "string" and #event.account_id <= 64 then
+    local kind = m.is_deleted and "deleted" or m.is_echo and "echo" or m.is_edit and "edit" or "message"
+    return ("mid:%s:%s:%s"):format(event.account_id, event.message_id, kind)
   end
   local out = {}
   canonical({ event.account_id, event.time, event.field, event.value }, out, 0)
   return core.hmac_sha256_hex("instagram-webhook-event", concat(out))
+end
+
+--- The name @{handle} gives an app's events in a dedupe store: a hash of its app secret.
+-- @tparam string app_secret the app secret
+-- @treturn string 16 hex digits
+-- @raise when `app_secret` is not a non-empty string
+function _M.app_name(app_secret)
+  if type(app_secret) ~= "string" or app_secret == "" then error("app_name: app_secret must be a non-empty string", 2) end
+  return core.hmac_sha256_hex("instagram-webhook-app", app_secret):sub(1, 16)
 end
 
 local function check_store(fn, store)
@@ -318,6 +329,18 @@ local function check_ttl(fn, ttl)
   end
 end
 
+-- The key of an event in a store: under the app (apps sharing a store and an account each get it).
+local function dedupe_key(ev, app)
+  local id = ev.id or _M.event_id(ev)
+  return "webhook:" .. (app or "") .. id, id
+end
+
+local function check_app(fn, app)
+  if app ~= nil and (type(app) ~= "string" or #app > 64) then
+    error(fn .. ": app must be a string of at most 64 bytes (the app's name in the store)", 3)
+  end
+end
+
 --- Drops the events already handed out by any process sharing `store` (Meta delivers at least
 -- once, and retries for hours): each event is marked there (`store:add`, for `ttl` seconds) and
 -- kept only if this call marked it. A store that fails keeps the event (processed twice rather
@@ -326,31 +349,39 @@ end
 -- @tparam {table,...} events the events of @{parse} or @{handle}
 -- @tparam Store store an @{instagram.store} (shdict or Redis for a fleet)
 -- @tparam[opt=172800] number ttl seconds to remember a delivery (1 to 30 days)
+-- @tparam[opt] string app the app's name in the store, when apps share a store (@{handle} uses a
+--   hash of the app secret)
 -- @treturn {table,...} the events not seen before, in order (each gets its `id`, @{event_id})
--- @raise when `events` is not a list, `store` not a store, or `ttl` out of range
+-- @raise when `events` is not a list, `store` not a store, `ttl` out of range or `app` not a string
 -- @usage local fresh = instagram.webhook.dedupe(events, store)
-function _M.dedupe(events, store, ttl)
+function _M.dedupe(events, store, ttl, app)
   if type(events) ~= "table" then error("dedupe: events must be a list", 2) end
   check_store("dedupe", store)
   check_ttl("dedupe", ttl)
+  check_app("dedupe", app)
   local fresh = {}
   for _, ev in ipairs(events) do
-    ev.id = ev.id or _M.event_id(ev)
-    local ok, added = pcall(store.add, store, "webhook:" .. ev.id, 1, ttl or _M.DEDUPE_TTL)
+    local key, id = dedupe_key(ev, app and (app .. ":"))
+    ev.id = id
+    local ok, added = pcall(store.add, store, key, 1, ttl or _M.DEDUPE_TTL)
     if not ok or added ~= false then fresh[#fresh + 1] = ev end
   end
   return fresh
 end
 
 --- Forgets events marked by @{dedupe} (their processing failed: the retry must not be dropped).
+-- @{handle} marks each event when it hands it out: a worker that dies before it could forget a
+-- failed one leaves it marked (Meta's retry is then dropped until `ttl`).
 -- @tparam {table,...} events the events
 -- @tparam Store store the store given to @{dedupe}
+-- @tparam[opt] string app as given to @{dedupe} (for events of @{handle}: @{app_name}(app_secret))
 -- @raise when `events` is not a list or `store` not a store
-function _M.forget(events, store)
+function _M.forget(events, store, app)
   if type(events) ~= "table" then error("forget: events must be a list", 2) end
   check_store("forget", store)
+  check_app("forget", app)
   for _, ev in ipairs(events) do
-    pcall(store.delete, store, "webhook:" .. (ev.id or _M.event_id(ev)))
+    pcall(store.delete, store, (dedupe_key(ev, app and (app .. ":"))))
   end
 end
 
@@ -412,7 +443,7 @@ function _M.handle(o)
   local ok, err = _M.verify_signature(o.app_secret, o.body, header)
   if not ok then return nil, err end
   local events, perr = _M.parse(o.body, max_body)
-  if events and o.dedupe then return _M.dedupe(events, o.dedupe, o.dedupe_ttl) end
+  if events and o.dedupe then return _M.dedupe(events, o.dedupe, o.dedupe_ttl, _M.app_name(o.app_secret)) end
   return events, perr
 end
 

@@ -20,21 +20,13 @@ local unpack = table.unpack or unpack -- luacheck: ignore 143
 
 local _M = {}
 
--- The phases where lua-nginx-module gives cosockets.
-local COSOCKET_PHASES = { rewrite = true, access = true, content = true, timer = true, ssl_cert = true,
-  ssl_session_fetch = true, ssl_client_hello = true, preread = true }
-
-local function ngx_phase()
-  local ngx = rawget(_G, "ngx")
-  if type(ngx) ~= "table" or type(ngx.get_phase) ~= "function" then return nil end
-  local ok, phase = pcall(ngx.get_phase)
-  return ok and phase or nil
-end
+local ngx_transport = require "instagram.transport.ngx"
+local ngx_phase = ngx_transport.phase
 
 --- Whether this code runs inside nginx in a phase with cosockets.
 -- @treturn boolean
 function _M.cosockets()
-  return COSOCKET_PHASES[ngx_phase() or ""] == true
+  return ngx_transport.available()
 end
 
 local resty_redis

@@ -16,7 +16,7 @@
 local core = require "instagram.core"
 local ngx_ok, ngx_transport = pcall(require, "instagram.transport.ngx")
 
-local setmetatable, pairs, pcall, rawget, type, error = setmetatable, pairs, pcall, rawget, type, error
+local setmetatable, pairs, type, error = setmetatable, pairs, type, error
 
 local _M = {}
 local T = {}
@@ -36,12 +36,7 @@ end
 
 local function in_cosocket_phase() return ngx_ok and ngx_transport.available() end
 
-local function ngx_phase()
-  local ngx = rawget(_G, "ngx")
-  if type(ngx) ~= "table" or type(ngx.get_phase) ~= "function" then return nil end
-  local ok, phase = pcall(ngx.get_phase)
-  return ok and phase or nil
-end
+local function ngx_phase() return ngx_ok and ngx_transport.phase() or nil end
 
 -- Inside nginx, a phase without cosockets would have libcurl (or core.sleep) block the whole
 -- worker, every request it serves, for as long as the call takes: refused unless allowed.

@@ -75,6 +75,17 @@ function _M.available()
   return COSOCKET_PHASES[ngx.get_phase()] == true
 end
 
+--- The nginx phase this code runs in.
+-- @treturn ?string `ngx.get_phase()` inside ngx_lua, nil outside nginx
+-- @raise never raises
+-- @usage local phase = require("instagram.transport.ngx").phase()
+function _M.phase()
+  local n = rawget(_G, "ngx")
+  if type(n) ~= "table" or type(n.get_phase) ~= "function" then return nil end
+  local ok, phase = pcall(n.get_phase)
+  return ok and phase or nil
+end
+
 local pool_key -- (below, with the reading)
 
 -- ---- options ----------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ describe("a fleet: two nginx instances, two workers each, one Redis", function()
     for _ in pairs(workers) do n = n + 1 end
     assert.equal(4, n)
     assert.equal(calls, stats().calls)
-    sh("sleep 5")
+    sh("sleep 15") -- the block (Retry-After: 15, long enough for 200 requests on a loaded machine) ends
     for _, a in ipairs(media(8)) do assert.equal(3, a.count) end
   end)
 

@@ -139,10 +139,15 @@ describe("instagram.store.redis", function()
     assert.truthy(warned[1]:find("did not answer", 1, true))
     assert.falsy(warned[1]:find(PASSWORD, 1, true))
     assert.equal("v", good:get("k"))
-    local strict = store.redis{ port = AUTH_PORT, password = "not-" .. PASSWORD, fallback = false, log = function() end }
+    local strict_warned = {}
+    local strict = store.redis{ port = AUTH_PORT, password = "not-" .. PASSWORD, fallback = false,
+      log = function(m) strict_warned[#strict_warned + 1] = m end }
     local v, err = strict:get("k")
     assert.is_nil(v)
     assert.falsy(err:find(PASSWORD, 1, true))
+    assert.equal(1, #strict_warned) -- says what a caller gets meanwhile
+    assert.truthy(strict_warned[1]:find("answering errors until Redis answers", 1, true), strict_warned[1])
+    assert.truthy(warned[1]:find("using this process's state", 1, true), warned[1])
   end)
 
   it("never fails a call when Redis stops: local state, one warning, Redis again after retry_after", function()

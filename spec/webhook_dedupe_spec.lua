@@ -92,6 +92,23 @@ describe("webhook deliveries once", function()
     assert.equal(1, #webhook.handle{ app_secret = SECRET, body = body, signature = sig(body), dedupe = s, dedupe_ttl = 60 })
   end)
 
+  it("names an app by a hash of its secret that never shows the secret", function()
+    local name = webhook.app_name(SECRET)
+    assert.matches("^%x+$", name)
+    assert.equal(16, #name)
+    assert.equal(name, webhook.app_name(SECRET)) -- the same on every worker
+    assert.not_equal(name, webhook.app_name(SECRET .. "x")) -- apps apart
+    assert.falsy(name:find(SECRET, 1, true))
+    for _, bad in ipairs{ "", 42, false } do
+      assert.has_error(function() webhook.app_name(bad) end, "app_name: app_secret must be a non-empty string")
+    end
+    assert.has_error(function() webhook.app_name() end, "app_name: app_secret must be a non-empty string")
+    -- handle keeps the events under that name: another app's name leaves them alone
+    local events = assert(deliver(COMMENT))
+    webhook.forget(events, st, webhook.app_name("another app's secret"))
+    assert.equal(0, #assert(deliver(COMMENT)))
+  end)
+
   it("forgets events whose processing failed, so that the retry is processed", function()
     local events = assert(deliver(COMMENT))
     webhook.forget(events, st, webhook.app_name(SECRET))

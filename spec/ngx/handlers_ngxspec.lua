@@ -19,6 +19,8 @@ describe("inside nginx", function()
   it("runs this suite in a phase with cosockets, so clients pick the ngx transport", function()
     assert.is_true(ngx_transport.available())
     assert.equal("ngx", H.client().transport:pick().name)
+    assert.equal(ngx.get_phase(), ngx_transport.phase()) -- the phase, as nginx names it
+    assert.is_string(ngx_transport.phase())
   end)
 
   it("serves a handler that reads a profile through the library", function()

@@ -84,12 +84,29 @@ describe("deadline", function()
   end)
 
   it("holds get_many's retries to its own deadline", function()
-    local t = api(rate_limited(1), 0.5)
+    local t = api(rate_limited(1), 0.25)
     local c = instagram.new{ access_token = "tok-12345", transport = t, retries = 3, deadline = 2, retry_base = 0 }
     local t0 = t.clock
-    c:get_many{ "/1", "/2", "/3" } -- 1.5 s for the three; one retry fits, then the deadline is reached
+    -- 0.75 s for the three; one retry fits after the 1 s the server asked for, then the deadline is reached
+    local _, errs = c:get_many{ "/1", "/2", "/3" }
     assert.is_true(t.clock - t0 <= 2.001, "took " .. (t.clock - t0))
     assert.equal(4, t.calls)
+    assert.same({ 2, 1, 1 }, { errs[1].attempts, errs[2].attempts, errs[3].attempts })
+  end)
+
+  it("retries get_many's failures as request would: after the wait, counting the first attempt", function()
+    local t = api(function() return 503, {}, '{"error":{"message":"busy","code":2,"is_transient":true}}' end)
+    local waits = {}
+    t.sleep = function(d) waits[#waits + 1] = d; t.clock = t.clock + d end
+    local c = instagram.new{ access_token = "tok-12345", transport = t, retries = 2, deadline = false,
+      retry_base = 0.5 }
+    local values, errs = c:get_many{ "/1", "/2" }
+    assert.same({ false, false }, values)
+    assert.equal(6, t.calls) -- 3 attempts each: retries = 2, as for request
+    assert.equal(3, errs[1].attempts)
+    assert.equal(3, errs[2].attempts)
+    assert.equal(4, #waits) -- a wait before every retry
+    assert.is_true(waits[1] > 0)
   end)
 
   it("refuses a throttle sleep that would pass it: kind blocked, reason deadline, no call", function()
@@ -174,5 +191,24 @@ describe("a call from an nginx phase without cosockets", function()
     assert.has_error(function() instagram.new{ pool_size = 0 } end)
     assert.has_error(function() instagram.new{ keepalive_timeout = 0 } end)
     assert.has_error(function() instagram.new{ allow_blocking = "yes" } end)
+  end)
+end)
+
+describe("instagram.transport.ngx.phase", function()
+  local phase = require("instagram.transport.ngx").phase
+
+  it("names nginx's phase, nil outside nginx, and never raises", function()
+    assert.is_nil(phase())
+    for _, p in ipairs{ "content", "timer", "log", "init_worker" } do
+      in_phase(p, function() assert.equal(p, phase()) end)
+    end
+    local saved = rawget(_G, "ngx")
+    for _, odd in ipairs{ { get_phase = function() error("API disabled in this context") end }, { get_phase = 42 }, 7 } do
+      _G.ngx = odd
+      local ok, v = pcall(phase)
+      _G.ngx = saved
+      assert.is_true(ok)
+      assert.is_nil(v)
+    end
   end)
 end)

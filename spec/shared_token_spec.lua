@@ -55,6 +55,15 @@ describe("token:save and token.load", function()
     assert.is_nil(token_m.load(st, "t")) -- gone with the token
   end)
 
+  it("with if_absent, save only into an empty key and never overwrite a saved token", function()
+    local st = store_m.memory()
+    assert.is_true(tok("first", 2):save(st, "t", true))
+    assert.is_false(tok("second", 2):save(st, "t", true))
+    assert.equal("first" .. ("x"):rep(40), assert(token_m.load(st, "t")).access_token)
+    assert.is_true(tok("third", 2):save(st, "t"))
+    assert.equal("third" .. ("x"):rep(40), assert(token_m.load(st, "t")).access_token)
+  end)
+
   it("answer nil for nothing saved and 'unreadable token' (never the content) for anything else", function()
     local st = store_m.memory()
     assert.is_nil(token_m.load(st, "none"))

@@ -430,13 +430,7 @@ local function save_token(self, first)
   local s = secrets[self]
   local obj = s.token_obj or token_m.new{ access_token = s.token }
   s.token_text = nil -- read back (once) on the next pull
-  if first then
-    local ttl = obj:expires_in()
-    ttl = ttl and math.min(math.max(ttl, 1), 365 * 86400) or nil
-    pcall(self.store.add, self.store, self.token_key, json.encode(obj:to_table()), ttl)
-  else
-    pcall(obj.save, obj, self.store, self.token_key)
-  end
+  pcall(obj.save, obj, self.store, self.token_key, first)
 end
 
 --- Replaces the access token; the `appsecret_proof` is recomputed.
@@ -1157,6 +1151,52 @@ function Client:_throttle(limit)
   end
 end
 
+-- What every failed attempt does: scrub the error, count it, note a block, and after code 190 read
+-- a shared token again (another worker may have a new one).
+local function failed(self, err, list, attempt)
+  scrub_error(err, list)
+  err.attempts = attempt
+  self:_note_block(err)
+  if err.code == 190 and self.token_key then secrets[self].token_read_at = nil end
+end
+
+-- The attempts of one built request: throttle, send, interpret, and retry while it is safe, allowed
+-- and inside `limit` (the call's deadline; nil: none). `attempt` were made already (get_many's
+-- first, which failed with `err`); `path` is the caller's, for on_retry.
+local function send(self, req, list, path, limit, attempt, err)
+  local method = req.method
+  local timeout = req.timeout or self.timeout
+  -- only a request that may be sent twice has its timeout cut: a POST cut short may have been
+  -- carried out all the same, and a caller would then make it again
+  local cut = limit and IDEMPOTENT[method]
+  while true do
+    if err then
+      if attempt > self.retries or not retryable(method, err) then return nil, err end
+      local delay = self:_backoff(attempt, err)
+      if delay > self.retry_max_wait then return nil, err end
+      if limit and self.now() + delay > limit then -- no retry past the deadline: say when to come back
+        if not (type(err.retry_after) == "number" and err.retry_after >= delay) then err.retry_after = delay end
+        return nil, err
+      end
+      if self.on_retry then
+        self.on_retry(err, attempt, delay, method, errors.scrub(strip_query(path, list, true), list))
+      end
+      self.sleep(delay)
+    end
+    attempt = attempt + 1
+    local terr = self:_throttle(limit)
+    if terr then return nil, terr end
+    if limit and err and self.now() >= limit then return nil, err end -- no attempt past the deadline
+    if cut then req.timeout = max(0.001, min(timeout, limit - self.now())) end
+    local res, reason, message = self.transport:request(req)
+    local value
+    if res then value, err = self:_interpret(res, list)
+    else err = errors.transport(reason, message, list) end
+    if not err then return value end
+    failed(self, err, list, attempt)
+  end
+end
+
 --- Makes one Graph API call (any method), with retries; @{Client:get}, @{Client:post} and
 -- @{Client:delete} are this with the method filled in.
 --
@@ -1213,46 +1253,11 @@ end
 --   { image_url = "https://example.com/a.jpg", caption = "Hello" }, { timeout = 60 })
 -- if not res then print(err) else print(res.id) end
 function Client:request(method, path, params, opts)
-  local s = secrets[self]
-  local limit = s.next_limit or call_deadline(self) -- (get_many's retries share its deadline)
-  s.next_limit = nil
+  local limit = call_deadline(self)
   if self.auto_refresh or self.token_key then self:_maybe_refresh() end
   local req, list = self:_build(method, path, params, opts)
   if not req then return nil, list end
-  method = req.method
-  local timeout = req.timeout or self.timeout
-  -- only a request that may be sent twice has its timeout cut: a POST cut short may have been
-  -- carried out all the same, and a caller would then make it again
-  local cut = limit and IDEMPOTENT[method]
-  local attempt, last = 0, nil
-  while true do
-    attempt = attempt + 1
-    local terr = self:_throttle(limit)
-    if terr then return nil, terr end
-    if limit and last and self.now() >= limit then return nil, last end -- no attempt past the deadline
-    if cut then req.timeout = max(0.001, min(timeout, limit - self.now())) end
-    local res, reason, message = self.transport:request(req)
-    local value, err
-    if res then value, err = self:_interpret(res, list)
-    else err = errors.transport(reason, message, list) end
-    if not err then return value end
-    scrub_error(err, list)
-    err.attempts = attempt
-    self:_note_block(err)
-    if err.code == 190 and self.token_key then secrets[self].token_read_at = nil end -- another may have a new one
-    if attempt > self.retries or not retryable(method, err) then return nil, err end
-    local delay = self:_backoff(attempt, err)
-    if delay > self.retry_max_wait then return nil, err end
-    if limit and self.now() + delay > limit then -- no retry past the deadline: say when to come back
-      if not (type(err.retry_after) == "number" and err.retry_after >= delay) then err.retry_after = delay end
-      return nil, err
-    end
-    last = err
-    if self.on_retry then
-      self.on_retry(err, attempt, delay, method, errors.scrub(strip_query(path, list, true), list))
-    end
-    self.sleep(delay)
-  end
+  return send(self, req, list, path, limit, 0)
 end
 
 --- Sends a GET now and collects its answer later (what a pager's `prefetch` uses).
@@ -1272,7 +1277,8 @@ function Client:start_get(path, params)
   if not self.transport.start then return nil end
   local req, list = self:_build("GET", path, params, nil)
   if not req then return nil end
-  local terr = self:_throttle(call_deadline(self))
+  local limit = call_deadline(self)
+  local terr = self:_throttle(limit)
   if terr then return nil end
   local ok, handle = pcall(self.transport.start, self.transport, req)
   if not ok then return nil end
@@ -1282,11 +1288,8 @@ function Client:start_get(path, params)
       local value, err
       if res then value, err = self:_interpret(res, list) else err = errors.transport(reason, message, list) end
       if not err then return value end
-      scrub_error(err, list)
-      err.attempts = 1
-      self:_note_block(err)
-      if self.retries > 0 and retryable("GET", err) then return self:request("GET", path, params) end
-      return nil, err
+      failed(self, err, list, 1)
+      return send(self, req, list, path, limit, 1, err) -- retried as get would, inside its deadline
     end,
     cancel = handle.cancel,
   }
@@ -1333,14 +1336,14 @@ function Client:get_many(requests, opts)
   end
   local n = #requests
   local built, values, errs = {}, {}, {}
-  local paths, plist, lists = {}, {}, {}
+  local paths, lists = {}, {}
   for i = 1, n do
     local r = requests[i]
     local path, params
     if type(r) == "string" then path = r
     elseif type(r) == "table" then path, params = r.path or r[1], r.params or r[2]
     else error("get_many: request " .. i .. " must be a path or { path, params }", 2) end
-    paths[i], plist[i] = path, params
+    paths[i] = path
     local req, list = self:_build("GET", path, params, nil)
     built[i] = req or false
     lists[i] = req and list or nil
@@ -1371,14 +1374,9 @@ function Client:get_many(requests, opts)
     local value, err
     if res.error then err = errors.transport(res.error, res.message, lists[i])
     else value, err = self:_interpret(res, lists[i]) end
-    if err then
-      scrub_error(err, lists[i])
-      err.attempts = 1
-      self:_note_block(err)
-      if self.retries > 0 and retryable("GET", err) and not (limit and self.now() >= limit) then
-        secrets[self].next_limit = limit
-        value, err = self:request("GET", paths[i], plist[i])
-      end
+    if err then -- retried as request would, inside the same deadline
+      failed(self, err, lists[i], 1)
+      value, err = send(self, built[i], lists[i], paths[i], limit, 1, err)
     end
     values[i], errs[i] = value or false, err or false
   end

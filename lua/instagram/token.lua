@@ -217,19 +217,22 @@ end
 -- token without a known expiry is kept without one).
 -- @tparam Store store the store
 -- @tparam string key the key (under the store's prefix)
--- @treturn[1] boolean true
+-- @tparam[opt] boolean if_absent only when no token is saved under `key` yet (the store's `add`):
+--   a token another worker saved meanwhile is then never overwritten
+-- @treturn[1] boolean true (with `if_absent`: false when a token was already there)
 -- @treturn[2] nil
 -- @treturn[2] string err why the store failed
 -- @raise when `store` is not a store, or for a bad key (as the store's `set`)
 -- @usage token:save(store, "token:main")
-function Token:save(store, key)
-  if type(store) ~= "table" or type(store.set) ~= "function" then
+function Token:save(store, key, if_absent)
+  local put = if_absent and "add" or "set"
+  if type(store) ~= "table" or type(store[put]) ~= "function" then
     error("token:save: store must be an instagram.store", 2)
   end
   local ttl
   local left = self:expires_in()
   if left then ttl = math.min(math.max(left, 1), 365 * 86400) end
-  return store:set(key, json.encode(self:to_table()), ttl)
+  return store[put](store, key, json.encode(self:to_table()), ttl)
 end
 
 --- @section end

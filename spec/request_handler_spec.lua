@@ -157,6 +157,60 @@ end)
 -- spec/ngx/store_ngxspec.lua checks a call made in init_worker)
 if rawget(_G, "ngx") then return end
 
+describe("deadline over a flow of calls", function()
+  local IN_PROGRESS = '{"id":"17900000000000001","status_code":"IN_PROGRESS","status":"In Progress"}'
+
+  it("holds a container wait to one deadline: no poll or pause past it, and says when to poll again", function()
+    local t = api(function() return 200, {}, IN_PROGRESS end, 0.1)
+    local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 10 }
+    local t0 = t.clock
+    local v, err = c:wait_for_container("17900000000000001", { timeout = 300, interval = 3 })
+    assert.is_nil(v)
+    assert.equal("publish", err.kind)
+    assert.equal("deadline", err.reason)
+    assert.equal("17900000000000001", err.container_id)
+    assert.equal(3, t.calls) -- at 0, 3.1 and 7.7 s; the next pause (6.75 s) would end past 10 s
+    assert.is_true(t.clock - t0 <= 10, "took " .. (t.clock - t0))
+    assert.near(6.75, err.retry_after, 1e-9)
+    assert.falsy(tostring(err):find("tok-12345", 1, true))
+    -- without a deadline the wait's own timeout ends it, as before
+    local c2 = instagram.new{ access_token = "tok-12345", transport = api(function() return 200, {}, IN_PROGRESS end),
+      deadline = false }
+    local _, err2 = c2:wait_for_container("17900000000000001", { timeout = 20, interval = 3 })
+    assert.equal("timeout", err2.reason)
+  end)
+
+  it("cuts the polls' timeouts to what is left of the wait's deadline, not each poll's own", function()
+    local t = api(function() return 200, {}, IN_PROGRESS end, 1)
+    local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 10, timeout = 30 }
+    c:wait_for_container("17900000000000001", { interval = 2 })
+    assert.equal(10, t.timeouts[1])
+    assert.is_true(t.timeouts[2] < 8, tostring(t.timeouts[2])) -- 10 - (1 + 2) = 7
+  end)
+
+  it("takes no upload backoff pause past the deadline: the error comes back with retry_after", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb")); f:write(("v"):rep(1000)); f:close()
+    local t = api(function() return 200, {}, '{"offset":0}' end)
+    t.uploads = 0
+    function t.upload()
+      t.uploads = t.uploads + 1
+      return { status = 503, headers = {}, body = '{"debug_info":{"retriable":true,"type":"ProcessingFailedError","message":"busy"}}' }
+    end
+    local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 2 }
+    local t0 = t.clock
+    local ok, err = c:upload_video("17900000000000001", path, { retry_base = 4, retry_cap = 4 })
+    assert.is_nil(ok)
+    assert.equal(1, t.uploads) -- a pause of 2 to 4 s would end past the deadline
+    assert.equal(t0, t.clock) -- and was not taken
+    assert.is_true(err.retry_after >= 2 and err.retry_after <= 4, tostring(err.retry_after))
+    local c2 = instagram.new{ access_token = "tok-12345", transport = t, deadline = false }
+    c2:upload_video("17900000000000001", path, { retry_base = 4, retry_cap = 4, max_attempts = 2 })
+    assert.equal(3, t.uploads) -- without a deadline the retry is made
+    os.remove(path)
+  end)
+end)
+
 describe("a call from an nginx phase without cosockets", function()
   for _, phase in ipairs{ "log", "header_filter", "body_filter", "init", "init_worker", "set" } do
     it("raises in the " .. phase .. " phase, naming it, instead of blocking the worker", function()

@@ -55,6 +55,12 @@ describe("instagram.store.memory", function()
     assert.is_nil(v)
     assert.equal("not a number", err)
     if math.type then assert.equal("integer", math.type(s:incr("i", 2))) end
+    if math.maxinteger then -- an integer at the edge never wraps around to the other sign
+      s:set("big", math.maxinteger)
+      assert.is_true(s:incr("big", 1) > 0)
+      s:set("small", math.mininteger)
+      assert.is_true(s:incr("small", -1) < 0)
+    end
   end)
 
   it("keeps keys apart by prefix", function()

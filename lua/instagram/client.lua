@@ -251,7 +251,10 @@ end
 --   it is not made, and the call answers its error with `retry_after` (a throttle sleep:
 --   `kind = "blocked"`, `reason = "deadline"`), and no attempt starts past it; the timeout of a
 --   GET, HEAD, DELETE or PUT is cut to what is left (a POST keeps its own: one cut short may have
---   been carried out all the same).
+--   been carried out all the same). A container wait (@{Client:wait_for_container} and the
+--   publishing flows' waits) holds to one deadline from its start: no poll or pause past it
+--   (`kind = "publish"`, `reason = "deadline"`, with `container_id`: wait again later); the
+--   backoff of @{Client:upload_video} pauses only within it.
 --   Default: 5 seconds in nginx's request phases (rewrite, access, content), where a client waits
 --   on the answer, none elsewhere; `false`: none anywhere
 -- @tfield[opt=false] boolean allow_blocking inside nginx, let a call from a phase without cosockets
@@ -1253,12 +1256,21 @@ end
 --   { image_url = "https://example.com/a.jpg", caption = "Hello" }, { timeout = 60 })
 -- if not res then print(err) else print(res.id) end
 function Client:request(method, path, params, opts)
-  local limit = call_deadline(self)
+  return self:_request_until(call_deadline(self), method, path, params, opts)
+end
+
+-- request, held to a deadline the caller took (a flow of several calls, such as a container wait,
+-- under one deadline); nil: none. Called in tail position, so _build's error levels still name
+-- request's caller.
+function Client:_request_until(limit, method, path, params, opts)
   if self.auto_refresh or self.token_key then self:_maybe_refresh() end
   local req, list = self:_build(method, path, params, opts)
   if not req then return nil, list end
   return send(self, req, list, path, limit, 0)
 end
+
+-- When a call (or a flow of calls) that starts now must be over, or nil (see `deadline`).
+function Client:_deadline() return call_deadline(self) end
 
 --- Sends a GET now and collects its answer later (what a pager's `prefetch` uses).
 -- The request runs while the caller goes on (a started transfer over curl_multi outside nginx, a

@@ -254,8 +254,9 @@ local CHILD_OPTS = set{ "image_url", "video_url", "file", "user_tags", "product_
 -- @treturn[2] Error err: the API's error (a `kind = "decode"` one when the answer is not an
 -- object), or `kind = "publish"` with `container_id`, `status` and `reason`:
 -- `"container_error"` (status ERROR; `subcode` from the status text, such as 2207026),
--- `"container_expired"` (status EXPIRED: not published within 24 hours) or `"timeout"` (still
--- IN_PROGRESS after `opts.timeout`: wait again later)
+-- `"container_expired"` (status EXPIRED: not published within 24 hours), `"timeout"` (still
+-- IN_PROGRESS after `opts.timeout`: wait again later) or `"deadline"` (the client's `deadline`
+-- came first, as in a request handler: `retry_after` says when to poll again)
 -- @raise when `id` is not digits, or `opts` is not a table, has an unknown option or a value that
 -- is not a number
 -- @usage
@@ -269,9 +270,10 @@ function _M.wait(client, id, opts)
   opts = opts or {}
   local deadline_left = opts.timeout or 300
   local interval, cap = opts.interval or 3, opts.max_interval or 60
+  local limit = client:_deadline() -- the client's (a request handler's): the whole wait within it
   while true do
     local started = client.now()
-    local c, err = client:get("/" .. id, { fields = "id,status_code,status" })
+    local c, err = client:_request_until(limit, "GET", "/" .. id, { fields = "id,status_code,status" })
     if not c then return nil, err end
     if type(c) ~= "table" then
       return nil, errors.new{ kind = "decode", message = "container " .. id .. " answered no object" }
@@ -292,6 +294,13 @@ function _M.wait(client, id, opts)
         .. " after waiting; try wait_for_container again later", { container_id = id, status = status }, client)
     end
     local step = min(interval, deadline_left)
+    if limit and client.now() + step > limit then
+      local e = publish_error("deadline", "container " .. id .. " is still " .. (errors.text(code) or "without a status")
+        .. " and waiting longer would pass the call's deadline; try wait_for_container again later",
+        { container_id = id, status = status }, client)
+      e.retry_after = step
+      return nil, e
+    end
     client.sleep(step)
     -- The poll's own time counts too: with interval 0 the timeout still ends the wait.
     deadline_left = deadline_left - max(step, client.now() - started)

@@ -201,7 +201,9 @@ local MEMORY = {
       return by
     end
     if type(v) ~= "number" then return nil, "not a number" end
-    v = v + by
+    local sum = v + by
+    if (by > 0 and sum < v) or (by < 0 and sum > v) then sum = (v + 0.0) + by end -- 5.4 integers wrap: not here
+    v = sum
     if tointeger and floor(v) == v then v = tointeger(v) or v end
     self.values[k] = v
     return v

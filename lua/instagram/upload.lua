@@ -80,7 +80,8 @@ end
 -- `"aborted"` (`progress` returned false), `"foreign_host"` (a `uri` not on `rupload_url`) or
 -- `"invalid"` (a `uri` outside `/ig-api-upload/`, with a control byte, or not ending with a
 -- container id); the last transport error; or rupload's own failure (its `debug_info` made an
--- error object; `retriable` becomes `is_transient`)
+-- error object; `retriable` becomes `is_transient`). A backoff pause that would pass the client's
+-- `deadline` is not taken: the error comes back with `retry_after` (resume with `opts.offset`)
 -- @raise when `opts` is not a table or has an unknown option, `progress` is not a function, `path`
 -- is not a non-empty string or names an empty file, or `target` is neither a string nor a number,
 -- or is not digits without being a URL
@@ -122,6 +123,7 @@ function _M.video(client, target, path, opts)
   local base, cap = opts.retry_base or 1, opts.retry_cap or 30
   local offset = opts.offset or 0
   local info = { attempts = 0, offsets = {}, size = size }
+  local limit = client:_deadline()
   while true do
     info.attempts = info.attempts + 1
     info.offsets[info.attempts] = offset
@@ -134,7 +136,12 @@ function _M.video(client, target, path, opts)
       or (err.status and err.status >= 500)
     if not transient then return nil, err end
     local delay = min(cap, base * 2 ^ (info.attempts - 1))
-    client.sleep(delay / 2 + random() * delay / 2)
+    delay = delay / 2 + random() * delay / 2
+    if limit and client.now() + delay > limit then -- no pause past the client's deadline
+      if not (type(err.retry_after) == "number" and err.retry_after >= delay) then err.retry_after = delay end
+      return nil, err
+    end
+    client.sleep(delay)
     -- Continue from what the server has, not from where we think we were.
     local bytes, complete = uploaded(client, id)
     if complete then return true, info end

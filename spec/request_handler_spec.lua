@@ -195,7 +195,8 @@ describe("deadline over a flow of calls", function()
     t.uploads = 0
     function t.upload()
       t.uploads = t.uploads + 1
-      return { status = 503, headers = {}, body = '{"debug_info":{"retriable":true,"type":"ProcessingFailedError","message":"busy"}}' }
+      return { status = 503, headers = {},
+        body = '{"debug_info":{"retriable":true,"type":"ProcessingFailedError","message":"busy"}}' }
     end
     local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 2 }
     local t0 = t.clock

@@ -346,20 +346,45 @@ static int string(parser *j) {
   return escaped_string(j, open, p);
 }
 
+/* Whether the n bytes at a and b are the same: keys are short, and a call of memcmp for each would
+ * cost more than the comparison (8 bytes at a time, the last 8 overlapping). */
+static int same_bytes(const char *a, const unsigned char *b, size_t n) {
+  uint64_t x, y;
+  if (n < 8) {
+    for (size_t i = 0; i < n; i++) if ((unsigned char)a[i] != b[i]) return 0;
+    return 1;
+  }
+  for (size_t i = 0; i + 8 < n; i += 8) {
+    memcpy(&x, a + i, 8);
+    memcpy(&y, b + i, 8);
+    if (x != y) return 0;
+  }
+  memcpy(&x, a + n - 8, 8);
+  memcpy(&y, b + n - 8, 8);
+  return x == y;
+}
+
 /* The key at j->p (its opening quote), position i of an object at depth d < KEY_DEPTHS that is
  * not the first at its depth: pushed from the cache when the bytes are those kept at (d, i), else
  * made and kept there (a key with escapes or longer than KEY_MAX_LEN leaves the place empty). */
 static int key(parser *j, int d, int i) {
   lua_State *L = j->L;
   key_cache *c = j->keys;
-  const unsigned char *open = j->p, *end = j->end, *p = skip_plain(open + 1, end);
+  const unsigned char *open = j->p, *end = j->end;
   int known = i < c->n[d];
+  if (known && c->k[d][i].s) { /* the kept key's bytes, then its closing quote: the same key (it has
+                                * no quote, backslash or control byte, so the scan would stop there) */
+    size_t len = c->k[d][i].len;
+    if ((size_t)(end - open) > len + 1 && open[len + 1] == '"' && same_bytes(c->k[d][i].s, open + 1, len)) {
+      lua_rawgeti(L, c->table, d * KEY_SLOTS + i + 1);
+      j->p = open + len + 2;
+      return 0;
+    }
+  }
+  const unsigned char *p = skip_plain(open + 1, end);
   if (p < end && *p == '"') {
     size_t len = (size_t)(p - open - 1);
-    if (known && c->k[d][i].s && c->k[d][i].len == len && memcmp(c->k[d][i].s, open + 1, len) == 0) {
-      lua_rawgeti(L, c->table, d * KEY_SLOTS + i + 1);
-      j->p = p + 1;
-    } else if (push_plain(j, open, p), len <= KEY_MAX_LEN) {
+    if (push_plain(j, open, p), len <= KEY_MAX_LEN) {
       if (!c->made) {
         lua_createtable(L, KEY_DEPTHS * KEY_SLOTS, 0);
         lua_replace(L, c->table);

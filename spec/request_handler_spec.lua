@@ -212,6 +212,114 @@ describe("deadline over a flow of calls", function()
   end)
 end)
 
+describe("deadline and retries, attacked from outside", function()
+  local RATE30 = function() return 400, { ["retry-after"] = "30" }, RATE end
+
+  it("waits one Retry-After for get_many's failures together, not one after another", function()
+    for _, deadline in ipairs{ false, 60 } do
+      local round = true
+      local t = api(function() if round then return RATE30() end return 200, {}, '{"id":"1"}' end)
+      t.many = function(self, reqs)
+        local r = {}
+        for i, q in ipairs(reqs) do r[i] = self:request(q) end
+        round = false
+        return r
+      end
+      local c = instagram.new{ access_token = "tok-12345", transport = t, retries = 2, deadline = deadline }
+      local t0 = t.clock
+      local values, errs = c:get_many{ "/1", "/2", "/3", "/4", "/5" }
+      for i = 1, 5 do assert.equal("1", values[i] and values[i].id, tostring(errs[i])) end
+      assert.equal(30, t.clock - t0) -- one 30 s wait covered them all
+      assert.equal(10, t.calls)
+    end
+  end)
+
+  it("holds get_many to its deadline without a many transport: no attempt past it, timeouts cut", function()
+    local t = api(function() return 200, {}, '{"id":"1"}' end, 1)
+    local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 2, timeout = 30 }
+    local values, errs = c:get_many{ "/1", "/2", "/3", "/4" }
+    assert.equal(2, t.calls)
+    assert.same({ 2, 1 }, t.timeouts)
+    assert.equal("1", values[2].id)
+    assert.is_false(values[3])
+    assert.equal("deadline", errs[3].reason)
+  end)
+
+  it("sends no first attempt past the deadline after a throttle sleep that overran", function()
+    local t = api(function()
+      return 200, { ["x-app-usage"] = '{"call_count":60,"total_time":1,"total_cputime":1}' }, '{"id":"1"}'
+    end)
+    local overrun = 0
+    local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 2.5,
+      sleep = function(d) t.clock = t.clock + d + overrun end, throttle = { threshold = 50, max_delay = 10 } }
+    assert(c:post("/me", { a = 1 }))
+    overrun = 1 -- the 2 s throttle sleep takes 3 s
+    local v, err = c:post("/me", { a = 2 })
+    assert.is_nil(v)
+    assert.equal("deadline", err.reason)
+    assert.equal(1, t.calls) -- the POST was not sent
+  end)
+
+  it("retries a prefetched GET finished late as a get made then would be", function()
+    local answers = { { 503, '{"error":{"message":"busy","code":2,"is_transient":true}}' }, { 200, '{"id":"7"}' } }
+    local t = api(function() local a = table.remove(answers, 1); return a[1], {}, a[2] end)
+    t.start = function(self, req)
+      local res = self:request(req)
+      return { finish = function() return res end, cancel = function() end }
+    end
+    local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 5, retries = 1, retry_base = 0.1 }
+    local h = assert(c:start_get("/7"))
+    t.clock = t.clock + 6 -- the caller worked 6 s before it wanted the page
+    local v = assert(h.finish())
+    assert.equal("7", v.id)
+    assert.equal(2, t.calls)
+  end)
+
+  it("raises for bad arguments of start_get whatever the transport, at the caller's line", function()
+    local c = instagram.new{ access_token = "tok-12345", transport = api(function() return 200, {}, "{}" end) }
+    assert.has_error(function() c:start_get("/me", 5) end, "params must be a table or nil, got number")
+    local ok, err = pcall(function() c:get(nil) end)
+    assert.is_false(ok)
+    assert.truthy(err:find("request_handler_spec.lua:%d+: path must be a non%-empty string"), err)
+  end)
+
+  it("stops a container wait whose pause overran the deadline before polling again", function()
+    local t = api(function() return 200, {}, '{"id":"17900000000000001","status_code":"IN_PROGRESS"}' end)
+    local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 5,
+      sleep = function(d) t.clock = t.clock + d + 3 end }
+    local _, err = c:wait_for_container("17900000000000001", { interval = 2 })
+    assert.equal("deadline", err.reason)
+    assert.equal(1, t.calls) -- the pause ended at +5: no poll then
+    -- a poll that fails says which container to wait for again
+    local t2 = api(function() return 500, {}, '{"error":{"message":"oops","code":1}}' end)
+    local c2 = instagram.new{ access_token = "tok-12345", transport = t2, retries = 0 }
+    local _, err2 = c2:wait_for_container("17900000000000001")
+    assert.equal("17900000000000001", err2.container_id)
+  end)
+
+  it("starts no upload attempt or status read past the deadline, and says where to resume", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb")); f:write(("v"):rep(1000)); f:close()
+    local t = api(function()
+      return 200, {}, '{"id":"1","video_status":{"uploading_phase":{"status":"in_progress","bytes_transferred":600}}}'
+    end, 1.5)
+    local starts = {}
+    function t.upload()
+      starts[#starts + 1] = t.clock
+      return { status = 503, headers = {},
+        body = '{"debug_info":{"retriable":true,"type":"ProcessingFailedError","message":"busy"}}' }
+    end
+    local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 5 }
+    local t0 = t.clock
+    local ok, err = c:upload_video("17900000000000001", path, { retry_base = 0.5, retry_cap = 0.5, max_attempts = 10 })
+    assert.is_nil(ok)
+    for _, at in ipairs(starts) do assert.is_true(at - t0 < 5, "an upload started at +" .. (at - t0)) end
+    for _, r in ipairs(t.timeouts) do assert.is_true(r ~= false and r <= 5) end -- status reads within it
+    assert.equal(600, err.offset) -- the container's count, read before the deadline came
+    os.remove(path)
+  end)
+end)
+
 describe("a call from an nginx phase without cosockets", function()
   for _, phase in ipairs{ "log", "header_filter", "body_filter", "init", "init_worker", "set" } do
     it("raises in the " .. phase .. " phase, naming it, instead of blocking the worker", function()

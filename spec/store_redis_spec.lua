@@ -146,7 +146,7 @@ describe("instagram.store.redis", function()
     assert.is_nil(v)
     assert.falsy(err:find(PASSWORD, 1, true))
     assert.equal(1, #strict_warned) -- says what a caller gets meanwhile
-    assert.truthy(strict_warned[1]:find("answering errors until Redis answers", 1, true), strict_warned[1])
+    assert.truthy(strict_warned[1]:find("answering errors for 5 s, then trying Redis again", 1, true), strict_warned[1])
     assert.truthy(warned[1]:find("using this process's state", 1, true), warned[1])
   end)
 

@@ -795,7 +795,7 @@ local RESOLVED_MAX = 256
 
 function Client:_resolve(path, unversioned)
   if type(path) ~= "string" or path == "" then
-    error("path must be a non-empty string such as '/me' or '/17841405822304914/media'", 3)
+    error("path must be a non-empty string such as '/me' or '/17841405822304914/media'", 4) -- (via _build)
   end
   local s = secrets[self] -- (kept with the secrets: the cache knows the client's list)
   local own, c = s.own, s.resolved
@@ -1166,7 +1166,7 @@ end
 -- The attempts of one built request: throttle, send, interpret, and retry while it is safe, allowed
 -- and inside `limit` (the call's deadline; nil: none). `attempt` were made already (get_many's
 -- first, which failed with `err`); `path` is the caller's, for on_retry.
-local function send(self, req, list, path, limit, attempt, err)
+local function send(self, req, list, path, limit, attempt, err, err_at)
   local method = req.method
   local timeout = req.timeout or self.timeout
   -- only a request that may be sent twice has its timeout cut: a POST cut short may have been
@@ -1177,7 +1177,9 @@ local function send(self, req, list, path, limit, attempt, err)
       if attempt > self.retries or not retryable(method, err) then return nil, err end
       local delay = self:_backoff(attempt, err)
       if delay > self.retry_max_wait then return nil, err end
-      if limit and self.now() + delay > limit then -- no retry past the deadline: say when to come back
+      -- get_many's failures came back together at err_at: the time since counts as waited
+      if err_at then delay, err_at = max(0, delay - (self.now() - err_at)), nil end
+      if limit and self.now() + delay >= limit then -- no retry at or past the deadline: say when to come back
         if not (type(err.retry_after) == "number" and err.retry_after >= delay) then err.retry_after = delay end
         return nil, err
       end
@@ -1189,7 +1191,10 @@ local function send(self, req, list, path, limit, attempt, err)
     attempt = attempt + 1
     local terr = self:_throttle(limit)
     if terr then return nil, terr end
-    if limit and err and self.now() >= limit then return nil, err end -- no attempt past the deadline
+    if limit and self.now() >= limit then -- no attempt at or past the deadline (a sleep may overrun)
+      return nil, err or errors.new{ kind = "blocked", reason = "deadline", is_transient = true,
+        message = "the call's deadline passed before it could be sent" }
+    end
     if cut then req.timeout = max(0.001, min(timeout, limit - self.now())) end
     local res, reason, message = self.transport:request(req)
     local value
@@ -1286,11 +1291,9 @@ function Client:_deadline() return call_deadline(self) end
 -- -- ... other work ...
 -- local user, err = h and h.finish() or client:get("/17841405822304914", { fields = "followers_count" })
 function Client:start_get(path, params)
-  if not self.transport.start then return nil end
-  local req, list = self:_build("GET", path, params, nil)
-  if not req then return nil end
-  local limit = call_deadline(self)
-  local terr = self:_throttle(limit)
+  local req, list = self:_build("GET", path, params, nil) -- (raises for bad arguments, whatever the transport)
+  if not req or not self.transport.start then return nil end
+  local terr = self:_throttle(call_deadline(self))
   if terr then return nil end
   local ok, handle = pcall(self.transport.start, self.transport, req)
   if not ok then return nil end
@@ -1301,7 +1304,8 @@ function Client:start_get(path, params)
       if res then value, err = self:_interpret(res, list) else err = errors.transport(reason, message, list) end
       if not err then return value end
       failed(self, err, list, 1)
-      return send(self, req, list, path, limit, 1, err) -- retried as get would, inside its deadline
+      -- retried as a get made now would be: within a deadline from now
+      return send(self, req, list, path, call_deadline(self), 1, err, self.now())
     end,
     cancel = handle.cancel,
   }
@@ -1371,24 +1375,24 @@ function Client:get_many(requests, opts)
     for i = 1, n do if built[i] then errs[i] = terr end end
     return values, errs
   end
-  local results
-  if self.transport.many and #todo > 0 then
-    results = self.transport:many(todo, concurrency)
-  else
-    results = {}
+  if not (self.transport.many and #todo > 0) then -- one by one, each as request makes it
     for k, req in ipairs(todo) do
-      local res, reason, message = self.transport:request(req)
-      results[k] = res or { error = reason, message = message }
+      local i = index[k]
+      local value, err = send(self, req, lists[i], paths[i], limit, 0)
+      values[i], errs[i] = value or false, err or false
     end
+    return values, errs
   end
+  local results = self.transport:many(todo, concurrency)
+  local came = self.now()
   for k, res in ipairs(results) do
     local i = index[k]
     local value, err
     if res.error then err = errors.transport(res.error, res.message, lists[i])
     else value, err = self:_interpret(res, lists[i]) end
-    if err then -- retried as request would, inside the same deadline
+    if err then -- retried as request would, inside the same deadline; the waits run from when all came
       failed(self, err, lists[i], 1)
-      value, err = send(self, built[i], lists[i], paths[i], limit, 1, err)
+      value, err = send(self, built[i], lists[i], paths[i], limit, 1, err, came)
     end
     values[i], errs[i] = value or false, err or false
   end

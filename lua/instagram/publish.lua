@@ -10,7 +10,7 @@
 --
 -- Each returns `{ id = media_id, container_id = ... }` (plus the fields asked for with `fields`),
 -- or `nil, err`. Errors of the flow itself have `kind = "publish"` and a `reason`:
--- `container_error`, `container_expired`, `timeout`, `quota` (a failed local check is raised as
+-- `container_error`, `container_expired`, `timeout`, `deadline`, `quota` (a failed local check is raised as
 -- an error instead, never returned).
 -- @module instagram.publish
 local errors = require "instagram.error"
@@ -271,14 +271,26 @@ function _M.wait(client, id, opts)
   local deadline_left = opts.timeout or 300
   local interval, cap = opts.interval or 3, opts.max_interval or 60
   local limit = client:_deadline() -- the client's (a request handler's): the whole wait within it
+  local code, status
+  -- the wait stopped by the deadline, `step` seconds before the next poll would have been due
+  local function past(step)
+    local e = publish_error("deadline", "container " .. id .. " is still " .. (errors.text(code) or "without a status")
+      .. " and waiting longer would pass the call's deadline; try wait_for_container again later",
+      { container_id = id, status = status }, client)
+    e.retry_after = step
+    return e
+  end
   while true do
     local started = client.now()
     local c, err = client:_request_until(limit, "GET", "/" .. id, { fields = "id,status_code,status" })
-    if not c then return nil, err end
+    if not c then
+      if type(err) == "table" and err.container_id == nil then err.container_id = id end -- (to wait again)
+      return nil, err
+    end
     if type(c) ~= "table" then
       return nil, errors.new{ kind = "decode", message = "container " .. id .. " answered no object" }
     end
-    local code, status = c.status_code, c.status
+    code, status = c.status_code, c.status
     local status_text = errors.text(status) or "no status"
     if code == "FINISHED" or code == "PUBLISHED" then return c end
     if code == "ERROR" then
@@ -294,14 +306,9 @@ function _M.wait(client, id, opts)
         .. " after waiting; try wait_for_container again later", { container_id = id, status = status }, client)
     end
     local step = min(interval, deadline_left)
-    if limit and client.now() + step > limit then
-      local e = publish_error("deadline", "container " .. id .. " is still " .. (errors.text(code) or "without a status")
-        .. " and waiting longer would pass the call's deadline; try wait_for_container again later",
-        { container_id = id, status = status }, client)
-      e.retry_after = step
-      return nil, e
-    end
+    if limit and client.now() + step >= limit then return nil, past(step) end
     client.sleep(step)
+    if limit and client.now() >= limit then return nil, past(0) end -- a pause that overran
     -- The poll's own time counts too: with interval 0 the timeout still ends the wait.
     deadline_left = deadline_left - max(step, client.now() - started)
     interval = min(cap, interval * 1.5)
@@ -422,7 +429,7 @@ end
 -- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's, or `kind = "publish"` (reasons `container_error`,
--- `container_expired`, `timeout`, `quota`)
+-- `container_expired`, `timeout`, `deadline`, `quota`)
 -- @raise when `o` is not a table, has an unknown option (in `o.wait` too) or breaks a documented
 -- limit (@{LIMITS})
 -- @usage local media, err = require("instagram.publish").image(client, IG_USER_ID, { image_url = URL })
@@ -452,7 +459,7 @@ end
 -- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's, an upload's (with `container_id`), or `kind = "publish"`
--- (reasons `container_error`, `container_expired`, `timeout`, `quota`)
+-- (reasons `container_error`, `container_expired`, `timeout`, `deadline`, `quota`)
 -- @raise when `o` is not a table, has an unknown option (in `o.wait` too), gives both or neither
 -- of `video_url` and `file`, or breaks a documented limit (@{LIMITS})
 -- @usage local media, err = require("instagram.publish").video(client, IG_USER_ID, { file = "clip.mp4" })
@@ -491,7 +498,7 @@ end
 -- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's, an upload's, or `kind = "publish"` (reasons
--- `container_error`, `container_expired`, `timeout`, `quota`)
+-- `container_error`, `container_expired`, `timeout`, `deadline`, `quota`)
 -- @raise when `o` is not a table, has an unknown option (in `o.wait` too), gives other than one
 -- of `image_url`, `video_url` and `file`, or breaks a documented limit (@{LIMITS})
 -- @usage local story, err = require("instagram.publish").story(client, IG_USER_ID, { image_url = URL })
@@ -530,7 +537,7 @@ end
 -- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's, an upload's, or `kind = "publish"` (reasons
--- `container_error`, `container_expired`, `timeout`, `quota`); a child's error carries `child`
+-- `container_error`, `container_expired`, `timeout`, `deadline`, `quota`); a child's error carries `child`
 -- @raise when `o` or a child is not a table, has an unknown option (in `o.wait` too), there are
 -- not 2 to 10 children, or a documented limit is broken (@{LIMITS})
 -- @usage

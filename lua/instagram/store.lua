@@ -349,9 +349,9 @@ local function via(self, op, ...)
     self.down_until, self.down_err = now + self.retry_after, "redis: " .. tostring(err)
     if not self.warned then
       self.warned = true
-      warn(self, ("instagram.store: Redis at %s:%d did not answer (%s); %s for %g s")
+      warn(self, ("instagram.store: Redis at %s:%d did not answer (%s); %s for %g s, then trying Redis again")
         :format(self.host, self.port, tostring(err), self.fallback and "using this process's state"
-          or "answering errors until Redis answers, tried again", self.retry_after))
+          or "answering errors", self.retry_after))
     end
     if not self.fallback then return nil, self.down_err end
     return self.backend_local[op](self.local_store, ...)

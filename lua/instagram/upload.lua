@@ -48,8 +48,8 @@ end
 -- Where the container's upload stands: bytes_transferred and whether it is complete.
 -- Returns the whole byte count to resume from (nil: unknown) and whether the upload is complete;
 -- a failed lookup is "unknown, not complete", never a success.
-local function uploaded(client, id)
-  local c = client:get("/" .. id, { fields = "id,status_code,video_status" })
+local function uploaded(client, id, limit)
+  local c = client:_request_until(limit, "GET", "/" .. id, { fields = "id,status_code,video_status" })
   local phase = type(c) == "table" and type(c.video_status) == "table" and c.video_status.uploading_phase or nil
   if type(phase) ~= "table" then return nil, false end
   local bytes = tonumber(phase.bytes_transferred)
@@ -80,8 +80,10 @@ end
 -- `"aborted"` (`progress` returned false), `"foreign_host"` (a `uri` not on `rupload_url`) or
 -- `"invalid"` (a `uri` outside `/ig-api-upload/`, with a control byte, or not ending with a
 -- container id); the last transport error; or rupload's own failure (its `debug_info` made an
--- error object; `retriable` becomes `is_transient`). A backoff pause that would pass the client's
--- `deadline` is not taken: the error comes back with `retry_after` (resume with `opts.offset`)
+-- error object; `retriable` becomes `is_transient`); an error after an attempt has `offset`, where
+-- its last attempt started (or the container's count when it was read): give it as `opts.offset`
+-- to resume. Neither a backoff pause nor an attempt passes the client's `deadline`: the error
+-- comes back with `retry_after`
 -- @raise when `opts` is not a table or has an unknown option, `progress` is not a function, `path`
 -- is not a non-empty string or names an empty file, or `target` is neither a string nor a number,
 -- or is not digits without being a URL
@@ -130,6 +132,7 @@ function _M.video(client, target, path, opts)
     local res, err = client:raw_upload(url, { offset = tostring(offset), file_size = tostring(size) }, path, offset,
       opts.progress)
     if res then return true, info end
+    err.offset = offset -- where this attempt started: a place to resume from (opts.offset)
     if err.reason == "aborted" or err.reason == "file" or info.attempts >= max_attempts then return nil, err end
     local transient = err.is_transient or err.kind == "timeout"
       or (err.kind == "transport" and (err.reason == "network" or err.reason == "connect"))
@@ -137,15 +140,19 @@ function _M.video(client, target, path, opts)
     if not transient then return nil, err end
     local delay = min(cap, base * 2 ^ (info.attempts - 1))
     delay = delay / 2 + random() * delay / 2
-    if limit and client.now() + delay > limit then -- no pause past the client's deadline
+    if limit and client.now() + delay >= limit then -- no pause past the client's deadline
       if not (type(err.retry_after) == "number" and err.retry_after >= delay) then err.retry_after = delay end
       return nil, err
     end
     client.sleep(delay)
     -- Continue from what the server has, not from where we think we were.
-    local bytes, complete = uploaded(client, id)
+    local bytes, complete = uploaded(client, id, limit)
     if complete then return true, info end
     if bytes and bytes >= 0 and bytes <= size then offset = bytes end
+    if limit and client.now() >= limit then -- no attempt past the deadline either
+      err.offset = offset
+      return nil, err
+    end
   end
 end
 

@@ -494,8 +494,9 @@ end
 -- @treturn[2] Error err: the API's error, an upload's, or `kind = "publish"` with `reason`
 -- `"container_error"` (the container failed: `status` text, `subcode` such as 2207026),
 -- `"container_expired"` (not published within 24 hours), `"timeout"` (still in progress after
--- `wait.timeout`; `container_id` set: wait again with `client:wait_for_container(err.container_id)`)
--- or `"quota"` (`quota_usage`, `quota_total`); errors after a container exists carry `container_id`
+-- `wait.timeout`; `container_id` set: wait again with `client:wait_for_container(err.container_id)`),
+-- `"deadline"` (the same, the client's `deadline` having come first; `retry_after`) or `"quota"`
+-- (`quota_usage`, `quota_total`); errors after a container exists carry `container_id`
 -- @raise when `o` is not a table, has an unknown option (in `o.wait` too), lacks `image_url`, or breaks a
 -- documented
 -- limit (see @{instagram.publish.LIMITS}): the message names the option
@@ -537,8 +538,9 @@ function IgUser:publish_image(o) return require("instagram.publish").image(self.
 -- @treturn[2] Error err: the API's error, an upload's, or `kind = "publish"` with `reason`
 -- `"container_error"` (the container failed: `status` text, `subcode` such as 2207026),
 -- `"container_expired"` (not published within 24 hours), `"timeout"` (still in progress after
--- `wait.timeout`; `container_id` set: wait again with `client:wait_for_container(err.container_id)`)
--- or `"quota"` (`quota_usage`, `quota_total`); errors after a container exists carry `container_id`
+-- `wait.timeout`; `container_id` set: wait again with `client:wait_for_container(err.container_id)`),
+-- `"deadline"` (the same, the client's `deadline` having come first; `retry_after`) or `"quota"`
+-- (`quota_usage`, `quota_total`); errors after a container exists carry `container_id`
 -- @raise when `o` is not a table, has an unknown option (in `o.wait` too), gives both or neither of
 -- `video_url` and
 -- `file`, names a file that cannot be read, is empty or too large, or breaks a documented limit
@@ -578,8 +580,9 @@ IgUser.publish_reel = IgUser.publish_video
 -- @treturn[2] Error err: the API's error, an upload's, or `kind = "publish"` with `reason`
 -- `"container_error"` (the container failed: `status` text, `subcode` such as 2207026),
 -- `"container_expired"` (not published within 24 hours), `"timeout"` (still in progress after
--- `wait.timeout`; `container_id` set: wait again with `client:wait_for_container(err.container_id)`)
--- or `"quota"` (`quota_usage`, `quota_total`); errors after a container exists carry `container_id`
+-- `wait.timeout`; `container_id` set: wait again with `client:wait_for_container(err.container_id)`),
+-- `"deadline"` (the same, the client's `deadline` having come first; `retry_after`) or `"quota"`
+-- (`quota_usage`, `quota_total`); errors after a container exists carry `container_id`
 -- @raise when `o` is not a table, has an unknown option (in `o.wait` too), gives other than one of
 -- `image_url`,
 -- `video_url` and `file`, or breaks a documented limit
@@ -611,8 +614,9 @@ function IgUser:publish_story(o) return require("instagram.publish").story(self.
 -- @treturn[2] Error err: the API's error, an upload's, or `kind = "publish"` with `reason`
 -- `"container_error"` (the container failed: `status` text, `subcode` such as 2207026),
 -- `"container_expired"` (not published within 24 hours), `"timeout"` (still in progress after
--- `wait.timeout`; `container_id` set: wait again with `client:wait_for_container(err.container_id)`)
--- or `"quota"` (`quota_usage`, `quota_total`); errors after a container exists carry `container_id`
+-- `wait.timeout`; `container_id` set: wait again with `client:wait_for_container(err.container_id)`),
+-- `"deadline"` (the same, the client's `deadline` having come first; `retry_after`) or `"quota"`
+-- (`quota_usage`, `quota_total`); errors after a container exists carry `container_id`
 -- @raise when `o` or a child is not a table, has an unknown option (in `o.wait` too), there are fewer than 2
 -- or more
 -- than 10 children, a child gives other than one media, or a documented limit is broken

@@ -87,7 +87,8 @@ function IgContainer:status() return self:fetch("id,status,status_code,video_sta
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's error, or `kind = "publish"` with `container_id`, `status` and
 -- `reason` `"container_error"` (with `subcode` when the status text has one),
--- `"container_expired"` or `"timeout"` (still in progress: wait again later)
+-- `"container_expired"`, `"timeout"` (still in progress: wait again later) or `"deadline"` (the
+-- client's `deadline` came first: wait again after `retry_after`)
 -- @raise when `opts` is not a table, or has an unknown option or a value that is not a number
 -- @usage local done, err = client:ig_container(CONTAINER_ID):wait{ timeout = 600 }
 function IgContainer:wait(opts) return require("instagram.publish").wait(self.client, self.id, opts) end

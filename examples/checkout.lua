@@ -8,5 +8,7 @@ local probe = io.open(root .. "/lua/instagram/init.lua", "r")
 if probe then
   probe:close()
   package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-  package.cpath = root .. "/build/" .. (jit and "luajit" or "lua5.4") .. "/?.so;" .. package.cpath
+  -- build/<runtime>: luajit, or lua5.4 / lua5.3 / lua5.1 after _VERSION (make LUA=lua5.1 ...)
+  package.cpath = root .. "/build/" .. (jit and "luajit" or ("lua" .. (_VERSION:match("%d+%.%d+") or "5.4")))
+    .. "/?.so;" .. package.cpath
 end

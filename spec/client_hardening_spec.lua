@@ -400,3 +400,27 @@ describe("answers of the wrong shape", function()
     assert.is_nil(text:find(APP_SECRET, 1, true), text)
   end)
 end)
+
+describe("list parameters of the insights calls, and oembed's params", function()
+  it("joins metric and breakdown lists with commas and refuses anything else, naming it", function()
+    local t = recorder(function() return reply(200, { data = {} }) end)
+    local c = client(t)
+    assert(c:ig_media("1"):insights{ metric = { "reach", "likes" }, breakdown = "action_type" })
+    assert.truthy(t.sent[1].url:find("metric=reach%2Clikes", 1, true), t.sent[1].url)
+    assert(c:ig_user("1"):insights{ metric = "reach", period = "day", metric_type = "total_value",
+      breakdown = { "media_product_type", "follow_type" } })
+    assert.truthy(t.sent[2].url:find("breakdown=media_product_type%2Cfollow_type", 1, true), t.sent[2].url)
+    assert.has_error(function() c:ig_media("1"):insights{ metric = { "reach", {} } } end,
+      "insights: metric item 2 must be a non-empty string, got table")
+    assert.has_error(function() c:ig_media("1"):insights{ metric = 5 } end,
+      "insights: metric must be a name or a non-empty list of names, got number")
+    assert.has_error(function() c:ig_media("1"):insights{ metric = {} } end,
+      "insights: metric must be a name or a non-empty list of names, got table")
+    assert.has_error(function()
+      c:ig_user("1"):insights{ metric = "reach", period = "day", metric_type = "total_value", breakdown = { 7 } }
+    end, "insights: breakdown item 1 must be a non-empty string, got number")
+    assert.has_error(function() c:oembed("https://www.instagram.com/p/x/", 5) end,
+      "oembed: params must be a table or nil, got number")
+    assert.equal(2, #t.sent) -- nothing refused was sent
+  end)
+end)

@@ -139,3 +139,16 @@ describe("webhook.parse with values of the wrong type", function()
     end
   end)
 end)
+
+describe("webhook max_body", function()
+  it("must be a whole number of bytes, in parse and in handle", function()
+    for _, bad in ipairs{ "10", -1, 1.5, 0 / 0, true } do
+      assert.has_error(function() webhook.parse("{}", bad) end,
+        "parse: max_body must be a whole number of bytes, got " .. tostring(bad))
+      assert.has_error(function() webhook.handle{ app_secret = "s", body = "{}", max_body = bad } end,
+        "handle: max_body must be a whole number of bytes, got " .. tostring(bad))
+    end
+    local _, err = webhook.parse("{}", 1)
+    assert.equal("too_large", err.reason)
+  end)
+end)

@@ -1649,10 +1649,11 @@ function Client:hashtag_search(user_id, q) return require("instagram.node.ig_has
 -- @treturn[1] table the embed: `html`, `author_name`, `thumbnail_url` ...
 -- @treturn[2] nil
 -- @treturn[2] Error err
--- @raise when `url` is not an http(s) URL
+-- @raise when `url` is not an http(s) URL, or `params` is neither a table nor nil
 -- @usage local e, err = client:oembed("https://www.instagram.com/p/fA9uwTtkSN/", { maxwidth = 320 })
 function Client:oembed(url, params)
   if type(url) ~= "string" or not url:match("^https?://") then error("oembed: url of an Instagram post is required", 2) end
+  if params ~= nil and type(params) ~= "table" then error("oembed: params must be a table or nil, got " .. type(params), 2) end
   local p = { url = url }
   for k, v in pairs(params or {}) do p[k] = v end
   return self:get("/instagram_oembed", p)

@@ -13,6 +13,21 @@ local type, setmetatable, error, tostring, format = type, setmetatable, error, t
 
 local _M = {}
 
+-- A parameter that is a name or a list of names (`metric`, `breakdown`) as the API wants it: the
+-- names joined with commas. Raises at `level` (default 3) naming `fn` and `name` for anything else.
+function _M.names(v, fn, name, level)
+  if type(v) == "string" and v ~= "" then return v end
+  if type(v) == "table" and #v > 0 then
+    for i = 1, #v do
+      if type(v[i]) ~= "string" or v[i] == "" then
+        error(format("%s: %s item %d must be a non-empty string, got %s", fn, name, i, type(v[i])), level or 3)
+      end
+    end
+    return table.concat(v, ",")
+  end
+  error(format("%s: %s must be a name or a non-empty list of names, got %s", fn, name, type(v)), level or 3)
+end
+
 --- Checks a node id and returns it as a string of digits.
 -- Node ids are strings of digits (every IG node id the API documents: users, media, comments,
 -- hashtags, containers, Pages, events). A number is accepted when it is exact: a Lua 5.4

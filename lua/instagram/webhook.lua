@@ -185,6 +185,15 @@ local function event_from_messaging(entry, m)
   return e
 end
 
+-- The largest body accepted: max_body when given (a whole number of bytes), else MAX_BODY.
+local function body_limit(fn, max_body)
+  if max_body == nil then return _M.MAX_BODY end
+  if type(max_body) ~= "number" or max_body ~= max_body or max_body < 0 or max_body % 1 ~= 0 then
+    error(fn .. ": max_body must be a whole number of bytes, got " .. tostring(max_body), 3)
+  end
+  return max_body
+end
+
 --- Parses a delivery's body into events (one per change or message); checks no signature.
 -- Accepts one payload object or a list of them, `object` `"instagram"` or `"page"` (or none), in
 -- both login flavours' shapes (`entry[].changes[]`, or Instagram Login's `entry[].field`/`value`).
@@ -203,14 +212,14 @@ end
 -- @treturn[2] Error err `kind = "webhook"`, `reason` `"too_large"`, `"bad_json"` (empty, or not
 -- JSON) or `"bad_payload"` (not an object or list of them, no `entry` list, an entry that is not an
 -- object, or another `object` than `instagram`/`page`)
--- @raise when `body` is not a string
+-- @raise when `body` is not a string, or `max_body` is not a whole number
 -- @usage
 -- for _, ev in ipairs(assert(instagram.webhook.parse(body))) do
 --   if ev.field == "comments" then print(ev.comment_id, ev.text) end
 -- end
 function _M.parse(body, max_body)
   if type(body) ~= "string" then error("parse: the raw body must be a string", 2) end
-  max_body = max_body or _M.MAX_BODY
+  max_body = body_limit("parse", max_body)
   if #body > max_body then
     return fail("too_large", ("body of %d bytes is over the %d-byte limit"):format(#body, max_body))
   end
@@ -406,8 +415,8 @@ local HANDLE_OPTS = { app_secret = true, body = true, signature = true, signatur
 -- @treturn[2] nil on failure (answer 413 for `too_large`, 403 for a signature, 400 for the payload)
 -- @treturn[2] Error err `kind = "webhook"`, `reason` `"too_large"`, `"sha256_required"`,
 -- `"missing_signature"`, `"malformed_signature"`, `"bad_signature"`, `"bad_json"` or `"bad_payload"`
--- @raise when `o` is not a table, `o.body` is not a string, `require_sha256` is not a boolean, or
--- `app_secret` is not a non-empty string
+-- @raise when `o` is not a table, `o.body` is not a string, `require_sha256` is not a boolean,
+-- `max_body` is not a whole number, or `app_secret` is not a non-empty string
 -- @usage
 -- ngx.req.read_body()
 -- local events, err = instagram.webhook.handle{ app_secret = APP_SECRET, body = ngx.req.get_body_data(),
@@ -422,7 +431,7 @@ function _M.handle(o)
   if type(require256) ~= "boolean" then error("handle: require_sha256 must be a boolean", 2) end
   if o.dedupe ~= nil then check_store("handle", o.dedupe) end
   check_ttl("handle", o.dedupe_ttl)
-  local max_body = o.max_body or _M.MAX_BODY
+  local max_body = body_limit("handle", o.max_body)
   if #o.body > max_body then
     return fail("too_large", ("body of %d bytes is over the %d-byte limit"):format(#o.body, max_body))
   end

@@ -112,12 +112,15 @@ end
 -- @treturn[1] table `{ data = { { name, period, values, title, description, id } } }`
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err, for anything the network or the API can do
--- @raise when `p` is not a table or has no `metric`
+-- @raise when `p` is not a table, has no `metric`, or `metric` or `breakdown` is neither a name nor a
+-- list of names
 -- @usage local res, err = client:ig_media(MEDIA_ID):insights{ metric = { "reach", "likes", "saved" } }
 function IgMedia:insights(p)
   if type(p) ~= "table" or p.metric == nil then error("insights: metric is required", 2) end
   local q = {}
-  for k, v in pairs(p) do q[k] = type(v) == "table" and table.concat(v, ",") or v end
+  for k, v in pairs(p) do q[k] = v end
+  q.metric = node.names(p.metric, "insights", "metric")
+  if p.breakdown ~= nil then q.breakdown = node.names(p.breakdown, "insights", "breakdown") end
   return self.client:get(self:path("insights"), q)
 end
 

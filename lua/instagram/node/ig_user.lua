@@ -318,13 +318,14 @@ local DEMOGRAPHICS = { engaged_audience_demographics = true, follower_demographi
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err, for anything the network or the API can do
 -- @raise when `p` is not a table, `metric` or `period` is missing, a breakdown comes without
--- `metric_type = "total_value"`, or a demographic metric lacks a timeframe or has since/until
+-- `metric_type = "total_value"`, a demographic metric lacks a timeframe or has since/until, or
+-- `metric` or `breakdown` is neither a name nor a list of names
 -- @usage
 -- local res, err = client:ig_user(IG_USER_ID):insights{ metric = { "reach", "profile_views" },
 --   period = "day", metric_type = "total_value", breakdown = "media_product_type" }
 function IgUser:insights(p)
   if type(p) ~= "table" or p.metric == nil then error("insights: metric is required", 2) end
-  local metric = type(p.metric) == "table" and table.concat(p.metric, ",") or p.metric
+  local metric = node.names(p.metric, "insights", "metric")
   if p.period == nil then error("insights: period is required (day or lifetime)", 2) end
   if p.breakdown and p.metric_type ~= "total_value" then
     error("insights: breakdown needs metric_type = 'total_value'", 2)
@@ -338,7 +339,7 @@ function IgUser:insights(p)
   local q = {}
   for k, v in pairs(p) do q[k] = v end
   q.metric = metric
-  if type(q.breakdown) == "table" then q.breakdown = table.concat(q.breakdown, ",") end
+  if q.breakdown ~= nil then q.breakdown = node.names(q.breakdown, "insights", "breakdown") end
   return self.client:get(self:path("insights"), q)
 end
 

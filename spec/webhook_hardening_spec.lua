@@ -152,3 +152,25 @@ describe("webhook max_body", function()
     assert.equal("too_large", err.reason)
   end)
 end)
+
+describe("webhook.challenge against a hostile sender", function()
+  local VT = "verify-me"
+  it("never puts the sender's words into its error, and echoes only a plain challenge", function()
+    local _, err = webhook.challenge({ ["hub.mode"] = "x\r\nforged log line <script>alert(1)</script>" }, VT)
+    assert.equal("bad_mode", err.reason)
+    assert.equal("instagram: webhook error (bad_mode): hub.mode must be 'subscribe', got another value", tostring(err))
+    local _, long = webhook.challenge({ ["hub.mode"] = ("m"):rep(5 * 1024 * 1024) }, VT)
+    assert.is_true(#long.message < 100)
+    local _, word = webhook.challenge({ ["hub.mode"] = "unsubscribe" }, VT)
+    assert.equal("hub.mode must be 'subscribe', got 'unsubscribe'", word.message)
+    for _, bad in ipairs{ "<script>alert(1)</script>", "1\r\nSet-Cookie: a=b", ("9"):rep(257), "a b", "1;2" } do
+      local v, e = webhook.challenge({ ["hub.mode"] = "subscribe", ["hub.verify_token"] = VT, ["hub.challenge"] = bad }, VT)
+      assert.is_nil(v)
+      assert.equal("bad_challenge", e.reason)
+    end
+    assert.equal("1158201444", webhook.challenge({ ["hub.mode"] = "subscribe", ["hub.verify_token"] = VT,
+      ["hub.challenge"] = "1158201444" }, VT))
+    assert.equal(("7"):rep(256), webhook.challenge({ ["hub.mode"] = "subscribe", ["hub.verify_token"] = VT,
+      ["hub.challenge"] = ("7"):rep(256) }, VT))
+  end)
+end)

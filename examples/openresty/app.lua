@@ -163,8 +163,9 @@ function _M.webhook()
   local method = ngx.req.get_method()
   if method == "GET" then
     local challenge, err = instagram.webhook.challenge(ngx.req.get_uri_args(), VERIFY_TOKEN)
-    if not challenge then
+    if not challenge then -- plain text: an error body is never read as a page
       ngx.status = 403
+      ngx.header["Content-Type"] = "text/plain"
       ngx.say(err.message)
       return ngx.exit(403)
     end

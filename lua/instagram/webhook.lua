@@ -47,7 +47,9 @@ end
 -- @tparam string verify_token the verify token set in the app dashboard
 -- @treturn[1] string the `hub.challenge` to answer with (HTTP 200)
 -- @treturn[2] nil on failure (answer 403)
--- @treturn[2] Error err `kind = "webhook"`, `reason` `"bad_mode"`, `"bad_verify_token"` or `"no_challenge"`
+-- @treturn[2] Error err `kind = "webhook"`, `reason` `"bad_mode"`, `"bad_verify_token"`, `"no_challenge"`
+-- or `"bad_challenge"` (not 1 to 256 letters, digits, `-`, `_` or `.`: it is echoed as a body, so
+-- markup or line breaks are never sent back; Meta's is a number)
 -- @raise when `query` is not a table, or `verify_token` is not a non-empty string
 -- @usage
 -- local challenge, err = instagram.webhook.challenge(ngx.req.get_uri_args(), VERIFY_TOKEN)
@@ -58,14 +60,21 @@ function _M.challenge(query, verify_token)
     error("challenge: verify_token (the one set in the app dashboard) is required", 2)
   end
   local mode, token, challenge = param(query, "hub.mode"), param(query, "hub.verify_token"), param(query, "hub.challenge")
-  if mode ~= "subscribe" then
-    return fail("bad_mode", "hub.mode must be 'subscribe', got " .. (errors.text(mode) or "nothing"))
+  if mode ~= "subscribe" then -- (the sender's words are named only when they are a short plain word)
+    local shown = type(mode) == "string" and match(mode, "^[%w_%-]+$") and #mode <= 32 and ("'" .. mode .. "'")
+    return fail("bad_mode", "hub.mode must be 'subscribe', got " .. (shown or (mode == nil and "nothing")
+      or "another value"))
   end
   if type(token) ~= "string" or not core.constant_time_equal(token, verify_token) then
     return fail("bad_verify_token", "hub.verify_token does not match this endpoint's verify token")
   end
   if type(challenge) ~= "string" or challenge == "" then
     return fail("no_challenge", "hub.challenge is missing")
+  end
+  -- echoed as a response body: only what Meta sends (a number) or a plain token, never markup or
+  -- line breaks, and short
+  if #challenge > 256 or not match(challenge, "^[%w%-_.]+$") then
+    return fail("bad_challenge", "hub.challenge is not a plain value of at most 256 letters, digits and -_.")
   end
   return challenge
 end
@@ -227,10 +236,13 @@ function _M.parse(body, max_body)
   local payload, why = json.decode(body)
   if payload == nil then return fail("bad_json", "body is not JSON: " .. tostring(why)) end
   if type(payload) ~= "table" then return fail("bad_payload", "payload must be a JSON object") end
-  local payloads = payload.object and { payload } or payload
+  -- one payload object, or a list of them (an object is one whatever keys it has: with or without
+  -- `object`)
+  if next(payload) == nil then return fail("bad_payload", "payload is empty") end
+  local payloads = payload[1] ~= nil and payload or { payload }
   local events = {}
   for _, p in ipairs(payloads) do
-    if type(p) ~= "table" or type(p.entry) ~= "table" then
+    if type(p) ~= "table" or type(p.entry) ~= "table" or (p.entry[1] == nil and next(p.entry) ~= nil) then
       return fail("bad_payload", "payload has no 'entry' list")
     end
     if p.object ~= nil and p.object ~= "instagram" and p.object ~= "page" then
@@ -261,14 +273,15 @@ end
 --- How long a delivery is remembered by @{dedupe}: 2 days, beyond Meta's retries (36 hours).
 _M.DEDUPE_TTL = 2 * 86400
 
-local tostring, pairs, sort, concat, format = tostring, pairs, table.sort, table.concat, string.format
+local tostring, pairs, sort, concat, format, find = tostring, pairs, table.sort, table.concat, string.format, string.find
 
 -- A value as text that is the same on every runtime and machine: object keys sorted, numbers in
--- one spelling, depth bounded (a payload deeper than 64 counts its deeper parts as "{...}").
+-- one spelling, keys with their type, depth bounded (deeper than 256: "{...}").
 local function canonical(v, out, depth)
   local t = type(v)
   if t == "table" then
-    if depth > 64 then out[#out + 1] = "{...}"; return end
+    -- (deeper than any decoded delivery, json.MAX_DEPTH: only a table made by hand, or a cycle, is cut)
+    if depth > 256 then out[#out + 1] = "{...}"; return end
     local keys = {}
     for k in pairs(v) do keys[#keys + 1] = k end
     sort(keys, function(a, b)
@@ -279,7 +292,9 @@ local function canonical(v, out, depth)
     end)
     out[#out + 1] = "{"
     for _, k in ipairs(keys) do
-      canonical(k, out, depth + 1)
+      -- a key keeps its type: an object's "1" is not an array's 1 (values of digits are numbers,
+      -- for LuaJIT's big ids, but keys never are)
+      if type(k) == "string" then out[#out + 1] = format("s%d:%s", #k, k) else canonical(k, out, depth + 1) end
       out[#out + 1] = ":"
       canonical(v[k], out, depth + 1)
       out[#out + 1] = ","
@@ -308,7 +323,8 @@ function _M.event_id(event)
   if type(event) ~= "table" then error("event_id: expects an event", 2) end
   local m = type(event.value) == "table" and type(event.value.message) == "table" and event.value.message or nil
   if event.field == "messages" and m and type(event.message_id) == "string" and event.message_id ~= ""
-    and #event.message_id <= 200 and type(event.account_id) == "string" and #event.account_id <= 64 then
+    and #event.message_id <= 200 and type(event.account_id) == "string" and #event.account_id <= 64
+    and find(event.account_id, "^%d+$") then -- (digits: the first ':' ends it, whatever the mid holds)
     local kind = m.is_deleted and "deleted" or m.is_echo and "echo" or m.is_edit and "edit" or "message"
     return ("mid:%s:%s:%s"):format(event.account_id, event.message_id, kind)
   end
@@ -369,7 +385,8 @@ function _M.dedupe(events, store, ttl, app)
   check_ttl("dedupe", ttl)
   check_app("dedupe", app)
   local fresh = {}
-  for _, ev in ipairs(events) do
+  for i, ev in ipairs(events) do
+    if type(ev) ~= "table" then error("dedupe: event " .. i .. " must be an event (a table), got " .. type(ev), 2) end
     local key, id = dedupe_key(ev, app and (app .. ":"))
     ev.id = id
     local ok, added = pcall(store.add, store, key, 1, ttl or _M.DEDUPE_TTL)
@@ -425,6 +442,7 @@ local HANDLE_OPTS = { app_secret = true, body = true, signature = true, signatur
 function _M.handle(o)
   if type(o) ~= "table" then error("handle: expects a table", 2) end
   require("instagram.client").check_options("webhook.handle", nil, o, HANDLE_OPTS, 2)
+  if type(o.app_secret) ~= "string" or o.app_secret == "" then error("handle: app_secret is required", 2) end
   if type(o.body) ~= "string" then error("handle: body (the raw request body) is required", 2) end
   local require256 = o.require_sha256
   if require256 == nil then require256 = true end

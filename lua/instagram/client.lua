@@ -416,9 +416,7 @@ local REFRESH_PAUSE = 60
 
 -- What a token may be to be sent: printable, no spaces or line breaks, at most 4 KiB (a store
 -- holding anything else is not believed).
-local function sendable(token)
-  return type(token) == "string" and #token > 0 and #token <= 4096 and not find(token, "[^%w%-%._~+/=|:%%]")
-end
+local sendable = token_m.is_sendable
 
 local function set_token(self, token, obj)
   local s = secrets[self]
@@ -814,7 +812,7 @@ function Client:_resolve(path, unversioned)
     return url, extra
   end
   url, extra = resolve(self, path, unversioned)
-  if url then
+  if url and #path <= 2048 then -- (a server's long next URL is not kept: the cache stays small)
     local kept = {}
     for k, v in next, extra do kept[k] = v end
     paths[path] = { url = url, extra = kept }
@@ -826,6 +824,10 @@ end
 -- next_url(url) -> the URL with no secret in its query | nil, err : what a pager keeps of a
 -- server's paging.next. The URL must resolve (own host, no control byte or dot segment).
 function Client:_next_url(url)
+  if #url > MAX_URL then -- before any work on it: the client would not send it anyway
+    return nil, errors.new{ kind = "transport", reason = "invalid",
+      message = "refusing a next URL longer than 64 KiB (" .. #url .. " bytes)" }
+  end
   local ok, err = self:_resolve(url)
   if not ok then return nil, scrub_error(err, secrets[self].own) end
   local list = self:_call_secrets(url, nil, nil)

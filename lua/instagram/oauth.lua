@@ -14,7 +14,8 @@
 -- Errors of the flow itself have `kind = "oauth"` and a `reason`: `"state_mismatch"` (the
 -- redirect's state is not the one sent: possible CSRF), `"cancelled"` (the user declined;
 -- `error`, `error_reason`, `error_code` and the description kept), `"ambiguous_redirect"` (the
--- query and the fragment disagree), `"no_code"` (neither a code nor a token came back),
+-- query and the fragment disagree), `"no_code"` (neither a code nor a token came back; an empty
+-- code counts as none), `"bad_token"` (a token in the redirect that cannot be sent),
 -- `"too_early"` (@{InstagramLogin:refresh} of a token that cannot be refreshed yet), `"expired"`
 -- (its refresh of an expired token object), or, for any
 -- other failure the redirect reports, its `error` value (such as `"server_error"`, or `"error"`
@@ -115,7 +116,7 @@ end
 -- ESC, ...) become spaces, and it is cut to errors.MAX_FIELD bytes.
 local function clean(v)
   if type(v) ~= "string" then return nil end
-  v = v:gsub("[%c\127]", " ")
+  v = errors.redact_named(v:gsub("[%c\127]", " ")) -- a code= or access_token= it quotes is not shown
   if #v > errors.MAX_FIELD then v = v:sub(1, errors.MAX_FIELD) .. "..." end
   return v
 end
@@ -132,11 +133,28 @@ end
 
 -- A call whose parameters carry secrets the client does not know as its own (a code being
 -- exchanged, a token being inspected, the app secret): they are scrubbed from any error.
+-- An answer's strings (a server's words), scrubbed of the call's secrets in place, but for the
+-- tokens it hands out (`access_token` members, which a scrub could not tell from an echo).
+local function scrub_answer(v, scrub, depth)
+  if type(v) ~= "table" or depth > json.MAX_DEPTH then return end
+  for k, x in pairs(v) do
+    if k ~= "access_token" then
+      if type(x) == "string" then
+        local y = errors.scrub(x, scrub)
+        if y ~= x then v[k] = y end
+      elseif type(x) == "table" then
+        scrub_answer(x, scrub, depth + 1)
+      end
+    end
+  end
+end
+
 local function call(c, method, path, params, opts, scrub)
   opts = opts or {}
   opts.scrub = scrub
   local res, err = c:request(method, path, params, opts)
   if not res then return nil, errors.scrub_error(err, scrub) end
+  scrub_answer(res, scrub, 0)
   return res
 end
 
@@ -195,7 +213,14 @@ end
 
 local function scope_string(scope, default)
   scope = scope or default
-  if type(scope) == "table" then return concat(scope, ",") end
+  if type(scope) == "table" then
+    for i = 1, #scope do
+      if type(scope[i]) ~= "string" or scope[i] == "" then
+        error(("scope item %d must be a permission name, got %s"):format(i, type(scope[i])), 3)
+      end
+    end
+    return concat(scope, ",")
+  end
   if type(scope) ~= "string" then error("scope must be a list or a comma-separated string", 3) end
   return scope
 end
@@ -357,8 +382,8 @@ local LOGIN_URL_OPTS = { scope = true, state = true, redirect_uri = true, respon
 -- the code exchange
 -- @treturn string the URL
 -- @treturn string the state
--- @raise when there is no `redirect_uri`, `state` is not a non-empty string, or `scope` is neither
--- a list nor a string
+-- @raise when there is no `redirect_uri`, `state` is not a non-empty string, `scope` is neither
+-- a list of names nor a string, or `extras` is neither a string nor a table that encodes as JSON
 -- @usage
 -- local url, state = fb:login_url{ scope = { "instagram_basic", "pages_show_list", "instagram_content_publish" } }
 -- -- redirect the browser to url; keep state
@@ -367,7 +392,13 @@ function FacebookLogin:login_url(o)
   client_m.check_options("login_url", nil, o, LOGIN_URL_OPTS, 2)
   local redirect_uri, state = redirect_and_state(self, o, "login_url")
   local extras = o.extras
-  if type(extras) == "table" then extras = assert(json.encode(extras)) end
+  if type(extras) == "table" then
+    local text, why = json.encode(extras)
+    if not text then error("login_url: extras cannot be sent as JSON: " .. tostring(why), 2) end
+    extras = text
+  elseif extras ~= nil and type(extras) ~= "string" then
+    error("login_url: extras must be a string or a table, got " .. type(extras), 2)
+  end
   local p = {
     client_id = self.app_id, redirect_uri = redirect_uri, state = state,
     response_type = o.response_type or "code",
@@ -397,10 +428,15 @@ FacebookLogin.parse_redirect = function(_, url) return _M.parse_redirect(url) en
 -- @usage assert(fb:check_state(session.state, p.state))
 FacebookLogin.check_state = function(_, expected, got) return _M.check_state(expected, got) end
 
+-- A token endpoint's access_token that cannot be sent (a line break would end up in a header).
+local UNSENDABLE = "token response with an access_token that cannot be sent (a space, line break or control "
+  .. "byte, or over 4 KiB)"
+
 local function fb_token(res, long_lived)
   if type(res) ~= "table" or type(res.access_token) ~= "string" or res.access_token == "" then
     return nil, errors.new{ kind = "decode", message = "token response without access_token" }
   end
+  if not token_m.is_sendable(res.access_token) then return nil, errors.new{ kind = "decode", message = UNSENDABLE } end
   return token_m.new{ access_token = res.access_token, token_type = res.token_type, expires_in = res.expires_in,
     kind = "facebook", long_lived = long_lived }
 end
@@ -468,8 +504,8 @@ FacebookLogin.refresh = FacebookLogin.exchange_long_lived
 -- has `long_lived_token`)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: `kind = "oauth"` with `reason` `"state_mismatch"`, `"ambiguous_redirect"`,
--- `"cancelled"` (the user declined), `"no_code"`, or the redirect's own `error`; or an error of
--- @{FacebookLogin:exchange_code}
+-- `"cancelled"` (the user declined), `"no_code"`, `"bad_token"`, or the redirect's own `error`; or an
+-- error of @{FacebookLogin:exchange_code}
 -- @raise when `url` is not a string, `expected_state` is not a non-empty string, `redirect_uri` is
 -- not a string, or a code must be exchanged and the object has no `app_secret`
 -- @usage
@@ -479,10 +515,13 @@ function FacebookLogin:handle_redirect(url, expected_state, redirect_uri)
   local p, err = checked_redirect(url, expected_state)
   if not p then return nil, err end
   redirect_uri = exchange_redirect(self, expected_state, redirect_uri)
-  if p.code then return self:exchange_code(p.code, redirect_uri) end
+  if p.code and p.code ~= "" then return self:exchange_code(p.code, redirect_uri) end
   if p.access_token and p.access_token ~= "" then
     local long = p.long_lived_token
     if long == "" then long = nil end
+    if not token_m.is_sendable(long or p.access_token) then
+      return nil, oauth_error("bad_token", "the redirect's token cannot be sent (a space, line break or control byte)")
+    end
     return token_m.new{ access_token = long or p.access_token, kind = "facebook", long_lived = long ~= nil,
       expires_in = not long and tonumber(p.expires_in) or nil,
       data_access_expiration_time = p.data_access_expiration_time }
@@ -509,8 +548,11 @@ function FacebookLogin:debug_token(t)
   local res, err = call(app_client, "GET", "/debug_token", { input_token = input }, nil,
     scrub_list(app_token, secrets[self], input))
   if not res then return nil, err end
-  if type(res) ~= "table" then return nil, errors.new{ kind = "decode", message = "debug_token answered no object" } end
-  return res.data or res
+  local data = type(res) == "table" and res.data
+  if data == nil then data = res end
+  if type(data) ~= "table" then return nil, errors.new{ kind = "decode", message = "debug_token answered no object" } end
+  -- the server's words about the token it was given (an error message may quote it): scrubbed
+  return errors.scrub_error(data, scrub_list(app_token, secrets[self], input))
 end
 
 --- Lists the user's Pages with their tokens, IG accounts and what their tasks can grant.
@@ -645,6 +687,7 @@ local function ig_token(res, long_lived, now)
   if type(res) ~= "table" or type(res.access_token) ~= "string" or res.access_token == "" then
     return nil, errors.new{ kind = "decode", message = "token response without access_token" }
   end
+  if not token_m.is_sendable(res.access_token) then return nil, errors.new{ kind = "decode", message = UNSENDABLE } end
   local perms = res.permissions
   if type(perms) == "string" then
     local list = {}
@@ -743,7 +786,7 @@ function InstagramLogin:handle_redirect(url, expected_state, redirect_uri)
   local p, err = checked_redirect(url, expected_state)
   if not p then return nil, err end
   redirect_uri = exchange_redirect(self, expected_state, redirect_uri)
-  if not p.code then return nil, oauth_error("no_code", "the redirect carries no code") end
+  if not p.code or p.code == "" then return nil, oauth_error("no_code", "the redirect carries no code") end
   return self:exchange_code(p.code, redirect_uri)
 end
 

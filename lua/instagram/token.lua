@@ -12,7 +12,7 @@
 -- @module instagram.token
 local type, tonumber, setmetatable, error, tostring, floor = type, tonumber, setmetatable, error, tostring, math.floor
 local getmetatable, pcall = getmetatable, pcall
-local date = os.date
+local date, find = os.date, string.find
 local json = require "instagram.json"
 
 local _M = {}
@@ -157,12 +157,21 @@ function Token:expires_in()
   return self.expires_at - self._now()
 end
 
+-- A margin of seconds given to is_expired/needs_refresh: a number ("300" would compare as a string).
+local function check_margin(fn, margin)
+  if margin ~= nil and (type(margin) ~= "number" or margin ~= margin) then
+    error(fn .. ": margin must be a number of seconds, got " .. (type(margin) == "number" and "nan" or type(margin)), 3)
+  end
+end
+
 --- Whether it has lapsed, or will within `margin` seconds.
 -- A token with no known expiry is never expired.
 -- @tparam[opt=0] number margin seconds before the expiry that count as expired
 -- @treturn boolean
+-- @raise when `margin` is given and is not a number
 -- @usage if t:is_expired(300) then --[[ log in again ]] end
 function Token:is_expired(margin)
+  check_margin("is_expired", margin)
   local left = self:expires_in()
   return left ~= nil and left <= (margin or 0)
 end
@@ -193,8 +202,10 @@ end
 -- A token with no known expiry never needs a refresh.
 -- @tparam[opt=604800] number margin seconds before the expiry (default 7 days)
 -- @treturn boolean
+-- @raise when `margin` is given and is not a number
 -- @usage if t:needs_refresh() then t = assert(ig:refresh(t)) end
 function Token:needs_refresh(margin)
+  check_margin("needs_refresh", margin)
   local left = self:expires_in()
   if not left or left > (margin or 7 * 86400) then return false end
   return (self:can_refresh())
@@ -260,6 +271,16 @@ function _M.load(store, key)
   return token
 end
 
+--- Whether a string can be sent as a token: 1 to 4096 bytes of letters, digits and `-._~+/=|:%`
+-- (what tokens are made of), so no space, line break or control byte can reach a header or a URL.
+-- The library refuses any other token a server or a store hands it.
+-- @param s the value
+-- @treturn boolean
+-- @usage if not require("instagram.token").is_sendable(t) then error("not a token") end
+function _M.is_sendable(s)
+  return type(s) == "string" and #s > 0 and #s <= 4096 and not find(s, "[^%w%-%._~+/=|:%%]")
+end
+
 --- Makes a token from a table made by @{Token:to_table} (the same as @{new}).
 -- @tparam table t the stored data
 -- @treturn Token the token
@@ -274,8 +295,9 @@ end
 Token.__tostring = function(t)
   local when = "no known expiry"
   if t.expires_at ~= nil then
-    local ok, d = pcall(date, "!%Y-%m-%dT%H:%M:%SZ", seconds(t.expires_at, true))
-    when = (ok and type(d) == "string") and ("expires " .. d) or "unreadable expiry"
+    local at = seconds(t.expires_at, true) -- (nil for an unreadable one: os.date would then say now)
+    local ok, d = pcall(date, "!%Y-%m-%dT%H:%M:%SZ", at)
+    when = (at and ok and type(d) == "string") and ("expires " .. d) or "unreadable expiry"
   end
   return ("instagram access token (%s%s, %s)"):format(tostring(KINDS[t.kind] and t.kind or "unknown kind"),
     t.long_lived and ", long-lived" or "", when)

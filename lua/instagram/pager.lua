@@ -14,7 +14,8 @@
 -- @usage local p = client:edge("/17841405822304914/media", { fields = "id,caption", max_items = 100 })
 -- for item in p:items() do print(item.id) end
 -- if p.err then print("stopped early: " .. tostring(p.err)) end
-local type, setmetatable, error, pairs, tostring, tonumber = type, setmetatable, error, pairs, tostring, tonumber
+local type, setmetatable, error, pairs, tostring, tonumber, pcall = type, setmetatable, error, pairs, tostring, tonumber,
+  pcall
 
 local _M = {}
 local Pager = {}
@@ -53,8 +54,9 @@ end
 -- @tparam[opt=false] boolean opts.prefetch ask for the next page as soon as a page arrives
 --   (@{instagram.client.Client:start_get}), so the server works while the caller's loop does
 -- @treturn Pager the pager
--- @raise when `path` is not a non-empty string, `params` or `opts` is not a table, an option in
---   `opts` is unknown, or `max_items`/`max_pages` is not a positive whole number
+-- @raise when `path` is not a non-empty string, `params` or `opts` is not a table, a parameter's
+--   value cannot be sent, an option in `opts` is unknown, or `max_items`/`max_pages` is not a
+--   positive whole number
 -- @usage local pager = require("instagram.pager").new(client, "/17841405822304914/tags", { fields = "id" },
 --   { cursor_only = true, max_pages = 3 })
 function _M.new(client, path, params, opts)
@@ -63,7 +65,12 @@ function _M.new(client, path, params, opts)
   if opts ~= nil and type(opts) ~= "table" then error("edge opts must be a table or nil", 2) end
   local q, o = {}, {}
   for k, v in pairs(params or {}) do
-    if CONTROL[k] then o[k] = v else q[k] = v end
+    if CONTROL[k] then o[k] = v
+    else -- a value that cannot be sent raises now, not from an iterator that never raises
+      local ok, why = pcall(require("instagram.params").value, v, k)
+      if not ok then error("edge params: " .. tostring(why), 2) end
+      q[k] = v
+    end
   end
   require("instagram.client").check_options("edge", "opts", opts, CONTROL, 2)
   for k, v in pairs(opts or {}) do o[k] = v end
@@ -99,7 +106,20 @@ function Pager:reset()
   self.pages_fetched, self.items_seen = 0, 0
   self.next_url, self.next_params, self.next_err = self.path, self.params, nil
   self.done, self.err = false, nil
+  self.seen = {} -- pages and cursors of this walk: a server that loops ends it
   return self
+end
+
+-- A page as the walk saw it: where the next one is, how many items, its first and last ids (a
+-- hashtag's next URL repeats on every page, its items do not).
+local function fingerprint(next_key, data)
+  local function id(item) local v = type(item) == "table" and item.id; return type(v) == "string" and v or tostring(v) end
+  return next_key .. "\0" .. #data .. "\0" .. id(data[1]) .. "\0" .. id(data[#data])
+end
+
+local function looped()
+  return require("instagram.error").new{ kind = "decode",
+    message = "the server's paging leads back to a page already read: the walk stops there" }
 end
 
 -- Where the page after `page` is, or nil at the end. A server's paging.next is kept without
@@ -112,6 +132,11 @@ function Pager:_advance(page)
   if type(paging.next) == "string" and paging.next ~= "" then
     local url, err = self.client:_next_url(paging.next)
     self.next_url, self.next_params, self.next_err = url, nil, err
+    if url and type(data) == "table" then
+      local f = fingerprint(url, data)
+      if self.seen[f] then self.next_err = looped() end
+      self.seen[f] = true
+    end
     return
   end
   local cursors = type(paging.cursors) == "table" and paging.cursors or nil
@@ -120,10 +145,11 @@ function Pager:_advance(page)
   if self.cursor_only and limit and type(data) == "table" and #data < limit then self.done = true return end
   if self.cursor_only and cursors and type(cursors.after) == "string" and type(data) == "table" and #data > 0 then
     if self.client:_holds_secret(cursors.after) then self.next_err = secret_cursor() return end
+    if self.seen[cursors.after] then self.done = true return end -- a cursor read before: the end
+    self.seen[cursors.after] = true
     local q = {}
     for k, v in pairs(self.params) do q[k] = v end
     q.after = cursors.after
-    if q.after == (self.next_params and self.next_params.after) then self.done = true return end
     self.next_url, self.next_params = self.path, q
     return
   end
@@ -256,14 +282,18 @@ Nested.__tostring = Pager.__tostring
 -- @tparam[opt] integer opts.max_pages stop after this many pages
 -- @tparam[opt] integer opts.limit the page size asked for (a shorter page is the last)
 -- @treturn Pager the pager
--- @raise when `opts` has a key other than `max_items`, `max_pages` and `limit`, or `max_items` or
---   `max_pages` is not a positive whole number
+-- @raise when `path` is not a non-empty string, `build_fields` or `pick` is not a function, `opts`
+--   has a key other than `max_items`, `max_pages` and `limit`, or `max_items` or `max_pages` is not
+--   a positive whole number
 -- @usage local F = require "instagram.fields"
 -- local p = require("instagram.pager").nested(client, "/17841405822304914",
 --   function(after) return F.build{ F.edge("business_discovery", { username = "bluebottle" },
 --     { F.edge("media", { limit = 10, after = after }, { "id" }) }) } end,
 --   function(res) return res.business_discovery and res.business_discovery.media end, { limit = 10 })
 function _M.nested(client, path, build_fields, pick, opts)
+  if type(path) ~= "string" or path == "" then error("pager.nested: path must be a non-empty string", 2) end
+  if type(build_fields) ~= "function" then error("pager.nested: build_fields must be a function", 2) end
+  if type(pick) ~= "function" then error("pager.nested: pick must be a function", 2) end
   require("instagram.client").check_options("pager.nested", "opts", opts, NESTED, 2)
   opts = opts or {}
   local p = setmetatable({ client = client, path = path, params = { limit = opts.limit }, build_fields = build_fields,
@@ -281,7 +311,12 @@ end
 
 function Nested:_fetch()
   if self.next_err then return nil, self.next_err end
-  local res, err = self.client:get(self.path, { fields = self.build_fields(self.after) })
+  local ok, fields = pcall(self.build_fields, self.after) -- (a server's cursor goes into it)
+  if not ok then
+    return nil, require("instagram.error").new{ kind = "decode",
+      message = "the server's cursor cannot be used in the edge's field expansion" }
+  end
+  local res, err = self.client:get(self.path, { fields = fields })
   if not res then return nil, err end
   local edge = self.pick(res)
   if type(edge) ~= "table" then return { data = {} } end
@@ -293,8 +328,9 @@ function Nested:_advance(page)
   if limit and #page.data < limit then self.done = true return end -- a short page is the last
   local cursors = type(page.paging) == "table" and page.paging.cursors
   local after = type(cursors) == "table" and cursors.after
-  if type(after) ~= "string" or after == self.after then self.done = true return end
+  if type(after) ~= "string" or self.seen[after] then self.done = true return end -- none, or read before
   if self.client:_holds_secret(after) then self.next_err = secret_cursor() return end
+  self.seen[after] = true
   self.after = after
 end
 

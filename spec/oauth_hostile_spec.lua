@@ -47,10 +47,11 @@ describe("token endpoints that answer something that is not a token", function()
   end)
 
   it("debug_token: the data scrubbed of the token it inspects and the app token; not an object: nil, decode", function()
-    local t = stub('{"data":{"is_valid":false,"error":{"code":190,"message":"Malformed access token '
+    local t = stub('{"data":{"is_valid":false,"app_id":"' .. APP_ID .. '","error":{"code":190,"message":"Malformed access token '
       .. TOKEN .. ' (app token ' .. APP_ID .. '|' .. SECRET .. ')"}}}')
     local info = assert(fb(t):debug_token(TOKEN))
     assert.is_false(info.is_valid)
+    assert.equal(APP_ID, info.app_id) -- the app id is no secret: kept
     assert.falsy(info.error.message:find(TOKEN, 1, true))
     assert.falsy(info.error.message:find(SECRET, 1, true))
     for _, body in ipairs{ '{"data":null}', '{"data":42}', '{"data":"oops"}', '{"data":false}', '7' } do

@@ -149,12 +149,14 @@ local function scrub_answer(v, scrub, depth)
   end
 end
 
-local function call(c, method, path, params, opts, scrub)
+-- answer_scrub: the secrets to scrub an answer of, when not all of scrub (an app token's app id
+-- part is no secret, and an answer names the app).
+local function call(c, method, path, params, opts, scrub, answer_scrub)
   opts = opts or {}
   opts.scrub = scrub
   local res, err = c:request(method, path, params, opts)
   if not res then return nil, errors.scrub_error(err, scrub) end
-  scrub_answer(res, scrub, 0)
+  scrub_answer(res, answer_scrub or scrub, 0)
   return res
 end
 
@@ -546,13 +548,12 @@ function FacebookLogin:debug_token(t)
     access_token = app_token, transport = self.client.transport, retries = 0 }
   local input = token_string(t)
   local res, err = call(app_client, "GET", "/debug_token", { input_token = input }, nil,
-    scrub_list(app_token, secrets[self], input))
+    scrub_list(app_token, secrets[self], input), scrub_list(secrets[self], input))
   if not res then return nil, err end
   local data = type(res) == "table" and res.data
   if data == nil then data = res end
   if type(data) ~= "table" then return nil, errors.new{ kind = "decode", message = "debug_token answered no object" } end
-  -- the server's words about the token it was given (an error message may quote it): scrubbed
-  return errors.scrub_error(data, scrub_list(app_token, secrets[self], input))
+  return data -- the server's words about the token it was given: scrubbed of it and of the app secret
 end
 
 --- Lists the user's Pages with their tokens, IG accounts and what their tasks can grant.

@@ -80,7 +80,7 @@ end
 -- every RUN-byte piece of those of RUN bytes or more.
 local function make_prepared(secrets)
   local whole_list, runs = {}, nil
-  for _, s in pairs(secrets) do
+  for _, s in next, secrets do -- (raw: a list's __pairs never runs here)
     if type(s) == "string" and #s >= 4 then
       whole_list[#whole_list + 1] = s
       if #s >= RUN then
@@ -180,7 +180,7 @@ local function redact_named(s)
   for i = 1, #NAMED do
     local name = NAMED[i]
     if find(s, name, 1, true) then
-      local init = 1
+      local init, from, out = 1, 1, nil -- (pieces joined once: one pass, however many matches)
       while true do
         local _, b = find(s, '"' .. name .. '"%s*:%s*"', init)
         if not b then break end
@@ -189,8 +189,17 @@ local function redact_named(s)
           local c = byte(s, j)
           if c == 92 then j = j + 2 elseif c == 34 then break else j = j + 1 end
         end
-        if j > b + 1 then s = sub(s, 1, b) .. REDACTED .. sub(s, j) end
-        init = b + 1
+        if j > b + 1 then
+          out = out or {}
+          out[#out + 1] = sub(s, from, b)
+          out[#out + 1] = REDACTED
+          from = j
+        end
+        init = j > b + 1 and j or b + 1
+      end
+      if out then
+        out[#out + 1] = sub(s, from)
+        s = concat(out)
       end
       s = gsub(s, "([%?&;,%s])(" .. name .. ")=[^&%s\"'#,;]+", "%1%2=" .. REDACTED)
       s = gsub(s, "^(" .. name .. ")=[^&%s\"'#,;]+", "%1=" .. REDACTED)
@@ -218,7 +227,13 @@ end
 
 -- Scrub (secrets named in the list, and values named like secrets), then cut, then scrub what is
 -- left of any secret a cut or an echo left in pieces.
+-- A text longer than its limit is cut first to the limit and a margin longer than any secret (a
+-- token is at most 4 KiB), so a whole secret across the limit is still found, and the work is
+-- bounded by the limit, not by what a server sent (megabytes of body).
+local MARGIN = 8192
+
 local function apply(p, s, limit)
+  if limit and #s > limit + MARGIN then s = sub(s, 1, limit + MARGIN) end
   s = redact_named(s)
   if p then s = replace_whole(s, p.list) end
   s = clip(s, limit)
@@ -284,7 +299,7 @@ function _M.scrub_error(e, secrets, limits)
   local p = prepare(secrets)
   local seen = { [e] = true }
   for k, v in next, e do
-    local limit = limits and limits[k] or _M.MAX_FIELD
+    local limit = type(limits) == "table" and tonumber(rawget(limits, k)) or _M.MAX_FIELD
     if type(v) == "string" then
       local nv = apply(p, v, limit)
       if nv ~= v then e[k] = nv end

@@ -19,9 +19,13 @@ local _M = {}
 
 local function name_ok(s) return type(s) == "string" and s:match("^[%a_][%w_]*$") ~= nil end
 
-local function value_ok(v)
-  local s = tostring(v)
-  return (type(v) == "string" or type(v) == "number") and not s:find("[(){},]")
+-- A modifier's value as written, or nil: a string without ( ) { } or commas, or a finite number
+-- written exactly (integers by their digits on every runtime; LuaJIT's tostring keeps 14 digits).
+local function value_text(v)
+  if type(v) == "string" then return not v:find("[(){},]") and v or nil end
+  if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then return nil end
+  if v == math.floor(v) and v > -2 ^ 63 and v < 2 ^ 63 then return ("%d"):format(v) end
+  return ("%.17g"):format(v)
 end
 
 --- Joins field names (and edges made by @{edge}) into a `fields` string.
@@ -83,22 +87,37 @@ function _M.edge(name, modifiers, subfields)
   local parts = { name }
   if modifiers ~= nil then
     if type(modifiers) ~= "table" then error("fields.edge: modifiers must be a table", 2) end
-    local pairs_list = {}
-    if modifiers[1] ~= nil then
-      for _, p in ipairs(modifiers) do pairs_list[#pairs_list + 1] = p end
+    local pairs_list, listed = {}, modifiers[1] ~= nil
+    for k, v in pairs(modifiers) do -- a list of { name, value } pairs, or a table by name: not both
+      if listed then
+        if type(k) ~= "number" or k % 1 ~= 0 or k < 1 or k > #modifiers then
+          error("fields.edge: modifiers are a list of { name, value } pairs or a table by name, not both", 2)
+        end
+        if type(v) ~= "table" then error("fields.edge: modifier " .. k .. " must be a { name, value } pair", 2) end
+      elseif type(k) ~= "string" then
+        error("fields.edge: bad modifier name " .. tostring(k), 2)
+      end
+    end
+    if listed then
+      for i = 1, #modifiers do pairs_list[i] = modifiers[i] end
     else
       for k, v in pairs(modifiers) do pairs_list[#pairs_list + 1] = { k, v } end
       sort(pairs_list, function(a, b) return a[1] < b[1] end)
     end
     for _, p in ipairs(pairs_list) do
       if not name_ok(p[1]) then error("fields.edge: bad modifier name " .. tostring(p[1]), 2) end
-      if not value_ok(p[2]) then
-        error("fields.edge: modifier " .. p[1] .. " needs a value without ( ) { } or commas", 2)
+      local text = value_text(p[2])
+      if not text then
+        error("fields.edge: modifier " .. p[1] .. " needs a string without ( ) { } or commas, or a finite number", 2)
       end
-      parts[#parts + 1] = "." .. p[1] .. "(" .. tostring(p[2]) .. ")"
+      parts[#parts + 1] = "." .. p[1] .. "(" .. text .. ")"
     end
   end
-  if subfields ~= nil then parts[#parts + 1] = "{" .. _M.build(subfields) .. "}" end
+  if subfields ~= nil then
+    local sub, why = _M.join(subfields)
+    if not sub then error("fields: " .. why, 2) end
+    parts[#parts + 1] = "{" .. sub .. "}"
+  end
   return concat(parts)
 end
 

@@ -74,7 +74,8 @@ end
 
 -- ---- local checks (raise: they are the caller's mistake, caught before any request) -------
 
-local function bad(what, why) error(what .. ": " .. why, 4) end
+-- level: 4 from a check_* helper (the caller of the flow that called it), 3 from a flow itself.
+local function bad(what, why, level) error(what .. ": " .. why, level or 4) end
 
 local function utf8_len(s) return select(2, gsub(s, "[^\128-\191]", "")) end
 
@@ -91,7 +92,7 @@ end
 -- @usage
 -- local ok, why = pcall(require("instagram.publish").check_caption, text)
 -- if not ok then print(why) end
-function _M.check_caption(caption)
+local function check_caption(caption)
   if caption == nil then return end
   if type(caption) ~= "string" then bad("caption", "must be a string") end
   if utf8_len(caption) > L.caption_chars then
@@ -102,6 +103,7 @@ function _M.check_caption(caption)
   local mentions = count(caption, "@[%w_.]+")
   if mentions > L.mentions then bad("caption", ("has %d @ mentions; the limit is 20"):format(mentions)) end
 end
+_M.check_caption = function(caption) check_caption(caption) end -- (not a tail call: the levels hold)
 
 local function check_url(name, v, required)
   if v == nil then
@@ -113,7 +115,8 @@ local function check_url(name, v, required)
 end
 
 local function check_unit(name, v)
-  if type(v) ~= "number" or v < 0 or v > 1 then bad(name, "must be a number from 0.0 to 1.0") end
+  -- (called from check_user_tags / check_product_tags: one level deeper than the other helpers)
+  if type(v) ~= "number" or not (v >= 0 and v <= 1) then bad(name, "must be a number from 0.0 to 1.0", 5) end
 end
 
 local function check_user_tags(tags, need_xy)
@@ -252,7 +255,8 @@ local CHILD_OPTS = set{ "image_url", "video_url", "file", "user_tags", "product_
 -- @treturn[1] table the container, `{ id, status_code, status }`
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's error (a `kind = "decode"` one when the answer is not an
--- object), or `kind = "publish"` with `container_id`, `status` and `reason`:
+-- object), or `kind = "publish"` with `container_id`, `container_status` (the container's status
+-- text; `status` stays the HTTP status, as in every error) and `reason`:
 -- `"container_error"` (status ERROR; `subcode` from the status text, such as 2207026),
 -- `"container_expired"` (status EXPIRED: not published within 24 hours), `"timeout"` (still
 -- IN_PROGRESS after `opts.timeout`: wait again later) or `"deadline"` (the client's `deadline`
@@ -276,7 +280,7 @@ function _M.wait(client, id, opts)
   local function past(step)
     local e = publish_error("deadline", "container " .. id .. " is still " .. (errors.text(code) or "without a status")
       .. " and waiting longer would pass the call's deadline; try wait_for_container again later",
-      { container_id = id, status = status }, client)
+      { container_id = id, container_status = status }, client)
     e.retry_after = step
     return e
   end
@@ -295,15 +299,15 @@ function _M.wait(client, id, opts)
     if code == "FINISHED" or code == "PUBLISHED" then return c end
     if code == "ERROR" then
       return nil, publish_error("container_error", "container " .. id .. " failed: " .. status_text,
-        { container_id = id, status = status, subcode = tonumber(match(status_text, "(22%d%d%d%d%d)")) }, client)
+        { container_id = id, container_status = status, subcode = tonumber(match(status_text, "(22%d%d%d%d%d)")) }, client)
     end
     if code == "EXPIRED" then
       return nil, publish_error("container_expired", "container " .. id .. " expired (not published within 24 hours)",
-        { container_id = id, status = status }, client)
+        { container_id = id, container_status = status }, client)
     end
     if deadline_left <= 0 then
       return nil, publish_error("timeout", "container " .. id .. " is still " .. (errors.text(code) or "without a status")
-        .. " after waiting; try wait_for_container again later", { container_id = id, status = status }, client)
+        .. " after waiting; try wait_for_container again later", { container_id = id, container_status = status }, client)
     end
     local step = min(interval, deadline_left)
     if limit and client.now() + step >= limit then return nil, past(step) end
@@ -344,13 +348,19 @@ end
 function _M.limit(client, user_id, opts)
   check_options("content_publishing_limit", "opts", opts, LIMIT_OPTS, 2)
   opts = opts or {}
+  local since = opts.since
+  if since ~= nil and not (type(since) == "string" or (type(since) == "number" and since == since
+      and since > -math.huge and since < math.huge)) then
+    error("content_publishing_limit: option 'opts.since' must be a Unix time (a number or a string)", 2)
+  end
   local res, err = client:get("/" .. user_id .. "/content_publishing_limit",
-    { fields = opts.fields or "quota_usage,config", since = opts.since })
+    { fields = opts.fields or "quota_usage,config", since = since })
   if not res then return nil, err end
-  if type(res) ~= "table" then
+  local v = type(res) == "table" and (type(res.data) == "table" and res.data[1] or (res.data == nil and res)) or nil
+  if type(v) ~= "table" then
     return nil, errors.new{ kind = "decode", message = "content_publishing_limit answered no object" }
   end
-  return type(res.data) == "table" and res.data[1] or res
+  return v
 end
 
 local function api_params(o, skip)
@@ -361,6 +371,19 @@ local function api_params(o, skip)
   return p
 end
 local NOT_API = set{ "fields", "check_quota", "wait", "progress", "file", "children" }
+
+-- The parameters a flow will send, encoded once before its first request: a value that cannot be
+-- sent (NaN, a cycle, a function) raises at the flow's caller, never after a container was made.
+local function sendable(p, what)
+  local ok, why = pcall(require("instagram.params").encode, p)
+  if not ok then error(what .. ": " .. tostring(why), 4) end -- (1 here, 2 api_checked, 3 the flow, 4 its caller)
+end
+
+local function api_checked(o, what)
+  local p = api_params(o, NOT_API)
+  sendable(p, what)
+  return p
+end
 
 -- A video container from a URL or a local file (resumable upload), waited for.
 local function video_container(client, user_id, p, file, progress, wait)
@@ -412,8 +435,10 @@ local function finish(client, user_id, container_id, o)
     -- caller would post again). The error goes with the answer instead.
     local media, ferr = client:get("/" .. media_id, { fields = o.fields })
     if not media then out.fields_error = ferr end
-    if type(media) == "table" then
-      for k, v in pairs(media) do out[k] = v end
+    if type(media) == "table" then -- (what the publish established is not the read's to change)
+      for k, v in pairs(media) do
+        if k ~= "id" and k ~= "container_id" and k ~= "fields_error" then out[k] = v end
+      end
     end
   end
   return out
@@ -436,13 +461,13 @@ end
 function _M.image(client, user_id, o)
   check_known(o, IMAGE_OPTS, "publish_image")
   check_url("image_url", o.image_url, true)
-  _M.check_caption(o.caption)
+  check_caption(o.caption)
   check_alt_text(o.alt_text)
   check_user_tags(o.user_tags, true)
   check_product_tags(o.product_tags, L.product_tags_feed, false)
   check_collaborators(o.collaborators)
   check_id("location_id", o.location_id)
-  local c, err = _M.create(client, user_id, api_params(o, NOT_API))
+  local c, err = _M.create(client, user_id, api_checked(o, "publish_image"))
   if not c then return nil, err end
   local id, ierr = answer_id(c, "the container call")
   if not id then return nil, ierr end
@@ -466,24 +491,24 @@ end
 function _M.video(client, user_id, o)
   check_known(o, VIDEO_OPTS, "publish_video")
   local media_type = o.media_type or "REELS"
-  if media_type ~= "REELS" and media_type ~= "VIDEO" then bad("media_type", "must be REELS or VIDEO") end
-  if (o.video_url == nil) == (o.file == nil) then bad("publish_video", "give exactly one of video_url or file") end
+  if media_type ~= "REELS" and media_type ~= "VIDEO" then bad("media_type", "must be REELS or VIDEO", 3) end
+  if (o.video_url == nil) == (o.file == nil) then bad("publish_video", "give exactly one of video_url or file", 3) end
   check_url("video_url", o.video_url)
   if o.file then check_file(o.file, L.reel_bytes, "a reel") end
   check_url("cover_url", o.cover_url)
-  _M.check_caption(o.caption)
+  check_caption(o.caption)
   check_user_tags(o.user_tags, false)
   check_product_tags(o.product_tags, L.product_tags_reel, true)
   check_collaborators(o.collaborators)
   check_id("location_id", o.location_id)
-  if o.share_to_feed ~= nil and type(o.share_to_feed) ~= "boolean" then bad("share_to_feed", "must be a boolean") end
+  if o.share_to_feed ~= nil and type(o.share_to_feed) ~= "boolean" then bad("share_to_feed", "must be a boolean", 3) end
   if o.thumb_offset ~= nil and (type(o.thumb_offset) ~= "number" or o.thumb_offset < 0 or o.thumb_offset % 1 ~= 0) then
-    bad("thumb_offset", "must be whole milliseconds, 0 or more")
+    bad("thumb_offset", "must be whole milliseconds, 0 or more", 3)
   end
   if o.trial_params ~= nil and type(o.trial_params) ~= "table" then
-    bad("trial_params", "must be a table such as { graduation_strategy = 'MANUAL' }")
+    bad("trial_params", "must be a table such as { graduation_strategy = 'MANUAL' }", 3)
   end
-  local p = api_params(o, NOT_API)
+  local p = api_checked(o, "publish_video")
   p.media_type = media_type
   local c, err = video_container(client, user_id, p, o.file, o.progress, o.wait)
   if not c then return nil, err end
@@ -505,12 +530,12 @@ end
 function _M.story(client, user_id, o)
   check_known(o, STORY_OPTS, "publish_story")
   local given = (o.image_url and 1 or 0) + (o.video_url and 1 or 0) + (o.file and 1 or 0)
-  if given ~= 1 then bad("publish_story", "give exactly one of image_url, video_url or file") end
+  if given ~= 1 then bad("publish_story", "give exactly one of image_url, video_url or file", 3) end
   check_url("image_url", o.image_url)
   check_url("video_url", o.video_url)
   if o.file then check_file(o.file, L.story_video_bytes, "a story video") end
   check_user_tags(o.user_tags, false)
-  local p = api_params(o, NOT_API)
+  local p = api_checked(o, "publish_story")
   p.media_type = "STORIES"
   local c, err
   if o.image_url then
@@ -547,27 +572,30 @@ function _M.carousel(client, user_id, o)
   check_known(o, CAROUSEL_OPTS, "publish_carousel")
   local children = o.children
   if type(children) ~= "table" or #children < L.carousel_min or #children > L.carousel_max then
-    bad("children", ("a carousel takes 2 to 10 items, got %s"):format(type(children) == "table" and #children or "none"))
+    bad("children", ("a carousel takes 2 to 10 items, got %s"):format(type(children) == "table" and #children or "none"), 3)
   end
-  _M.check_caption(o.caption)
+  check_caption(o.caption)
   check_collaborators(o.collaborators)
   check_id("location_id", o.location_id)
   check_product_tags(o.product_tags, L.product_tags_feed, false)
   for i, ch in ipairs(children) do
     check_known(ch, CHILD_OPTS, "publish_carousel", "children[" .. i .. "]")
     local given = (ch.image_url and 1 or 0) + (ch.video_url and 1 or 0) + (ch.file and 1 or 0)
-    if given ~= 1 then bad("children[" .. i .. "]", "give exactly one of image_url, video_url or file") end
+    if given ~= 1 then bad("children[" .. i .. "]", "give exactly one of image_url, video_url or file", 3) end
     check_url("children[" .. i .. "].image_url", ch.image_url)
     check_url("children[" .. i .. "].video_url", ch.video_url)
     if ch.file then check_file(ch.file, L.reel_bytes, "a carousel video") end
     check_user_tags(ch.user_tags, ch.image_url ~= nil)
     check_product_tags(ch.product_tags, L.product_tags_slide, ch.image_url == nil)
     check_alt_text(ch.alt_text)
-    if ch.alt_text and not ch.image_url then bad("children[" .. i .. "].alt_text", "applies to images only") end
+    if ch.alt_text and not ch.image_url then bad("children[" .. i .. "].alt_text", "applies to images only", 3) end
   end
+  local child_params = {}
+  for i, ch in ipairs(children) do child_params[i] = api_checked(ch, "publish_carousel: children[" .. i .. "]") end
+  local carousel_params = api_checked(o, "publish_carousel")
   local ids = {}
   for i, ch in ipairs(children) do
-    local p = api_params(ch, NOT_API)
+    local p = child_params[i]
     p.is_carousel_item = true
     if ch.video_url or ch.file then p.media_type = "VIDEO" end
     local c, err
@@ -588,7 +616,7 @@ function _M.carousel(client, user_id, o)
     local done, werr = _M.wait(client, id, o.wait)
     if not done then return nil, werr end
   end
-  local p = api_params(o, NOT_API)
+  local p = carousel_params
   p.media_type = "CAROUSEL"
   p.children = ids -- sent as a JSON array, the Graph API's form for list parameters
   local c, err = _M.create(client, user_id, p)

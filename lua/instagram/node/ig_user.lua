@@ -493,7 +493,7 @@ end
 -- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's error, an upload's, or `kind = "publish"` with `reason`
--- `"container_error"` (the container failed: `status` text, `subcode` such as 2207026),
+-- `"container_error"` (the container failed: `container_status` text, `subcode` such as 2207026),
 -- `"container_expired"` (not published within 24 hours), `"timeout"` (still in progress after
 -- `wait.timeout`; `container_id` set: wait again with `client:wait_for_container(err.container_id)`),
 -- `"deadline"` (the same, the client's `deadline` having come first; `retry_after`) or `"quota"`
@@ -537,7 +537,7 @@ function IgUser:publish_image(o) return require("instagram.publish").image(self.
 -- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's error, an upload's, or `kind = "publish"` with `reason`
--- `"container_error"` (the container failed: `status` text, `subcode` such as 2207026),
+-- `"container_error"` (the container failed: `container_status` text, `subcode` such as 2207026),
 -- `"container_expired"` (not published within 24 hours), `"timeout"` (still in progress after
 -- `wait.timeout`; `container_id` set: wait again with `client:wait_for_container(err.container_id)`),
 -- `"deadline"` (the same, the client's `deadline` having come first; `retry_after`) or `"quota"`
@@ -579,7 +579,7 @@ IgUser.publish_reel = IgUser.publish_video
 -- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's error, an upload's, or `kind = "publish"` with `reason`
--- `"container_error"` (the container failed: `status` text, `subcode` such as 2207026),
+-- `"container_error"` (the container failed: `container_status` text, `subcode` such as 2207026),
 -- `"container_expired"` (not published within 24 hours), `"timeout"` (still in progress after
 -- `wait.timeout`; `container_id` set: wait again with `client:wait_for_container(err.container_id)`),
 -- `"deadline"` (the same, the client's `deadline` having come first; `retry_after`) or `"quota"`
@@ -613,7 +613,7 @@ function IgUser:publish_story(o) return require("instagram.publish").story(self.
 -- `fields_error` when only reading them failed: the post exists)
 -- @treturn[2] nil on failure
 -- @treturn[2] Error err: the API's error, an upload's, or `kind = "publish"` with `reason`
--- `"container_error"` (the container failed: `status` text, `subcode` such as 2207026),
+-- `"container_error"` (the container failed: `container_status` text, `subcode` such as 2207026),
 -- `"container_expired"` (not published within 24 hours), `"timeout"` (still in progress after
 -- `wait.timeout`; `container_id` set: wait again with `client:wait_for_container(err.container_id)`),
 -- `"deadline"` (the same, the client's `deadline` having come first; `retry_after`) or `"quota"`

@@ -85,7 +85,7 @@ function IgContainer:status() return self:fetch("id,status,status_code,video_sta
 -- @tparam[opt=60] number opts.max_interval the longest wait between polls (the documented once a minute)
 -- @treturn[1] table the container's last status, `{ id, status_code, status }`
 -- @treturn[2] nil on failure
--- @treturn[2] Error err: the API's error, or `kind = "publish"` with `container_id`, `status` and
+-- @treturn[2] Error err: the API's error, or `kind = "publish"` with `container_id`, `container_status` and
 -- `reason` `"container_error"` (with `subcode` when the status text has one),
 -- `"container_expired"`, `"timeout"` (still in progress: wait again later) or `"deadline"` (the
 -- client's `deadline` came first: wait again after `retry_after`)

@@ -126,3 +126,21 @@ describe("scrubbing text a server sent", function()
     assert.is_table(errors.scrub_error(e, nil, { message = "100" }))
   end)
 end)
+
+describe("uploads against odd files and answers", function()
+  it("refuses a directory as the file, and does not take a 200 that says success: false for done", function()
+    local t = { request = function() return { status = 200, headers = {}, body = '{"id":"1"}' } end,
+      upload = function() return { status = 200, headers = {}, body = '{"success":false}' } end }
+    local c = instagram.new{ access_token = "tok-12345", transport = t, retries = 0, sleep = function() end }
+    local ok, err = c:upload_video("17900000000000001", "/tmp")
+    assert.is_nil(ok)
+    assert.equal("file", err.reason)
+    assert.has_error(function() c:ig_user(USER):publish_video{ file = "/tmp" } end, "file: '/tmp' is not a file that can be read")
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb")); f:write("abc"); f:close()
+    local done, uerr = c:upload_video("17900000000000001", path, { max_attempts = 2 })
+    os.remove(path)
+    assert.is_nil(done)
+    assert.equal("the upload host answered success: false", uerr.message)
+  end)
+end)

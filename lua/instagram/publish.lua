@@ -176,8 +176,10 @@ local function check_file(path, limit, what)
   if type(path) ~= "string" or path == "" then bad("file", "must be a path") end
   local f = io.open(path, "rb")
   if not f then bad("file", "cannot read '" .. path .. "'") end
+  local readable = f:read(0) ~= nil or f:seek("end") == 0 -- (a directory opens, but does not read)
   local size = f:seek("end")
   f:close()
+  if not readable then bad("file", "'" .. path .. "' is not a file that can be read") end
   if size == 0 then bad("file", "'" .. path .. "' is empty") end
   if size > limit then
     bad("file", ("'%s' is %d bytes; %s may be at most %d MB"):format(path, size, what, limit / (1024 * 1024)))

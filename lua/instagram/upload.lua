@@ -40,7 +40,8 @@ local function file_size(path)
   if type(path) ~= "string" or path == "" then error("upload: path must be a file name", 3) end
   local f = io.open(path, "rb")
   if not f then return nil end
-  local size = f:seek("end")
+  local readable = f:read(0) ~= nil or f:seek("end") == 0 -- (a directory opens, but does not read)
+  local size = readable and f:seek("end") or nil
   f:close()
   return size
 end
@@ -131,6 +132,10 @@ function _M.video(client, target, path, opts)
     info.offsets[info.attempts] = offset
     local res, err = client:raw_upload(url, { offset = tostring(offset), file_size = tostring(size) }, path, offset,
       opts.progress)
+    if type(res) == "table" and res.success == false then -- a 200 that says it failed: not done
+      res, err = nil, require("instagram.error").new{ kind = "decode", is_transient = true,
+        message = "the upload host answered success: false" }
+    end
     if res then return true, info end
     err.offset = offset -- where this attempt started: a place to resume from (opts.offset)
     if err.reason == "aborted" or err.reason == "file" or info.attempts >= max_attempts then return nil, err end

@@ -80,7 +80,7 @@ end
 -- every RUN-byte piece of those of RUN bytes or more.
 local function make_prepared(secrets)
   local whole_list, runs = {}, nil
-  for _, s in next, secrets do -- (raw: a list's __pairs never runs here)
+  local function add(_, s)
     if type(s) == "string" and #s >= 4 then
       whole_list[#whole_list + 1] = s
       if #s >= RUN then
@@ -88,6 +88,12 @@ local function make_prepared(secrets)
         for i = 1, #s - RUN + 1 do runs[sub(s, i, i + RUN - 1)] = true end
       end
     end
+  end
+  -- a list's __pairs is honoured (a proxy of secrets); one that raises is not: its raw content
+  local ok = pcall(function() for k, s in pairs(secrets) do add(k, s) end end)
+  if not ok then
+    whole_list, runs = {}, nil
+    for k, s in next, secrets do add(k, s) end
   end
   if #whole_list == 0 then return false end
   -- longest first, so that a secret containing another is replaced whole

@@ -198,6 +198,19 @@ describe("instagram.core session", function()
     assert.has_error(function() s:start("GET", "http://x") end, "session is closed")
   end)
 
+  it("a started POST keeps its own copy of the body: its anchors pulled away (debug library) change nothing", function()
+    H.reset()
+    local body = "message=" .. ("kept"):rep(1000)
+    local q = s:start("POST", H.graph_url .. "/v24.0/me", { Authorization = "Bearer " .. H.token }, body)
+    if debug.setuservalue then debug.setuservalue(q, {}) else debug.setfenv(q, {}) end
+    body = nil -- luacheck: ignore 311
+    collectgarbage()
+    collectgarbage()
+    q:finish()
+    local sent = H.requests("^/v24%.0/me$")
+    assert.equal("message=" .. ("kept"):rep(1000), sent[#sent].body)
+  end)
+
   describe("misuse raises and never crashes", function()
     it("checks the method, URL, headers, body and timeout", function()
       assert.has_error(function() s:request() end)

@@ -66,6 +66,9 @@ int ig_l_start(lua_State *L) {
   if (!s->async_multi || !s->async_easy) return luaL_error(L, "libcurl could not make a handle (out of memory?)");
   ig_setup_easy(s, s->async_easy, &p->x, a.url, p->headers, a.timeout_ms);
   ig_set_method(s->async_easy, &p->x, a.method, a.body, a.blen);
+  /* libcurl keeps its own copy of the body: the transfer outlives this call, and nothing Lua can do
+   * to the anchors below (debug.setuservalue) may leave it reading a collected string */
+  if (a.body) curl_easy_setopt(s->async_easy, CURLOPT_COPYPOSTFIELDS, a.body);
   if (curl_multi_add_handle(s->async_multi, s->async_easy) != CURLM_OK)
     return luaL_error(L, "libcurl could not start the request");
   p->s = s;

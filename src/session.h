@@ -64,6 +64,8 @@ typedef struct {
   ig_xfer x;
   long status;
   CURLcode rc;
+  int running; /* libcurl is using it (an upload's progress callback runs Lua meanwhile): a __gc
+                * called by hand then (debug.getmetatable) frees nothing */
 } ig_call;
 
 /* session.c: lifetime */

@@ -25,7 +25,8 @@ void ig_call_free(ig_call *c) {
 }
 
 static int l_call_gc(lua_State *L) {
-  ig_call_free((ig_call *)luaL_checkudata(L, 1, IG_CALL_MT));
+  ig_call *c = (ig_call *)luaL_checkudata(L, 1, IG_CALL_MT);
+  if (!c->running) ig_call_free(c); /* (the collector only runs it once the call is over) */
   return 0;
 }
 

@@ -125,7 +125,9 @@ int ig_l_upload(lua_State *L) {
   curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(e, CURLOPT_XFERINFODATA, &u);
-  c->rc = curl_easy_perform(e);
+  c->running = 1;
+  c->rc = curl_easy_perform(e); /* (the progress callback runs Lua, under pcall: no error leaves it) */
+  c->running = 0;
   if (c->rc == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &c->status);
   /* Nothing of this call may stay behind in the handle: its callbacks point at this C frame. */
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);

@@ -92,6 +92,16 @@ CASES.trailers = function()
     forever(rep("X-Trailer: " .. rep("t", 1000) .. "\r\n", 64))
 end
 
+-- Headers and trailers each under the header block's 256 KiB and 1000 lines, together over one
+-- of them (?what=bytes: 150 lines of 1 KB each; ?what=lines: 600 short lines each).
+CASES.trailers_share = function()
+  local bytes = ngx.var.arg_what ~= "lines"
+  local line = bytes and ("X-Field: " .. rep("f", 1000) .. "\r\n") or "X-F: 1\r\n"
+  local many = rep(line, bytes and 150 or 600)
+  return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n" .. many .. "\r\n2\r\nok\r\n0\r\n" .. many .. "\r\n",
+    function() return nil end
+end
+
 -- An answer one byte every 0.1 s (at most 100 bytes): framed by ?framing=length (the default),
 -- close or chunked.
 CASES.drip = function()

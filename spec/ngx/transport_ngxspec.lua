@@ -310,6 +310,11 @@ describe("the ngx transport against a hostile server", function()
       assert.equal("response headers larger than 256 KiB", size_error("/hostile/trailers"))
     end)
 
+    it("counts trailers within the headers' 256 KiB and 1000 lines, not beside them", function()
+      assert.equal("response headers larger than 256 KiB", size_error("/hostile/trailers_share?what=bytes"))
+      assert.equal("response headers: more than 1000 lines", size_error("/hostile/trailers_share?what=lines"))
+    end)
+
     it("gives up at its timeout when the body drips a byte at a time, whatever its framing", function()
       for _, framing in ipairs{ "length", "close", "chunked" } do
         local t0 = ngx.now()

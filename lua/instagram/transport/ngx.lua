@@ -447,7 +447,8 @@ local function read_fields(r, budget, count)
   end
 end
 
--- The final answer's status, headers and HTTP version (interim 1xx answers skipped), or nil, err.
+-- The final answer's status, headers and HTTP version (interim 1xx answers skipped), and the
+-- header budget and line count left for chunked trailers; or nil, err.
 local function read_head(r)
   local budget, count = MAX_HEADER_BLOCK, 0
   while true do
@@ -460,11 +461,12 @@ local function read_head(r)
     if not fields then return nil, left end
     budget, count = left, lines
     status = tonumber(status)
-    if status < 100 or status >= 200 then return status, joined(fields), version end
+    if status < 100 or status >= 200 then return status, joined(fields), version, budget, count end
   end
 end
 
-local function read_chunked(r, limit)
+-- budget, count: what the head left of the header block's bytes and lines (trailers share them).
+local function read_chunked(r, limit, budget, count)
   local sink, total = new_sink(), 0
   while true do
     local line, err = read_line(r, MAX_CHUNK_LINE)
@@ -473,7 +475,7 @@ local function read_chunked(r, limit)
     if not hex then return nil, "bad chunk size line" end
     local size = tonumber(hex, 16)
     if size == 0 then
-      local fields, terr = read_fields(r, MAX_HEADER_BLOCK, 0) -- trailers, bounded as headers are
+      local fields, terr = read_fields(r, budget, count) -- trailers: within what the head left
       if not fields then return nil, terr == "size" and "trailers" or terr end
       return drain(sink)
     end
@@ -569,7 +571,7 @@ function T:_attempt(p, deadline, body_writer)
   end
 
   local r = new_reader(sock, deadline)
-  local status, headers, version = read_head(r)
+  local status, headers, version, head_budget, head_lines = read_head(r)
   if not status then
     sock:close()
     if headers == "size" then return nil, "size", SIZE_HEADERS end
@@ -587,7 +589,7 @@ function T:_attempt(p, deadline, body_writer)
     res_body = ""
   elseif te and has_token(te, "chunked") then
     if headers["content-length"] then keep = false end -- both framings: trust neither for the next answer
-    res_body, berr = read_chunked(r, self.max_body)
+    res_body, berr = read_chunked(r, self.max_body, head_budget, head_lines)
   elseif not te and headers["content-length"] then
     local n = match(headers["content-length"], "^%d+$") and tonumber(headers["content-length"])
     if not n then berr = "bad Content-Length"

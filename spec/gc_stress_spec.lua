@@ -19,6 +19,15 @@ local function run_case(name)
   return out, code
 end
 
+-- A file of n bytes c to upload; the caller removes it.
+local function temp_file(c, n)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(string.rep(c, n))
+  f:close()
+  return path
+end
+
 describe("C core under hostile finalizers", function()
   local url
   before_each(function()
@@ -50,10 +59,7 @@ describe("C core under hostile finalizers", function()
   end)
 
   it("s:close() inside an upload's progress callback stops the upload", function()
-    local path = os.tmpname()
-    local f = assert(io.open(path, "wb"))
-    f:write(string.rep("u", 4 * 1024 * 1024))
-    f:close()
+    local path = temp_file("u", 4 * 1024 * 1024)
     local s = core.session{ ca_file = H.ca_file, timeout = 20 }
     local calls = 0
     local t0 = os.time()
@@ -71,10 +77,7 @@ describe("C core under hostile finalizers", function()
   end)
 
   it("a progress callback that runs the call's own finalizer by hand (debug library) frees nothing in use", function()
-    local path = os.tmpname()
-    local f = assert(io.open(path, "wb"))
-    f:write(string.rep("d", 1024 * 1024))
-    f:close()
+    local path = temp_file("d", 1024 * 1024)
     local s = core.session{ ca_file = H.ca_file, timeout = 20 }
     local freed = false
     local status = s:upload(H.graph_url .. "/v24.0/me", { Authorization = "Bearer " .. H.token }, path, 0,
@@ -94,10 +97,7 @@ describe("C core under hostile finalizers", function()
   end)
 
   it("a progress callback that collects garbage and makes finalizers run does not disturb the upload", function()
-    local path = os.tmpname()
-    local f = assert(io.open(path, "wb"))
-    f:write(string.rep("g", 256 * 1024))
-    f:close()
+    local path = temp_file("g", 256 * 1024)
     local s = core.session{ ca_file = H.ca_file, timeout = 20 }
     local calls, finalized = 0, 0
     local status = s:upload(H.graph_url .. "/v24.0/me", { Authorization = "Bearer " .. H.token }, path, 0,

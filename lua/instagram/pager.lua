@@ -17,6 +17,8 @@
 local type, setmetatable, error, pairs, tostring, tonumber, pcall = type, setmetatable, error, pairs, tostring, tonumber,
   pcall
 
+local param_value = require("instagram.params").value
+
 local _M = {}
 local Pager = {}
 Pager.__index = Pager
@@ -67,7 +69,7 @@ function _M.new(client, path, params, opts)
   for k, v in pairs(params or {}) do
     if CONTROL[k] then o[k] = v
     else -- a value that cannot be sent raises now, not from an iterator that never raises
-      local ok, why = pcall(require("instagram.params").value, v, k)
+      local ok, why = pcall(param_value, v, k)
       if not ok then error("edge params: " .. tostring(why), 2) end
       q[k] = v
     end

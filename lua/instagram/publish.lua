@@ -376,14 +376,14 @@ local NOT_API = set{ "fields", "check_quota", "wait", "progress", "file", "child
 
 -- The parameters a flow will send, encoded once before its first request: a value that cannot be
 -- sent (NaN, a cycle, a function) raises at the flow's caller, never after a container was made.
-local function sendable(p, what)
+local function check_encodable(p, what)
   local ok, why = pcall(require("instagram.params").encode, p)
-  if not ok then error(what .. ": " .. tostring(why), 4) end -- (1 here, 2 api_checked, 3 the flow, 4 its caller)
+  if not ok then error(what .. ": " .. tostring(why), 4) end -- (1 check_encodable, 2 api_checked, 3 the flow, 4 its caller)
 end
 
 local function api_checked(o, what)
   local p = api_params(o, NOT_API)
-  sendable(p, what)
+  check_encodable(p, what)
   return p
 end
 

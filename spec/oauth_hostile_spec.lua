@@ -110,6 +110,22 @@ describe("token objects", function()
     assert.has_error(function() t:needs_refresh("1d") end, "needs_refresh: margin must be a number of seconds, got string")
     assert.is_false(t:is_expired(300))
   end)
+
+  it("raise naming now() when the clock given to new returns something that is not a number", function()
+    for _, bad in ipairs{ "x", 0 / 0, math.huge, false } do
+      local t = token_m.new{ access_token = TOKEN, issued_at = 1000, expires_in = 3600, now = function() return bad end }
+      local want = "token: now() must return a number of seconds, got "
+        .. (type(bad) == "number" and tostring(bad) or type(bad))
+      for _, call in ipairs{ "expires_in", "age", "is_expired", "needs_refresh", "can_refresh" } do
+        local ok, err = pcall(t[call], t)
+        assert.is_false(ok, call)
+        assert.truthy(tostring(err):find(want, 1, true), call .. ": " .. tostring(err))
+      end
+    end
+    local t = token_m.new{ access_token = TOKEN, issued_at = 1000, expires_in = 3600, now = function() return 2000 end }
+    assert.equal(2600, t:expires_in())
+    assert.equal(1000, t:age())
+  end)
 end)
 
 describe("webhook payloads", function()

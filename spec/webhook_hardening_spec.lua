@@ -174,3 +174,61 @@ describe("webhook.challenge against a hostile sender", function()
       ["hub.challenge"] = ("7"):rep(256) }, VT))
   end)
 end)
+
+describe("webhook deliveries with more events than Meta ever batches", function()
+  local function messaging(n, shape)
+    local items = {}
+    for i = 1, n do items[i] = shape or "0" end
+    return '{"object":"page","entry":[{"id":"1","time":1,"messaging":[' .. table.concat(items, ",") .. ']}]}'
+  end
+
+  it("gives up to MAX_EVENTS events and refuses one more as too_large (413), signed or not", function()
+    assert.equal(10000, webhook.MAX_EVENTS)
+    assert.equal(10000, #assert(webhook.parse(messaging(10000))))
+    local body = messaging(10001)
+    local events, err = webhook.parse(body)
+    assert.is_nil(events)
+    assert.equal("webhook", err.kind)
+    assert.equal("too_large", err.reason)
+    assert.equal("more than 10000 events in one delivery (Meta sends at most 1000)", err.message)
+    local sig = "sha256=" .. core.hmac_sha256_hex(SECRET, body)
+    local hev, herr = webhook.handle{ app_secret = SECRET, body = body, signature = sig }
+    assert.is_nil(hev)
+    assert.equal("too_large", herr.reason)
+  end)
+
+  it("counts changes, messaging entries and Instagram Login's flat entries together, across payloads", function()
+    local change = '{"field":"comments","value":{"comment_id":"1"}}'
+    local changes = {}
+    for i = 1, 5000 do changes[i] = change end
+    local entry = '{"id":"1","time":1,"changes":[' .. table.concat(changes, ",") .. '],"field":"mentions","value":{}}'
+    local two = '[{"object":"instagram","entry":[' .. entry .. ']},{"object":"instagram","entry":[' .. entry .. ']}]'
+    local events, err = webhook.parse(two) -- 2 x (5000 + 1)
+    assert.is_nil(events)
+    assert.equal("too_large", err.reason)
+    local one = '{"object":"instagram","entry":[' .. entry .. ']}'
+    assert.equal(5001, #assert(webhook.parse(one)))
+  end)
+
+  it("stops a 1 MiB body of tiny entries before making its ~500,000 events", function()
+    local body = messaging(math.floor((webhook.MAX_BODY - 100) / 2))
+    assert.truthy(#body <= webhook.MAX_BODY)
+    collectgarbage()
+    local before = collectgarbage("count")
+    local events, err = webhook.parse(body)
+    assert.is_nil(events)
+    assert.equal("too_large", err.reason)
+    collectgarbage()
+    assert.truthy(collectgarbage("count") - before < 1024, "memory kept after the refusal")
+  end)
+
+  it("MAX_EVENTS can be raised or lowered", function()
+    local saved = webhook.MAX_EVENTS
+    webhook.MAX_EVENTS = 3
+    local ok, events, err = pcall(webhook.parse, messaging(4, '{"sender":{"id":"1"},"message":{"mid":"m"}}'))
+    webhook.MAX_EVENTS = saved
+    assert.is_true(ok)
+    assert.is_nil(events)
+    assert.equal("more than 3 events in one delivery (Meta sends at most 1000)", err.message)
+  end)
+end)

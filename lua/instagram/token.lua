@@ -12,7 +12,7 @@
 -- @module instagram.token
 local type, tonumber, setmetatable, error, tostring, floor = type, tonumber, setmetatable, error, tostring, math.floor
 local getmetatable, pcall = getmetatable, pcall
-local date, find = os.date, string.find
+local date, find, huge = os.date, string.find, math.huge
 local json = require "instagram.json"
 
 local _M = {}
@@ -38,6 +38,17 @@ local function seconds(v, allow_zero)
 end
 
 local id_string = json.string_of
+
+-- The token's clock: `now` given to new must return a number of seconds (a string or NaN would
+-- make every later comparison raise somewhere inside, or be false).
+local function clock(self)
+  local v = self._now()
+  if type(v) ~= "number" or v ~= v or v == huge or v == -huge then
+    error(("token: now() must return a number of seconds, got %s"):format(
+      type(v) == "number" and tostring(v) or type(v)), 3)
+  end
+  return v
+end
 
 -- The fields new takes (to_table gives a subset); any other key is a mistake (expire_in = ...
 -- would make a token that never expires, so never refreshed): it raises, naming the key.
@@ -154,7 +165,7 @@ function _M.is_token(x) return type(x) == "table" and getmetatable(x) == Token e
 -- if left then print(("%d days left"):format(math.floor(left / 86400))) end
 function Token:expires_in()
   if not self.expires_at then return nil end
-  return self.expires_at - self._now()
+  return self.expires_at - clock(self)
 end
 
 -- A margin of seconds given to is_expired/needs_refresh: a number ("300" would compare as a string).
@@ -179,7 +190,7 @@ end
 --- Seconds since it was issued.
 -- @treturn number
 -- @usage print(t:age())
-function Token:age() return self._now() - self.issued_at end
+function Token:age() return clock(self) - self.issued_at end
 
 --- Whether it can be refreshed now: not expired and, for an Instagram Login token, at least 24 hours old.
 -- @treturn[1] boolean `true`

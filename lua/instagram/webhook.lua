@@ -16,8 +16,9 @@
 -- `reason`: `"bad_mode"`, `"bad_verify_token"`, `"no_challenge"` (the handshake: answer 403),
 -- `"missing_signature"`, `"malformed_signature"`, `"bad_signature"`, `"sha256_required"` (the
 -- signature: answer 403), `"too_large"` (over `max_body`, by default `instagram.webhook.MAX_BODY`,
--- 1 MiB: answer 413), `"bad_json"`, `"bad_payload"` (answer 400). Misuse (a missing app secret or
--- verify token, a body that is not a string) raises.
+-- 1 MiB, or more events than `instagram.webhook.MAX_EVENTS`, 10000: answer 413), `"bad_json"`,
+-- `"bad_payload"` (answer 400). Misuse (a missing app secret or verify token, a body that is not a
+-- string) raises.
 -- @module instagram.webhook
 local core = require "instagram.core"
 local json = require "instagram.json"
@@ -26,7 +27,10 @@ local errors = require "instagram.error"
 local type, ipairs, error = type, ipairs, error
 local lower, match = string.lower, string.match
 
-local _M = { MAX_BODY = 1024 * 1024 }
+-- MAX_EVENTS: the most events one delivery may give (Meta batches at most 1000 updates a
+-- delivery). A body of small entries could otherwise make hundreds of thousands of event tables
+-- (1 MiB of `"messaging":[0,0,...]` is ~500,000) before any of it is used.
+local _M = { MAX_BODY = 1024 * 1024, MAX_EVENTS = 10000 }
 
 local function fail(reason, message)
   return nil, errors.new{ kind = "webhook", reason = reason, message = message }
@@ -218,7 +222,8 @@ end
 -- @tparam[opt=1048576] int max_body the largest body accepted, in bytes
 -- @treturn[1] {table,...} the events (an empty list when the payload has none)
 -- @treturn[2] nil on failure (answer 400, or 413 for `too_large`)
--- @treturn[2] Error err `kind = "webhook"`, `reason` `"too_large"`, `"bad_json"` (empty, or not
+-- @treturn[2] Error err `kind = "webhook"`, `reason` `"too_large"` (over `max_body`, or more
+-- events than `MAX_EVENTS`), `"bad_json"` (empty, or not
 -- JSON) or `"bad_payload"` (not an object or list of them, no `entry` list, an entry that is not an
 -- object, or another `object` than `instagram`/`page`)
 -- @raise when `body` is not a string, or `max_body` is not a whole number
@@ -240,7 +245,10 @@ function _M.parse(body, max_body)
   -- `object`)
   if next(payload) == nil then return fail("bad_payload", "payload is empty") end
   local payloads = payload[1] ~= nil and payload or { payload }
-  local events = {}
+  local events, max_events = {}, _M.MAX_EVENTS
+  local function too_many()
+    return fail("too_large", ("more than %d events in one delivery (Meta sends at most 1000)"):format(max_events))
+  end
   for _, p in ipairs(payloads) do
     if type(p) ~= "table" or type(p.entry) ~= "table" or (p.entry[1] == nil and next(p.entry) ~= nil) then
       return fail("bad_payload", "payload has no 'entry' list")
@@ -253,14 +261,19 @@ function _M.parse(body, max_body)
       if type(entry.changes) == "table" then
         for _, ch in ipairs(entry.changes) do
           if type(ch) == "table" and type(ch.field) == "string" then
+            if #events >= max_events then return too_many() end
             events[#events + 1] = event_from_change(entry, ch.field, ch.value)
           end
         end
       end
       if type(entry.messaging) == "table" then
-        for _, m in ipairs(entry.messaging) do events[#events + 1] = event_from_messaging(entry, m) end
+        for _, m in ipairs(entry.messaging) do
+          if #events >= max_events then return too_many() end
+          events[#events + 1] = event_from_messaging(entry, m)
+        end
       end
       if type(entry.field) == "string" and entry.value ~= nil then -- Instagram Login's shape, without changes[]
+        if #events >= max_events then return too_many() end
         events[#events + 1] = event_from_change(entry, entry.field, entry.value)
       end
     end

@@ -155,6 +155,20 @@ describe("core.json_decode: keys kept from object to object (by depth and place)
     same_as_cjson('[{"a":1,"a":2},{"a":3,"a":4},{"a":5,"b":6,"a":7}]')
   end)
 
+  it("keeps every place of 8 depths x 32 keys (far past the table's first size) and changes of each", function()
+    local function level(d, tag)
+      if d > 9 then return "0" end
+      local parts = {}
+      for i = 1, 32 do
+        local k = ("k%d_%d%s"):format(d, i, (tag and i % 7 == d % 7) and tag or "")
+        parts[i] = ('"%s":%s'):format(k, i == 16 and level(d + 1, tag) or tostring(i))
+      end
+      return "{" .. table.concat(parts, ",") .. "}"
+    end
+    same_as_cjson("[" .. level(1) .. "," .. level(1) .. "," .. level(1, "x") .. "," .. level(1) .. ","
+      .. level(1, "yy") .. "]")
+  end)
+
   it("keeps the kept keys alive through a full collection in the middle of a decode", function()
     -- a __gc that collects (and decodes) runs while keys are kept: no key comes back wrong
     local items = {}

@@ -43,11 +43,17 @@
 #define KEY_DEPTHS 8
 #define KEY_SLOTS 32
 #define KEY_MAX_LEN 64
+/* The table starts this large: its entries are numbered in the order keys are first kept (a page's
+ * items have a dozen), not by depth and position, so it stays small (it is made on every decode
+ * that has repeated objects, and all it allocates is work for the collector). */
+#define KEY_TABLE_START 16
 typedef struct {
   int table;           /* stack index of the slot for the table of kept keys (nil until needed) */
   int made;            /* whether that table exists */
+  int used;            /* entries of that table in use (1..used) */
   int n[KEY_DEPTHS];   /* positions at each depth with an entry below */
-  struct { const char *s; size_t len; } k[KEY_DEPTHS][KEY_SLOTS]; /* s: NULL when nothing kept */
+  struct { const char *s; size_t len; int at; } k[KEY_DEPTHS][KEY_SLOTS]; /* s: NULL when nothing kept;
+                                                                        * at: its entry, 0 for none yet */
 } key_cache;
 
 typedef struct {
@@ -376,22 +382,24 @@ static int key(parser *j, int d, int i) {
                                 * no quote, backslash or control byte, so the scan would stop there) */
     size_t len = c->k[d][i].len;
     if ((size_t)(end - open) > len + 1 && open[len + 1] == '"' && same_bytes(c->k[d][i].s, open + 1, len)) {
-      lua_rawgeti(L, c->table, d * KEY_SLOTS + i + 1);
+      lua_rawgeti(L, c->table, c->k[d][i].at);
       j->p = open + len + 2;
       return 0;
     }
   }
+  if (!known) c->k[d][i].at = 0;
   const unsigned char *p = skip_plain(open + 1, end);
   if (p < end && *p == '"') {
     size_t len = (size_t)(p - open - 1);
     if (push_plain(j, open, p), len <= KEY_MAX_LEN) {
       if (!c->made) {
-        lua_createtable(L, KEY_DEPTHS * KEY_SLOTS, 0);
+        lua_createtable(L, KEY_TABLE_START, 0);
         lua_replace(L, c->table);
         c->made = 1;
       }
+      if (!c->k[d][i].at) c->k[d][i].at = ++c->used;
       lua_pushvalue(L, -1);
-      lua_rawseti(L, c->table, d * KEY_SLOTS + i + 1);
+      lua_rawseti(L, c->table, c->k[d][i].at);
       c->k[d][i].s = lua_tostring(L, -1); /* kept alive by the table until replaced there */
       c->k[d][i].len = len;
     } else {
@@ -575,9 +583,9 @@ int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opt
   j.numbers = o->numbers ? ig_absindex(L, o->numbers) : 0;
   int max_depth = o->max_depth;
   int base = lua_gettop(L);
-  key_cache keys; /* only table, made and n[] need a start: k[d][i] is read below n[d] */
+  key_cache keys; /* only table, made, used and n[] need a start: k[d][i] is read below n[d] */
   keys.table = base + 1;
-  keys.made = 0;
+  keys.made = keys.used = 0;
   memset(keys.n, 0, sizeof keys.n);
   j.keys = &keys;
   luaL_checkstack(L, 5, "out of Lua stack"); /* the keys' slot, nil, message, the count: a C function is given 20 */

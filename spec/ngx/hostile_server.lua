@@ -146,9 +146,82 @@ CASES.badlength = function()
   return "HTTP/1.1 200 OK\r\nContent-Length: 0x2\r\n\r\nok", function() return nil end
 end
 
+-- Fixed answers for /hostile/raw?v=NAME: status lines, interim answers and framings that no honest
+-- server sends. A string is sent whole; a list is sent piece by piece, a number in it being a pause
+-- in seconds; a function gets the request's Authorization value (to echo the token back).
+local OK = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+local RAW = {
+  good = OK, -- well framed: the client may pool the connection
+  head = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", -- for HEAD: the length announced, no body
+  four = "HTTP/1.1 1000 X\r\n\r\n" .. OK,                -- four digits: no 100 Continue
+  four200 = "HTTP/1.1 2001 OK\r\nContent-Length: 2\r\n\r\nok",
+  nosp = "HTTP/1.1 200OK\r\nContent-Length: 2\r\n\r\nok",
+  bare = "HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok",   -- valid: no reason phrase, no space
+  empty = "HTTP/1.1 200 \r\nContent-Length: 2\r\n\r\nok", -- valid: an empty reason phrase
+  low = "HTTP/1.1 099 Low\r\nContent-Length: 2\r\n\r\nok",
+  zero = "HTTP/1.1 000 Zero\r\nContent-Length: 2\r\n\r\nok",
+  high = "HTTP/1.1 600 High\r\nContent-Length: 2\r\n\r\nok",
+  v20 = "HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+  v12 = "HTTP/1.2 200 OK\r\nContent-Length: 2\r\n\r\nok",
+  v09 = "HTTP/0.9 200 OK\r\nContent-Length: 2\r\n\r\nok",
+  switch = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n" .. OK,
+  early_hints = "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n" .. OK,
+  echo_bad = function(auth) return "XTTP/1.1 200 " .. auth .. "\r\n\r\n" end,
+  echo_code = function(auth) return "HTTP/1.1 2000 " .. auth .. "\r\nContent-Length: 2\r\n\r\nok" end,
+  echo_version = function(auth) return "HTTP/" .. auth .. " 200 OK\r\nContent-Length: 2\r\n\r\nok" end,
+  -- transfer codings
+  gzip_chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+  chunked_gzip = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+  chunked_twice = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+    .. "c\r\n2\r\nok\r\n0\r\n\r\n\r\n0\r\n\r\n", -- chunked twice over: the body once decoded is chunked
+  both = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+  -- chunk-size lines
+  chunk_ext = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;name=\"v\" ; x\r\nok\r\n0;last\r\n\r\n",
+  chunk_hex = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\nok\r\n0\r\n\r\n",
+  chunk_junk = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2zz\r\nok\r\n0\r\n\r\n",
+  chunk_20 = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" .. rep("f", 20) .. "\r\nok\r\n0\r\n\r\n",
+  chunk_zeros = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" .. rep("0", 19) .. "2\r\nok\r\n0\r\n\r\n",
+  -- content lengths
+  length_twice = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+  length_two = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 4\r\n\r\nokok",
+  length_negative = "HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nok",
+  length_huge = "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nok",
+  length_plus = "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok",
+  -- bodies where none belongs, sent after a pause (not in the same read as the head)
+  nocontent = { "HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\n", 0.2, "ok" },
+  nocontent_chunked = { "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n", 0.2, "0\r\n\r\n" },
+  -- "close" beside "keep-alive": close wins
+  close_keep = "HTTP/1.1 200 OK\r\nConnection: close, keep-alive\r\nContent-Length: 2\r\n\r\nok",
+  -- a 1.0 answer without keep-alive; one with it, chunked (which HTTP/1.0 does not have)
+  v10 = "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+  v10_chunked = "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+}
+
+-- Sends RAW[v], then holds the connection open for a second: a request that arrives on it in that
+-- time (the client put the connection back in its pool and reused it) is recorded as next:<v> and
+-- answered "reused". The request's own body is never read before the answer.
+local function linger(v)
+  local answer = RAW[v]
+  local sock = assert(ngx.req.socket(true))
+  sock:settimeout(1000)
+  if type(answer) == "function" then answer = answer(ngx.var.http_authorization or "") end
+  if type(answer) == "string" then answer = { answer } end
+  for _, piece in ipairs(answer) do
+    if type(piece) == "number" then ngx.sleep(piece) else sock:send(piece) end
+  end
+  dict:set("done:" .. v, true)
+  local line = sock:receive("*l")
+  if line then
+    dict:set("next:" .. v, line)
+    sock:send("HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nreused")
+  end
+  return ngx.exit(444)
+end
+
 --- Every /hostile/ location.
 function _M.serve()
   local what = ngx.var.uri:match("^/hostile/(.*)$")
+  if what == "raw" and RAW[ngx.var.arg_v] then return linger(ngx.var.arg_v) end
   if what == "count" then -- counts and answers; keeps the connection
     dict:incr("count", 1, 0)
     dict:set("raw", ngx.req.raw_header())

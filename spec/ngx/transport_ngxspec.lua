@@ -334,6 +334,154 @@ describe("the ngx transport against a hostile server", function()
     end)
   end)
 
+  describe("reads status lines, interim answers and framing as RFC 9112 says", function()
+    -- Empties the transport's pool for this origin (named as ngx.lua's pool_key names it), so that no
+    -- connection a case left there is reused by the next.
+    local function drain()
+      local host, port = base:match("^http://([^:/]+):(%d+)")
+      port = tonumber(port)
+      for _ = 1, 1000 do
+        local s = ngx.socket.tcp()
+        assert(s:connect(host, port, { pool = ("instagram-graph http://%s:%d"):format(host, port) }))
+        local reused = s:getreusedtimes() > 0
+        s:close()
+        if not reused then return end
+      end
+    end
+    -- One request to /hostile/raw?v=NAME (spec/ngx/hostile_server.lua's RAW) on a fresh connection.
+    local function raw(v, req)
+      req = req or {}
+      drain()
+      return t:request{ method = req.method or "GET", url = base .. "/hostile/raw?v=" .. v, headers = req.headers,
+                        body = req.body }
+    end
+    -- Whether the connection of the last answer of /hostile/raw?v=NAME went back to the pool: the
+    -- next request, sent at once, takes the newest pooled connection, which the case holds open.
+    local function pooled(v)
+      local res = t:request{ method = "GET", url = base .. "/hostile/count" }
+      return dict:get("next:" .. v) ~= nil or (res and res.body == "reused") or false
+    end
+    local function refused(v, pattern)
+      local res, reason, message = raw(v)
+      assert.is_nil(res, v .. ": answered " .. tostring(res and res.status))
+      assert.equal("network", reason, v)
+      assert.matches(pattern, message)
+      assert.is_false(pooled(v), v)
+      return message
+    end
+
+    it("pools a well-framed answer and a HEAD answer with a length (so pooled() can see reuse)", function()
+      local res = assert(raw("good"))
+      assert.equal("ok", res.body)
+      assert.is_true(pooled("good"))
+      dict:flush_all()
+      res = assert(raw("head", { method = "HEAD" }))
+      assert.equal(200, res.status)
+      assert.equal("", res.body)
+      assert.is_true(pooled("head"))
+    end)
+
+    it("takes a status code of exactly three digits: 1000 is no 100 Continue, 2001 no 200", function()
+      refused("four", "bad status line")
+      refused("four200", "bad status line")
+      refused("nosp", "bad status line")
+    end)
+
+    it("takes a status line without a reason phrase, with or without the space", function()
+      for _, v in ipairs{ "bare", "empty" } do
+        local res = assert(raw(v))
+        assert.equal(200, res.status, v)
+        assert.equal("ok", res.body, v)
+      end
+    end)
+
+    it("refuses a status code under 100; returns 600 as it is (as libcurl does)", function()
+      refused("low", "bad status line")
+      refused("zero", "bad status line")
+      local res = assert(raw("high"))
+      assert.equal(600, res.status)
+    end)
+
+    it("refuses an HTTP version other than 1.0 and 1.1", function()
+      for _, v in ipairs{ "v20", "v12", "v09" } do refused(v, "bad status line") end
+      local res = assert(raw("v10"))
+      assert.equal(200, res.status)
+      assert.is_false(pooled("v10"))
+    end)
+
+    it("ends the attempt at a 101 Switching Protocols it never asked for, and never pools it", function()
+      local message = refused("switch", "101")
+      assert.matches("Switching Protocols", message)
+      -- other interim answers are skipped
+      local res = assert(raw("early_hints"))
+      assert.equal(200, res.status)
+      assert.equal("ok", res.body)
+    end)
+
+    it("never puts the token a bad status line echoes into its message", function()
+      local secret = "tok-SECRET0123456789abcdefghij"
+      for _, v in ipairs{ "echo_bad", "echo_code", "echo_version" } do
+        local res, reason, message = raw(v, { headers = { Authorization = "Bearer " .. secret } })
+        assert.is_nil(res, v)
+        assert.equal("network", reason, v)
+        assert.matches("bad status line", message, 1, false, v)
+        for i = 1, #secret - 7 do
+          assert.is_nil(message:find(secret:sub(i, i + 7), 1, true), v .. ": " .. message)
+        end
+      end
+    end)
+
+    it("reads chunked only when it is the one transfer coding; never pools an answer framed twice", function()
+      for _, v in ipairs{ "gzip_chunked", "chunked_gzip", "chunked_twice" } do
+        refused(v, "Transfer%-Encoding")
+      end
+      -- chunked beside a Content-Length: chunked wins, and the connection is not pooled
+      local res = assert(raw("both"))
+      assert.equal("ok", res.body)
+      assert.is_false(pooled("both"))
+      -- chunked in an HTTP/1.0 answer (RFC 9112 6.1: faulty framing), keep-alive or not
+      res = assert(raw("v10_chunked"))
+      assert.equal("ok", res.body)
+      assert.is_false(pooled("v10_chunked"))
+    end)
+
+    it("takes chunk extensions and leading zeros; refuses junk after a chunk size", function()
+      local res = assert(raw("chunk_ext"))
+      assert.equal("ok", res.body)
+      res = assert(raw("chunk_zeros"))
+      assert.equal("ok", res.body)
+      refused("chunk_hex", "bad chunk size line")
+      refused("chunk_junk", "bad chunk size line")
+      local res2, reason = raw("chunk_20")
+      assert.is_nil(res2)
+      assert.equal("size", reason)
+    end)
+
+    it("refuses a repeated, negative, signed or huge Content-Length", function()
+      for _, v in ipairs{ "length_twice", "length_two", "length_negative", "length_plus" } do
+        refused(v, "Content%-Length")
+      end
+      local res, reason = raw("length_huge")
+      assert.is_nil(res)
+      assert.equal("size", reason)
+    end)
+
+    it("never pools the connection of a 204 that announces a body", function()
+      for _, v in ipairs{ "nocontent", "nocontent_chunked" } do
+        local res = assert(raw(v))
+        assert.equal(204, res.status, v)
+        assert.equal("", res.body, v)
+        assert.is_false(pooled(v), v)
+      end
+    end)
+
+    it("never pools a connection whose answer says close, whatever else Connection says", function()
+      local res = assert(raw("close_keep"))
+      assert.equal("ok", res.body)
+      assert.is_false(pooled("close_keep"))
+    end)
+  end)
+
   it("refuses a FIFO as upload file or ca_file at once instead of blocking the worker", function()
     local fifo = os.tmpname()
     os.remove(fifo)

@@ -17,6 +17,15 @@
 -- * header lines are parsed as the C core parses them: a line without a colon, or with an empty or
 --   over-256-byte name, is skipped; values keep their bytes (CR and NUL included) and lose the
 --   spaces and tabs around them; a repeated name is joined with ", ".
+-- * status lines and framing are read as RFC 9112 has them, where libcurl would guess: nil,
+--   "network" for a status line that is not HTTP/1.0 or 1.1, a space and exactly three digits (then
+--   a space or the end; codes under 100 refused as libcurl refuses them, 600-999 returned), for a
+--   101 (no upgrade is ever asked for: the connection speaks something else now), for a
+--   Transfer-Encoding other than chunked alone, for a chunk size with anything but extensions after
+--   it, for a Content-Length that is not one decimal number. Messages never quote the server's
+--   status line (it may echo the Authorization header). A connection goes back to the pool only
+--   after an answer framed one way, that did not say close, with no byte left over; never after a
+--   204 that announced a body or chunked beside a Content-Length or in HTTP/1.0.
 -- * a request is sent again on a fresh connection only when a reused keep-alive connection failed
 --   and the server cannot have acted on it: for GET, HEAD, DELETE, PUT and OPTIONS when no answer
 --   byte came; for any other method only when not one byte of the request left (the first byte is
@@ -33,8 +42,8 @@
 -- local me, err = client:get("/me", { fields = "id" })
 local ngx = ngx
 local type, tonumber, tostring, setmetatable, pairs, error = type, tonumber, tostring, setmetatable, pairs, error
-local lower, match, find, sub, byte, gsub, concat, format = string.lower, string.match, string.find, string.sub,
-  string.byte, string.gsub, table.concat, string.format
+local lower, match, find, sub, byte, concat, format = string.lower, string.match, string.find, string.sub,
+  string.byte, table.concat, string.format
 local max, min, floor = math.max, math.min, math.floor
 -- The C core only for its non-blocking file check, loaded when first needed: the emulator loads
 -- this module in nginx without a core built for its LuaJIT.
@@ -430,8 +439,6 @@ local function joined(fields)
   return headers
 end
 
-local function printable(s) return (gsub(sub(s, 1, 80), "[%z\1-\31\127]", "?")) end
-
 -- Lines up to a blank one, within the budget; returns the fields, the budget left and the lines
 -- counted so far, or nil, error ("size", "lines", a socket error).
 local function read_fields(r, budget, count)
@@ -447,6 +454,22 @@ local function read_fields(r, budget, count)
   end
 end
 
+-- A status line (RFC 9112): HTTP/1.0 or HTTP/1.1, a space, a status code of exactly three digits,
+-- then a space and a reason phrase, or nothing. Codes under 100 are refused, 600 to 999 taken, as
+-- libcurl does. Returns the version and the status, or nil, why: never with the line's other bytes,
+-- which a server may have filled with the request's Authorization header.
+local function status_line(line)
+  local version, status, rest = match(line, "^HTTP/(%d%.%d) (%d%d%d)(.*)$")
+  if not version then return nil, "bad status line: not HTTP/x.y, a space and a three-digit status code" end
+  if rest ~= "" and byte(rest) ~= 32 then
+    return nil, "bad status line: the status code is not three digits followed by a space"
+  end
+  if version ~= "1.1" and version ~= "1.0" then return nil, "bad status line: HTTP/" .. version .. ", not 1.0 or 1.1" end
+  local code = tonumber(status)
+  if code < 100 then return nil, "bad status line: status code " .. status end
+  return version, code
+end
+
 -- The final answer's status, headers and HTTP version (interim 1xx answers skipped), and the
 -- header budget and line count left for chunked trailers; or nil, err.
 local function read_head(r)
@@ -455,13 +478,14 @@ local function read_head(r)
     local line, n = read_line(r, budget)
     if not line then return nil, n end
     budget = budget - n
-    local version, status = match(line, "^HTTP/(%d%.%d) (%d%d%d)")
-    if not status then return nil, "bad status line: " .. printable(line) end
+    local version, status = status_line(line)
+    if not version then return nil, status end
+    -- not an interim answer: the connection speaks something else now, and no upgrade was asked for
+    if status == 101 then return nil, "bad answer: 101 Switching Protocols to a request that asked for no upgrade" end
     local fields, left, lines = read_fields(r, budget, count)
     if not fields then return nil, left end
     budget, count = left, lines
-    status = tonumber(status)
-    if status < 100 or status >= 200 then return status, joined(fields), version, budget, count end
+    if status >= 200 then return status, joined(fields), version, budget, count end
   end
 end
 
@@ -471,8 +495,9 @@ local function read_chunked(r, limit, budget, count)
   while true do
     local line, err = read_line(r, MAX_CHUNK_LINE)
     if not line then return nil, err == "size" and "bad chunk size line (too long)" or err end
-    local hex = match(line, "^[ \t]*(%x+)")
-    if not hex then return nil, "bad chunk size line" end
+    -- hex digits, then nothing or extensions (";name=value"): "0x5" is no chunk of 0 bytes
+    local hex, ext = match(line, "^[ \t]*(%x+)[ \t]*(.*)$")
+    if not hex or (ext ~= "" and byte(ext) ~= 59) then return nil, "bad chunk size line" end
     local size = tonumber(hex, 16)
     if size == 0 then
       local fields, terr = read_fields(r, budget, count) -- trailers: within what the head left
@@ -583,15 +608,22 @@ function T:_attempt(p, deadline, body_writer)
 
   local res_body, berr
   local connection = headers["connection"]
-  local keep = (version == "1.1" and not has_token(connection, "close")) or has_token(connection, "keep-alive")
-  local te = headers["transfer-encoding"]
+  -- "close" wins over "keep-alive", wherever either stands
+  local keep = not has_token(connection, "close") and (version == "1.1" or has_token(connection, "keep-alive"))
+  local te, length = headers["transfer-encoding"], headers["content-length"]
   if p.method == "HEAD" or status == 204 or status == 304 then
     res_body = ""
-  elseif te and has_token(te, "chunked") then
-    if headers["content-length"] then keep = false end -- both framings: trust neither for the next answer
-    res_body, berr = read_chunked(r, self.max_body, head_budget, head_lines)
-  elseif not te and headers["content-length"] then
-    local n = match(headers["content-length"], "^%d+$") and tonumber(headers["content-length"])
+    -- a 204 may carry neither: one that announces a body may send it yet, as the next answer's start
+    if status == 204 and (te or (length and length ~= "0")) then keep = false end
+  elseif te then
+    -- both framings, or chunked in HTTP/1.0 (which has none): trust neither for the next answer
+    if length or version == "1.0" then keep = false end
+    -- chunked once, alone, is all this decodes: "gzip, chunked" would hand over gzip, "chunked, gzip"
+    -- ends at the close, chunked twice over would leave chunks in the body
+    if lower(te) ~= "chunked" then berr = "bad Transfer-Encoding: only chunked, alone, is read"
+    else res_body, berr = read_chunked(r, self.max_body, head_budget, head_lines) end
+  elseif length then
+    local n = match(length, "^%d+$") and tonumber(length)
     if not n then berr = "bad Content-Length"
     elseif n > self.max_body then berr = "size"
     elseif n == 0 then res_body = ""

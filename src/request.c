@@ -2,6 +2,7 @@
  *   -> status, headers, body | nil, kind, message
  *   (with decode: status, headers, body|nil, value|nil, message|nil, see ig_push_decoded) 
  * The session's easy handle keeps its standing options between calls; only what varies is set. */
+#include <poll.h>
 #include <string.h>
 #include "session.h"
 
@@ -45,6 +46,22 @@ static void check_decode_arg(lua_State *L, ig_json_opts *o) {
   ig_json_check_opts(L, lua_isnil(L, 7) ? 0 : 7, "decode", o); /* 8, 9 */
 }
 
+/* Bytes waiting on the connection request() left idle, before a new request is sent on it: they can
+ * only be what a server sent after its last answer's end, and libcurl 7.88 would reuse the
+ * connection and hand them to the next request as its answer (another call's, or another client's
+ * on a shared transport). Then the handle is replaced by a new one, which closes every connection
+ * of the old (an end of stream or an error on the socket reads the same way: a fresh connection). */
+static void drop_stale_connection(ig_session *s) {
+  struct pollfd pfd = { s->last_sock, POLLIN, 0 };
+  if (s->last_sock == CURL_SOCKET_BAD || poll(&pfd, 1, 0) <= 0) return;
+  s->last_sock = CURL_SOCKET_BAD;
+  CURL *e = curl_easy_init();
+  if (!e) return; /* (out of memory: libcurl's own liveness check is all there is) */
+  curl_easy_cleanup(s->easy);
+  s->easy = e;
+  s->prepared = 0;
+}
+
 int ig_l_request(lua_State *L) {
   ig_session *s = ig_check_open(L, 1);
   ig_args a;
@@ -56,9 +73,11 @@ int ig_l_request(lua_State *L) {
   ig_call *c = ig_call_new(L, s->x.body.max);                   /* 10 */
   ig_build_headers(L, lua_istable(L, 4) ? 4 : 0, &c->headers);  /* may run finalizers, may raise */
   ig_session_enter(L, s);                                       /* no allocation from here ... */
+  drop_stale_connection(s);
   setup_request(s, a.url, c->headers, a.timeout_ms);
   ig_set_method(s->easy, &s->x, a.method, a.body, a.blen);
   c->rc = curl_easy_perform(s->easy);
+  if (curl_easy_getinfo(s->easy, CURLINFO_ACTIVESOCKET, &s->last_sock) != CURLE_OK) s->last_sock = CURL_SOCKET_BAD;
   if (c->rc == CURLE_OK) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &c->status);
   curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, NULL);
   curl_slist_free_all(c->headers);

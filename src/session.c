@@ -155,6 +155,7 @@ static int l_session_new(lua_State *L) {
   s->timeout_ms = 30000;
   s->connect_timeout_ms = 10000;
   s->http2 = IG_HTTP2_CONCURRENT;
+  s->last_sock = CURL_SOCKET_BAD;
   s->x.body.max = IG_DEFAULT_MAX_BODY;
   s->x.head.max = IG_MAX_HEADER_BLOCK;
   luaL_setmetatable(L, IG_SESSION_MT);

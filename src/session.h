@@ -53,6 +53,7 @@ typedef struct {
   int busy;     /* between ig_session_enter and ig_session_leave */
   int closing;  /* close() was asked for while busy */
   int prepared; /* the easy handle holds request()'s standing options (an upload clears this) */
+  curl_socket_t last_sock; /* the connection request() last used (kept alive by libcurl), or CURL_SOCKET_BAD */
   ig_xfer x;
 } ig_session;
 

@@ -1,7 +1,8 @@
 -- A server that writes bytes after an answer's end on a kept-alive connection (an outside attack):
 -- libcurl 7.88 reused such a connection and handed the bytes to the next request as its answer, so
 -- every later call got the one before's (another client's, on a shared transport). The C core now
--- looks at the idle connection before each request and never sends on one that holds bytes.
+-- looks at the idle connection before each request and never sends on one that holds bytes. Also
+-- the answers libcurl would guess at (a 101, odd Content-Lengths, trailers).
 local instagram = require "instagram"
 local PORT = 18389
 
@@ -16,10 +17,13 @@ teardown(function()
   server:close()
 end)
 
+-- The libcurl transport, also inside nginx (the cosocket transport's own case is in spec/ngx).
+local function curl() return require("instagram.transport.curl").new{ timeout = 5 } end
+
 describe("a connection with bytes after its last answer", function()
   local function client(transport)
     return instagram.new{ access_token = "EAATOKENsecret123456789", graph_url = "http://127.0.0.1:" .. PORT,
-      retries = 0, timeout = 5, transport = transport }
+      retries = 0, timeout = 5, transport = transport or curl() }
   end
 
   it("is never reused: each call gets its own answer (bytes written with the answer)", function()
@@ -38,10 +42,64 @@ describe("a connection with bytes after its last answer", function()
     assert.equal("GET /v24.0/other HTTP/1.1", assert(c:get("/other"))["for"])
   end)
 
+  it("is never reused by get_many or start_get either", function()
+    local c = client()
+    assert.equal("GET /v24.0/late HTTP/1.1", assert(c:get_many({ "/late" }, { concurrency = 1 })[1])["for"])
+    require("socket").sleep(0.3)
+    assert.equal("GET /v24.0/me HTTP/1.1", assert(c:get_many({ "/me" }, { concurrency = 1 })[1])["for"])
+    assert.equal("GET /v24.0/late HTTP/1.1", assert(c:start_get("/late").finish())["for"])
+    require("socket").sleep(0.3)
+    assert.equal("GET /v24.0/other HTTP/1.1", assert(c:start_get("/other").finish())["for"])
+  end)
+
   it("never gives one client the answer meant for another sharing its transport", function()
-    local t = require("instagram.transport.curl").new{ timeout = 5 }
+    local t = curl()
     local a, b = client(t), client(t)
     assert.equal("GET /v24.0/extra HTTP/1.1", assert(a:get("/extra"))["for"])
     assert.equal("GET /v24.0/me HTTP/1.1", assert(b:get("/me"))["for"])
+  end)
+end)
+
+describe("the libcurl transport, against answers libcurl would guess at (RFC 9112)", function()
+  local c
+  before_each(function()
+    c = instagram.new{ access_token = "EAATOKENsecret123456789", graph_url = "http://127.0.0.1:" .. PORT,
+      retries = 0, timeout = 5, transport = curl() }
+  end)
+
+  local function refused(name, why)
+    local v, err = c:get("/raw/" .. name)
+    assert.is_nil(v, name)
+    assert.equal("transport", err.kind)
+    assert.equal("network", err.reason)
+    assert.truthy(err.message:find(why, 1, true), err.message)
+    -- and the connection is not used again: the next call gets its own answer
+    assert.equal("GET /v24.0/me HTTP/1.1", assert(c:get("/me"))["for"])
+  end
+
+  it("refuses a 101 Switching Protocols (it waited for a timeout, or took it as an answer)", function()
+    refused("upgrade", "101 Switching Protocols to a request that asked for no upgrade")
+  end)
+
+  it("refuses a Content-Length that is not one decimal number, or two that differ", function()
+    for _, name in ipairs{ "hexlength", "twolengths", "junklength" } do
+      refused(name, "Content-Length that is not one decimal number")
+    end
+    assert.same({ n = -1 }, assert(c:get("/raw/samelengths"))) -- the same twice is one length
+  end)
+
+  it("never takes chunked trailers for headers", function()
+    local v, err = c:get("/raw/trailers")
+    assert.is_nil(v)
+    assert.equal("http", err.kind) -- a text/plain 503 (the trailer's Content-Type is not the answer's)
+    assert.equal(503, err.status)
+    assert.is_nil(err.retry_after)
+  end)
+
+  it("keeps the headers before a field named like a status line", function()
+    local v, err = c:get("/raw/httpfield")
+    assert.is_nil(v)
+    assert.equal(429, err.status)
+    assert.equal(45, err.retry_after)
   end)
 end)

@@ -2,7 +2,6 @@
  *   -> status, headers, body | nil, kind, message
  *   (with decode: status, headers, body|nil, value|nil, message|nil, see ig_push_decoded) 
  * The session's easy handle keeps its standing options between calls; only what varies is set. */
-#include <poll.h>
 #include <string.h>
 #include "session.h"
 
@@ -16,6 +15,7 @@ static void setup_request(ig_session *s, const char *url, struct curl_slist *hea
   CURL *e = s->easy;
   s->x.errbuf[0] = '\0';
   s->x.attempts = 0;
+  ig_xfer_start(&s->x);
   ig_buf_reset(&s->x.body);
   ig_buf_reset(&s->x.head);
   curl_easy_setopt(e, CURLOPT_URL, url);
@@ -46,14 +46,10 @@ static void check_decode_arg(lua_State *L, ig_json_opts *o) {
   ig_json_check_opts(L, lua_isnil(L, 7) ? 0 : 7, "decode", o); /* 8, 9 */
 }
 
-/* Bytes waiting on the connection request() left idle, before a new request is sent on it: they can
- * only be what a server sent after its last answer's end, and libcurl 7.88 would reuse the
- * connection and hand them to the next request as its answer (another call's, or another client's
- * on a shared transport). Then the handle is replaced by a new one, which closes every connection
- * of the old (an end of stream or an error on the socket reads the same way: a fresh connection). */
+/* Bytes waiting on the connection request() left idle (ig_socket_readable): the handle is replaced
+ * by a new one, which closes every connection of the old. */
 static void drop_stale_connection(ig_session *s) {
-  struct pollfd pfd = { s->last_sock, POLLIN, 0 };
-  if (s->last_sock == CURL_SOCKET_BAD || poll(&pfd, 1, 0) <= 0) return;
+  if (!ig_socket_readable(s->last_sock)) return;
   s->last_sock = CURL_SOCKET_BAD;
   CURL *e = curl_easy_init();
   if (!e) return; /* (out of memory: libcurl's own liveness check is all there is) */
@@ -77,7 +73,7 @@ int ig_l_request(lua_State *L) {
   setup_request(s, a.url, c->headers, a.timeout_ms);
   ig_set_method(s->easy, &s->x, a.method, a.body, a.blen);
   c->rc = curl_easy_perform(s->easy);
-  if (curl_easy_getinfo(s->easy, CURLINFO_ACTIVESOCKET, &s->last_sock) != CURLE_OK) s->last_sock = CURL_SOCKET_BAD;
+  s->last_sock = ig_last_socket(s->easy);
   if (c->rc == CURLE_OK) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &c->status);
   curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, NULL);
   curl_slist_free_all(c->headers);

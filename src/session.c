@@ -155,7 +155,7 @@ static int l_session_new(lua_State *L) {
   s->timeout_ms = 30000;
   s->connect_timeout_ms = 10000;
   s->http2 = IG_HTTP2_CONCURRENT;
-  s->last_sock = CURL_SOCKET_BAD;
+  s->last_sock = s->async_sock = CURL_SOCKET_BAD;
   s->x.body.max = IG_DEFAULT_MAX_BODY;
   s->x.head.max = IG_MAX_HEADER_BLOCK;
   luaL_setmetatable(L, IG_SESSION_MT);
@@ -217,10 +217,16 @@ static int l_session_tostring(lua_State *L) {
  * @treturn[1] string body the body (decompressed)
  * @treturn[2] nil
  * @treturn[2] string reason `timeout`, `connect` (nothing was sent), `tls`, `network` (the request may
- *   have left; also when libcurl would have re-sent it on another connection, which is refused),
- *   `size` (a body over `max_body`, headers over 256 KiB), `invalid`
+ *   have left; also when libcurl would have re-sent it on another connection, which is refused, and
+ *   for an answer libcurl would guess at: a 101, a Content-Length that is not one decimal number or
+ *   two that differ), `size` (a body over `max_body`, headers over 256 KiB, 1xx answers counted),
+ *   `invalid`
  * @treturn[2] string message libcurl's words
  * @raise for a bad method, URL, header or timeout, a closed session, or one that is busy
+ *
+ * Chunked trailers are read but not kept. A kept-alive connection is never sent a request while bytes
+ * wait on it (what a server wrote after its last answer would be read as this one's): the session's
+ * handle is made anew, closing its connections, and the request goes on a fresh one.
  * @usage local status, headers, body = s:request("POST", url, { ["Content-Type"] = "application/json" }, "{}")
  */
 

@@ -31,9 +31,22 @@ typedef struct {
   char errbuf[CURL_ERROR_SIZE];
   int attempts;   /* requests libcurl began for this transfer (it retries on a dead reused connection) */
   int no_replay;  /* a method the server may act on twice: a second attempt is refused */
+  /* reading the header blocks (on_header): where it is, the block's status code and
+   * Content-Length (-1: none yet), the bytes of every block so far, and why the answer was
+   * refused (a static string; NULL: it was not) */
+  int head_state;
+  int head_status;
+  long long head_length;
+  size_t head_seen;
+  const char *bad;
 } ig_xfer;
 
+/* Ready to read a new answer's header blocks. */
+void ig_xfer_start(ig_xfer *x);
+
 typedef struct ig_pending ig_pending;
+
+#define IG_MAX_CONCURRENCY 64 /* many()'s transfers at once */
 
 /* Where a session speaks HTTP/2 (the server willing): the option `http2`. */
 enum { IG_HTTP2_NEVER = 0, IG_HTTP2_CONCURRENT = 1, IG_HTTP2_ALWAYS = 2 };
@@ -53,7 +66,11 @@ typedef struct {
   int busy;     /* between ig_session_enter and ig_session_leave */
   int closing;  /* close() was asked for while busy */
   int prepared; /* the easy handle holds request()'s standing options (an upload clears this) */
-  curl_socket_t last_sock; /* the connection request() last used (kept alive by libcurl), or CURL_SOCKET_BAD */
+  /* The connections last used (kept alive by libcurl; CURL_SOCKET_BAD: none), looked at before the
+   * next transfer of their kind (ig_socket_readable): request()'s, start()'s, many()'s. */
+  curl_socket_t last_sock, async_sock;
+  curl_socket_t many_socks[IG_MAX_CONCURRENCY];
+  int many_nsocks;
   ig_xfer x;
 } ig_session;
 
@@ -87,6 +104,12 @@ int ig_valid_method(const char *m, size_t len);
 void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct curl_slist *headers,
                    long timeout_ms);
 void ig_set_method(CURL *e, ig_xfer *x, const char *method, const char *body, size_t blen);
+/* Whether an idle kept-alive connection has bytes (or an end, or an error) waiting: bytes a server
+ * sent after its last answer's end, which libcurl 7.88 would hand the next request on it as its
+ * answer (another call's; another client's on a shared transport). Then the handles that keep
+ * such connections are made anew (closing them all) before the next transfer. */
+int ig_socket_readable(curl_socket_t sock);
+curl_socket_t ig_last_socket(CURL *e); /* the connection e's finished transfer left alive */
 void ig_take_response(ig_xfer *from, ig_xfer *to);    /* moves the buffers; never allocates */
 void ig_give_back(ig_session *s, ig_xfer *x);         /* reuse the buffers if the session can */
 int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc); /* pushes 3 values */

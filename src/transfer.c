@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -87,6 +88,7 @@ void ig_take_response(ig_xfer *from, ig_xfer *to) {
   memcpy(to->errbuf, from->errbuf, sizeof to->errbuf);
   to->attempts = from->attempts;
   to->no_replay = from->no_replay;
+  to->bad = from->bad;
   size_t fbmax = from->body.max, fhmax = from->head.max;
   memset(&from->body, 0, sizeof from->body);
   memset(&from->head, 0, sizeof from->head);
@@ -221,11 +223,66 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   return ig_buf_append(&x->body, p, total) == 0 ? total : 0;
 }
 
+/* Where on_header is: before a block's status line, in its fields, or past the final block
+ * (chunked trailers come then: never merged into the headers, RFC 9110 6.5.1). */
+enum { HEAD_STATUS = 0, HEAD_FIELDS = 1, HEAD_DONE = 2 };
+
+void ig_xfer_start(ig_xfer *x) {
+  x->head_state = HEAD_STATUS;
+  x->head_status = 0;
+  x->head_length = -1;
+  x->head_seen = 0;
+  x->bad = NULL;
+}
+
+/* A Content-Length field's value: one decimal number (a repeat must say the same, RFC 9112 6.3);
+ * libcurl 7.88 takes "0x8", "8abc", "2 8", and the last of two that differ. */
+static int content_length(ig_xfer *x, const char *v, size_t len) {
+  while (len && (*v == ' ' || *v == '\t')) v++, len--;
+  while (len && (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r' || v[len - 1] == '\n')) len--;
+  if (len == 0 || len > 18) return -1;
+  long long n = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (v[i] < '0' || v[i] > '9') return -1;
+    n = n * 10 + (v[i] - '0');
+  }
+  if (x->head_length >= 0 && x->head_length != n) return -1;
+  x->head_length = n;
+  return 0;
+}
+
+/* One line of an answer's header blocks (libcurl calls this for 1xx blocks, the final one, and
+ * trailers). The last block is kept, every block counts against the header limit, and what
+ * libcurl would guess at is refused: a 101 (no upgrade is ever asked for: the connection speaks
+ * something else now), a bad or conflicting Content-Length. A refusal ends the transfer (libcurl
+ * then closes the connection) with x->bad saying why. */
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   ig_xfer *x = (ig_xfer *)ud;
   size_t total = size * n;
-  /* A new status line starts a new header block (after 1xx or an auth round): keep the last. */
-  if (total >= 5 && memcmp(p, "HTTP/", 5) == 0) x->head.len = 0;
+  int status_line = total >= 5 && memcmp(p, "HTTP/", 5) == 0; /* '/' is in no field name */
+  if (x->head_seen > x->head.max || total > x->head.max - x->head_seen) { x->head.overflow = 1; return 0; }
+  x->head_seen += total;
+  if (x->head_state == HEAD_DONE && !status_line) return total; /* a trailer: read, not kept */
+  if (status_line && x->head_state != HEAD_FIELDS) { /* a block starts (after 1xx; a proxy's CONNECT) */
+    const char *sp = memchr(p, ' ', total);
+    int code = 0;
+    if (sp && (size_t)(sp - p) + 4 <= total) {
+      for (int i = 1; i <= 3; i++) code = code * 10 + (sp[i] >= '0' && sp[i] <= '9' ? sp[i] - '0' : -10000);
+    }
+    if (code == 101) { x->bad = "a 101 Switching Protocols to a request that asked for no upgrade"; return 0; }
+    x->head_status = code;
+    x->head_length = -1;
+    x->head_state = HEAD_FIELDS;
+    x->head.len = 0;
+  } else if (x->head_state == HEAD_FIELDS && (total <= 2 && (p[0] == '\r' || p[0] == '\n'))) {
+    x->head_state = x->head_status >= 100 && x->head_status < 200 ? HEAD_STATUS : HEAD_DONE;
+  } else if (status_line) {
+    return total; /* "HTTP/x: y" among the fields: no field at all (it used to start a new block) */
+  } else if (x->head_state == HEAD_FIELDS && x->head_status >= 200 && total > 15
+             && strncasecmp(p, "content-length:", 15) == 0 && content_length(x, p + 15, total - 15) != 0) {
+    x->bad = "a Content-Length that is not one decimal number (or two that differ)";
+    return 0;
+  }
   return ig_buf_append(&x->head, p, total) == 0 ? total : 0;
 }
 
@@ -240,6 +297,18 @@ static int on_prereq(void *ud, char *ip, char *local_ip, int port, int local_por
   return x->attempts > 1 && x->no_replay ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
 #endif
+
+int ig_socket_readable(curl_socket_t sock) {
+  if (sock == CURL_SOCKET_BAD) return 0;
+  struct pollfd pfd = { sock, POLLIN, 0 };
+  return poll(&pfd, 1, 0) > 0;
+}
+
+curl_socket_t ig_last_socket(CURL *e) {
+  curl_socket_t sock = CURL_SOCKET_BAD;
+  if (curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK) return CURL_SOCKET_BAD;
+  return sock;
+}
 
 /* Resets an easy handle and sets what every transfer shares; x collects the response. */
 void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct curl_slist *headers,
@@ -280,6 +349,7 @@ void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct c
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
   x->attempts = 0;
   x->no_replay = 0;
+  ig_xfer_start(x);
 #if LIBCURL_VERSION_NUM >= 0x075000
   curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
   curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
@@ -347,6 +417,9 @@ int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc) {
     } else if (rc == CURLE_WRITE_ERROR && x->head.overflow) {
       lua_pushliteral(L, "size");
       lua_pushliteral(L, "response headers larger than 256 KiB");
+    } else if (rc == CURLE_WRITE_ERROR && x->bad) {
+      lua_pushliteral(L, "network");
+      lua_pushfstring(L, "refused an answer with %s (it may have been acted on)", x->bad);
     } else if (rc == CURLE_ABORTED_BY_CALLBACK && x->no_replay && x->attempts > 1) {
       lua_pushliteral(L, "network");
       lua_pushliteral(L, "libcurl would have sent the request again on another connection (the first one "

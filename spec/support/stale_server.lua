@@ -1,13 +1,32 @@
 -- A keep-alive HTTP/1.1 server (luasocket) for spec/stale_connection_spec.lua: it answers each
 -- request on one connection with {"for":"<request line>"}, and after the answer to the request
 -- line holding "extra" it writes a whole forged answer at once (bytes after the answer's end), or,
--- for "late", writes one 0.1 s later on the idle connection.
+-- for "late", writes one 0.1 s later on the idle connection; /raw/NAME gets a canned answer (RAW)
+-- that breaks HTTP/1.1 framing.
 --   lua stale_server.lua PORT   (prints "ready" when listening; serves until killed)
 local socket = require "socket"
 local server = assert(socket.bind("127.0.0.1", tonumber(arg[1])))
 print("ready")
 io.stdout:flush()
 local FORGED = 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{"forged":true}'
+-- Answers that break HTTP/1.1 framing, by name (GET /v24.0/raw/NAME); each is followed on the same
+-- connection by nothing else.
+local function head(status, fields, body)
+  return "HTTP/1.1 " .. status .. "\r\n" .. table.concat(fields, "\r\n") .. "\r\n\r\n" .. (body or "")
+end
+local ERR = '{"error":{"message":"busy","code":1}}'
+local RAW = {
+  upgrade = head("101 Switching Protocols", { "Upgrade: websocket", "Connection: Upgrade" })
+    .. head("200 OK", { "Content-Type: application/json", "Content-Length: 8" }, '{"n":-1}'),
+  hexlength = head("200 OK", { "Content-Type: application/json", "Content-Length: 0x8" }, '{"n":-1}'),
+  twolengths = head("200 OK", { "Content-Type: application/json", "Content-Length: 2", "Content-Length: 8" }, '{"n":-1}'),
+  junklength = head("200 OK", { "Content-Type: application/json", "Content-Length: 8abc" }, '{"n":-1}'),
+  samelengths = head("200 OK", { "Content-Type: application/json", "Content-Length: 8", "Content-Length: 8" }, '{"n":-1}'),
+  trailers = head("503 Busy", { "Content-Type: text/plain", "Transfer-Encoding: chunked" })
+    .. "4\r\noops\r\n0\r\nRetry-After: 45\r\nContent-Type: application/json\r\n\r\n",
+  httpfield = head("429 Too Many", { "Content-Type: application/json", "Retry-After: 45",
+    "Content-Length: " .. #ERR, "HTTP/x: y" }, ERR),
+}
 local conns = 0
 while true do
   local c = server:accept()
@@ -26,6 +45,8 @@ while true do
     if length > 0 then c:receive(length) end
     local body = ('{"for":"%s","conn":%d}'):format(line:gsub('"', "'"), conns)
     local answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body
+    local canned = line:match("/raw/(%w+)")
+    if canned then answer = RAW[canned] or answer end
     if line:find("extra", 1, true) then answer = answer .. FORGED end
     c:send(answer)
     if line:find("late", 1, true) then socket.sleep(0.1); c:send(FORGED) end

@@ -60,6 +60,27 @@ describe("a connection with bytes after its last answer", function()
   end)
 end)
 
+-- Inside nginx, the cosocket transport: nginx closes a pooled connection when its event loop sees
+-- bytes on it, but a blocking call (or any Lua work) between two calls leaves no turn of the loop.
+local ngx = rawget(_G, "ngx")
+if type(ngx) == "table" and ngx.socket then
+  describe("a pooled cosocket connection with bytes after its last answer", function()
+    local function client()
+      return instagram.new{ access_token = "EAATOKENsecret123456789", graph_url = "http://127.0.0.1:" .. PORT,
+        retries = 0, timeout = 5, transport = require("instagram.transport.ngx").new{ timeout = 5 } }
+    end
+
+    it("is never reused, even with no turn of the event loop between the calls", function()
+      local c = client()
+      assert.equal("GET /v24.0/late HTTP/1.1", assert(c:get("/late"))["for"])
+      require("socket").sleep(0.3) -- (blocking: nginx's event loop does not run)
+      assert.equal("GET /v24.0/me HTTP/1.1", assert(c:get("/me"))["for"])
+      assert.equal("GET /v24.0/extra HTTP/1.1", assert(c:get("/extra"))["for"])
+      assert.equal("GET /v24.0/other HTTP/1.1", assert(c:get("/other"))["for"])
+    end)
+  end)
+end
+
 describe("the libcurl transport, against answers libcurl would guess at (RFC 9112)", function()
   local c
   before_each(function()

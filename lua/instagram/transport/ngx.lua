@@ -541,15 +541,56 @@ end
 
 -- ---- one attempt -----------------------------------------------------------------------------
 
+-- Whether a pooled connection has bytes (or an end) waiting before a request is sent on it: only
+-- what a server wrote after its last answer, which this request would read as its own answer.
+-- nginx closes such a connection when its event loop sees the bytes, but Lua work since the last
+-- turn of the loop (or bytes that came just now) would get it from the pool all the same. The
+-- socket's fd comes from lua-nginx-module's FFI (`ngx_http_lua_ffi_socket_tcp_hack_fd` with -1
+-- returns it unchanged; the public `getfd` of newer versions is that), then a poll() that does not
+-- wait. Without FFI or the symbol: false (nginx's own check is all there is).
+local stale
+do
+  local ffi_ok, ffi = pcall(require, "ffi")
+  local C = ffi_ok and ffi.C
+  if ffi_ok then
+    pcall(ffi.cdef, "struct ig_pollfd { int fd; short events; short revents; };")
+    pcall(ffi.cdef, "int poll(void *fds, unsigned long nfds, int timeout);")
+    pcall(ffi.cdef, "int ngx_http_lua_ffi_socket_tcp_hack_fd(void *u, int fd, unsigned char *err, size_t *errlen);")
+  end
+  local have = ffi_ok and pcall(function() return C.poll and C.ngx_http_lua_ffi_socket_tcp_hack_fd end)
+  local pfd, errbuf, errlen
+  if have then
+    pfd = ffi.new("struct ig_pollfd[1]")
+    errbuf, errlen = ffi.new("unsigned char[64]"), ffi.new("size_t[1]")
+  end
+  stale = function(sock)
+    if not have then return false end
+    local u = sock[1] -- (the socket's upstream, as lua-resty-core reads it)
+    if u == nil then return false end
+    errlen[0] = 64
+    local fd = C.ngx_http_lua_ffi_socket_tcp_hack_fd(u, -1, errbuf, errlen)
+    if fd < 0 then return false end
+    pfd[0].fd, pfd[0].events, pfd[0].revents = fd, 1, 0 -- POLLIN
+    return C.poll(pfd, 1, 0) > 0
+  end
+end
+
 -- One attempt on one connection. Returns res, or nil, reason, message, retry (true when a fresh
 -- connection may be tried: see the rule at the top of this file).
 function T:_attempt(p, deadline, body_writer)
-  local sock = ngx.socket.tcp()
+  local sock, ok, err, reused
   local pool = p.origin -- (in messages; the pool's key is p.pool)
-  sock:settimeout(min(max(1, floor(self.connect_timeout * 1000)), remaining_ms(deadline)))
-  local ok, err = sock:connect(p.host, p.port, { pool = p.pool, pool_size = self.pool_size })
-  if not ok then return nil, classify(err), "connect to " .. pool .. " failed: " .. tostring(err) end
-  local reused = (sock:getreusedtimes() or 0) > 0
+  -- a pooled connection with bytes waiting is closed and the next one taken (at most the pool's
+  -- size of them, then a new connection)
+  for _ = 0, self.pool_size do
+    sock = ngx.socket.tcp()
+    sock:settimeout(min(max(1, floor(self.connect_timeout * 1000)), remaining_ms(deadline)))
+    ok, err = sock:connect(p.host, p.port, { pool = p.pool, pool_size = self.pool_size })
+    if not ok then return nil, classify(err), "connect to " .. pool .. " failed: " .. tostring(err) end
+    reused = (sock:getreusedtimes() or 0) > 0
+    if not (reused and stale(sock)) then break end
+    sock:close()
+  end
   if p.scheme == "https" and not reused then
     sock:settimeout(remaining_ms(deadline))
     -- sslhandshake may raise (Debian's resty core raises for some failures): an answer, never a raise

@@ -4,17 +4,20 @@
 -- looks at the idle connection before each request and never sends on one that holds bytes. Also
 -- the answers libcurl would guess at (a 101, odd Content-Lengths, trailers).
 local instagram = require "instagram"
-local PORT = 18389
+local PORT, OTHER = 18389, 18388 -- (OTHER: a second host, as rupload_url is beside graph_url)
 
-local server
+local servers = {}
 setup(function()
   local lua = jit and "luajit" or "lua5.4"
-  server = io.popen(("exec %s spec/support/stale_server.lua %d"):format(lua, PORT), "r")
-  assert(server:read("*l") == "ready", "the stale server did not start")
+  for _, port in ipairs{ PORT, OTHER } do
+    local server = io.popen(("exec %s spec/support/stale_server.lua %d"):format(lua, port), "r")
+    assert(server:read("*l") == "ready", "the stale server did not start")
+    servers[#servers + 1] = server
+  end
 end)
 teardown(function()
-  os.execute(("pkill -f 'stale_server.lua %d' 2>/dev/null"):format(PORT))
-  server:close()
+  for _, port in ipairs{ PORT, OTHER } do os.execute(("pkill -f 'stale_server.lua %d' 2>/dev/null"):format(port)) end
+  for _, server in ipairs(servers) do server:close() end
 end)
 
 -- The libcurl transport, also inside nginx (the cosocket transport's own case is in spec/ngx).
@@ -50,6 +53,43 @@ describe("a connection with bytes after its last answer", function()
     assert.equal("GET /v24.0/late HTTP/1.1", assert(c:start_get("/late").finish())["for"])
     require("socket").sleep(0.3)
     assert.equal("GET /v24.0/other HTTP/1.1", assert(c:start_get("/other").finish())["for"])
+  end)
+
+  it("is never reused while another host's connection was used since (every kept connection is looked at)", function()
+    local t = curl()
+    local a = client(t)
+    local b = instagram.new{ access_token = "EAATOKENsecret123456789", graph_url = "http://127.0.0.1:" .. OTHER,
+      retries = 0, timeout = 5, transport = t }
+    assert.equal("GET /v24.0/late HTTP/1.1", assert(a:get("/late"))["for"])
+    assert.equal("GET /v24.0/me HTTP/1.1", assert(b:get("/me"))["for"])
+    require("socket").sleep(0.3)
+    assert.equal("GET /v24.0/media HTTP/1.1", assert(a:get("/media"))["for"])
+    for _, many in ipairs{ false, true } do
+      local function get(c, path)
+        if many then return assert(c:get_many({ path }, { concurrency = 1 })[1]) end
+        return assert(c:start_get(path).finish())
+      end
+      assert.equal("GET /v24.0/late HTTP/1.1", get(a, "/late")["for"])
+      assert.equal("GET /v24.0/me HTTP/1.1", get(b, "/me")["for"])
+      require("socket").sleep(0.3)
+      assert.equal("GET /v24.0/media HTTP/1.1", get(a, "/media")["for"])
+    end
+  end)
+
+  it("is never reused by an upload", function()
+    local c = client()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb"))
+    f:write(("v"):rep(1000))
+    f:close()
+    assert.equal("GET /v24.0/late HTTP/1.1", assert(c:get("/late"))["for"])
+    require("socket").sleep(0.3)
+    local status, _, body = c.transport.session:upload("http://127.0.0.1:" .. PORT .. "/ig-api-upload/v24.0/1",
+      { Authorization = "OAuth x", offset = "0", file_size = "1000" }, path)
+    os.remove(path)
+    assert.equal(200, status)
+    assert.truthy(body:find("POST /ig-api-upload/v24.0/1 HTTP/1.1", 1, true), body)
+    assert.equal("GET /v24.0/me HTTP/1.1", assert(c:get("/me"))["for"])
   end)
 
   it("never gives one client the answer meant for another sharing its transport", function()
@@ -115,6 +155,22 @@ describe("the libcurl transport, against answers libcurl would guess at (RFC 911
     assert.equal("http", err.kind) -- a text/plain 503 (the trailer's Content-Type is not the answer's)
     assert.equal(503, err.status)
     assert.is_nil(err.retry_after)
+  end)
+
+  it("reads status lines and block ends as libcurl does (blanks before the code, a line that starts with CR)",
+    function()
+      refused("spaced101", "101 Switching Protocols to a request that asked for no upgrade")
+      refused("crblock", "Content-Length that is not one decimal number")
+    end)
+
+  it("keeps nothing after the final block (a trailer named like a status line included)", function()
+    assert.same({ n = -1 }, assert(c:get("/raw/trailerstatus")))
+    assert.equal(5, c:usage().app.call_count)
+  end)
+
+  it("takes a list of the same length and leading zeros; refuses a folded line", function()
+    assert.same({ n = -1 }, assert(c:get("/raw/lengthlist")))
+    refused("folded", "a folded header line (obs-fold)")
   end)
 
   it("keeps the headers before a field named like a status line", function()

@@ -139,12 +139,7 @@ static void run(ig_session *s, ig_many *m, int conc) {
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&it);
       CURL *e = msg->easy_handle;
       it->rc = msg->data.result;
-      curl_socket_t sock = ig_last_socket(e); /* (before the removal, which forgets it) */
-      if (sock != CURL_SOCKET_BAD && s->many_nsocks < IG_MAX_CONCURRENCY) {
-        int known = 0;
-        for (int k = 0; k < s->many_nsocks; k++) known |= s->many_socks[k] == sock;
-        if (!known) s->many_socks[s->many_nsocks++] = sock;
-      }
+      ig_socks_note(&s->many_socks, e); /* (before the removal, which forgets it) */
       if (it->rc == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &it->status);
       curl_multi_remove_handle(s->multi, e);
       curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
@@ -195,10 +190,7 @@ int ig_l_many(lua_State *L) {
   }
 
   ig_session_enter(L, s);
-  int stale = 0;
-  for (int k = 0; k < s->many_nsocks; k++) stale |= ig_socket_readable(s->many_socks[k]);
-  s->many_nsocks = 0;
-  if (stale && s->multi) { curl_multi_cleanup(s->multi); s->multi = NULL; } /* closes its connections */
+  if (ig_socks_stale(&s->many_socks) && s->multi) { curl_multi_cleanup(s->multi); s->multi = NULL; } /* closes its connections */
   const char *why = ensure_handles(s, (int)conc);
   if (why) { ig_session_leave(s); return luaL_error(L, "%s", why); }
   run(s, m, (int)conc);

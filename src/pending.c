@@ -61,11 +61,10 @@ int ig_l_start(lua_State *L) {
   ig_session_enter(L, s);
   ig_session_leave(s);
   if (s->active) return luaL_error(L, "one started request per session: finish or cancel the last one first");
-  if (ig_socket_readable(s->async_sock) && s->async_multi) { /* closes its connections */
+  if (ig_socks_stale(&s->async_socks) && s->async_multi) { /* closes its connections */
     curl_multi_cleanup(s->async_multi);
     s->async_multi = NULL;
   }
-  s->async_sock = CURL_SOCKET_BAD;
   if (!s->async_multi) s->async_multi = curl_multi_init();
   if (!s->async_easy) s->async_easy = curl_easy_init();
   if (!s->async_multi || !s->async_easy) return luaL_error(L, "libcurl could not make a handle (out of memory?)");
@@ -131,7 +130,7 @@ static int l_pending_finish(lua_State *L) {
     while ((msg = curl_multi_info_read(s->async_multi, &left)) != NULL) {
       if (msg->msg == CURLMSG_DONE && msg->easy_handle == s->async_easy) {
         p->rc = msg->data.result;
-        s->async_sock = ig_last_socket(s->async_easy); /* (before the removal, which forgets it) */
+        ig_socks_note(&s->async_socks, s->async_easy); /* (before the removal, which forgets it) */
         if (p->rc == CURLE_OK) curl_easy_getinfo(s->async_easy, CURLINFO_RESPONSE_CODE, &p->status);
         finished = 1;
       }

@@ -46,11 +46,10 @@ static void check_decode_arg(lua_State *L, ig_json_opts *o) {
   ig_json_check_opts(L, lua_isnil(L, 7) ? 0 : 7, "decode", o); /* 8, 9 */
 }
 
-/* Bytes waiting on the connection request() left idle (ig_socket_readable): the handle is replaced
- * by a new one, which closes every connection of the old. */
-static void drop_stale_connection(ig_session *s) {
-  if (!ig_socket_readable(s->last_sock)) return;
-  s->last_sock = CURL_SOCKET_BAD;
+/* Bytes waiting on a connection s->easy keeps (ig_socks_stale): the handle is replaced by a new one,
+ * which closes every connection of the old. (upload.c too: the same handle.) */
+void ig_drop_stale_connections(ig_session *s) {
+  if (!ig_socks_stale(&s->req_socks)) return;
   CURL *e = curl_easy_init();
   if (!e) return; /* (out of memory: libcurl's own liveness check is all there is) */
   curl_easy_cleanup(s->easy);
@@ -69,11 +68,11 @@ int ig_l_request(lua_State *L) {
   ig_call *c = ig_call_new(L, s->x.body.max);                   /* 10 */
   ig_build_headers(L, lua_istable(L, 4) ? 4 : 0, &c->headers);  /* may run finalizers, may raise */
   ig_session_enter(L, s);                                       /* no allocation from here ... */
-  drop_stale_connection(s);
+  ig_drop_stale_connections(s);
   setup_request(s, a.url, c->headers, a.timeout_ms);
   ig_set_method(s->easy, &s->x, a.method, a.body, a.blen);
   c->rc = curl_easy_perform(s->easy);
-  s->last_sock = ig_last_socket(s->easy);
+  ig_socks_note(&s->req_socks, s->easy);
   if (c->rc == CURLE_OK) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &c->status);
   curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, NULL);
   curl_slist_free_all(c->headers);

@@ -155,7 +155,6 @@ static int l_session_new(lua_State *L) {
   s->timeout_ms = 30000;
   s->connect_timeout_ms = 10000;
   s->http2 = IG_HTTP2_CONCURRENT;
-  s->last_sock = s->async_sock = CURL_SOCKET_BAD;
   s->x.body.max = IG_DEFAULT_MAX_BODY;
   s->x.head.max = IG_MAX_HEADER_BLOCK;
   luaL_setmetatable(L, IG_SESSION_MT);
@@ -224,9 +223,11 @@ static int l_session_tostring(lua_State *L) {
  * @treturn[2] string message libcurl's words
  * @raise for a bad method, URL, header or timeout, a closed session, or one that is busy
  *
- * Chunked trailers are read but not kept. A kept-alive connection is never sent a request while bytes
- * wait on it (what a server wrote after its last answer would be read as this one's): the session's
- * handle is made anew, closing its connections, and the request goes on a fresh one.
+ * Chunked trailers are read but not kept. No request goes on a kept-alive HTTP/1.x connection while
+ * bytes wait on one of the session's (what a server wrote after its last answer would be read as
+ * this one's): the handle is made anew, closing its connections, and the request goes on a fresh
+ * one (the same for start and many). Bytes a server times to arrive once a request is on the wire
+ * read as its answer: HTTP/1.1 answers carry no tag, and such a server may answer anything anyway.
  * @usage local status, headers, body = s:request("POST", url, { ["Content-Type"] = "application/json" }, "{}")
  */
 

@@ -48,6 +48,15 @@ typedef struct ig_pending ig_pending;
 
 #define IG_MAX_CONCURRENCY 64 /* many()'s transfers at once */
 
+/* The HTTP/1.x connections a handle's finished transfers left alive (libcurl keeps them for the
+ * next transfer), looked at before it: see ig_socks_stale. */
+#define IG_MAX_SOCKS 64
+typedef struct {
+  curl_socket_t fd[IG_MAX_SOCKS];
+  int n;
+  int full; /* one more did not fit: the next look counts as stale (the handles are made anew) */
+} ig_socks;
+
 /* Where a session speaks HTTP/2 (the server willing): the option `http2`. */
 enum { IG_HTTP2_NEVER = 0, IG_HTTP2_CONCURRENT = 1, IG_HTTP2_ALWAYS = 2 };
 
@@ -66,11 +75,8 @@ typedef struct {
   int busy;     /* between ig_session_enter and ig_session_leave */
   int closing;  /* close() was asked for while busy */
   int prepared; /* the easy handle holds request()'s standing options (an upload clears this) */
-  /* The connections last used (kept alive by libcurl; CURL_SOCKET_BAD: none), looked at before the
-   * next transfer of their kind (ig_socket_readable): request()'s, start()'s, many()'s. */
-  curl_socket_t last_sock, async_sock;
-  curl_socket_t many_socks[IG_MAX_CONCURRENCY];
-  int many_nsocks;
+  /* the connections kept alive by request() and upload() (s->easy), start() and many() */
+  ig_socks req_socks, async_socks, many_socks;
   ig_xfer x;
 } ig_session;
 
@@ -104,12 +110,16 @@ int ig_valid_method(const char *m, size_t len);
 void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct curl_slist *headers,
                    long timeout_ms);
 void ig_set_method(CURL *e, ig_xfer *x, const char *method, const char *body, size_t blen);
-/* Whether an idle kept-alive connection has bytes (or an end, or an error) waiting: bytes a server
- * sent after its last answer's end, which libcurl 7.88 would hand the next request on it as its
- * answer (another call's; another client's on a shared transport). Then the handles that keep
- * such connections are made anew (closing them all) before the next transfer. */
-int ig_socket_readable(curl_socket_t sock);
-curl_socket_t ig_last_socket(CURL *e); /* the connection e's finished transfer left alive */
+/* After a transfer on e finished (before it leaves a multi handle): note the connection it left
+ * alive, when that speaks HTTP/1.x (HTTP/2 tags every answer with its stream). */
+void ig_socks_note(ig_socks *set, CURL *e);
+void ig_drop_stale_connections(ig_session *s); /* request.c: for s->easy (request, upload) */
+/* Before the next transfer: whether one of the noted connections has bytes (or an end, or an
+ * error) waiting. They can only be what a server sent after its last answer, which libcurl 7.88
+ * would hand the next request on that connection as its answer (another call's; another client's
+ * on a shared transport). Then the caller makes its handles anew, closing every connection; the
+ * set is emptied either way when it says so. */
+int ig_socks_stale(ig_socks *set);
 void ig_take_response(ig_xfer *from, ig_xfer *to);    /* moves the buffers; never allocates */
 void ig_give_back(ig_session *s, ig_xfer *x);         /* reuse the buffers if the session can */
 int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc); /* pushes 3 values */

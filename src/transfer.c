@@ -235,53 +235,68 @@ void ig_xfer_start(ig_xfer *x) {
   x->bad = NULL;
 }
 
-/* A Content-Length field's value: one decimal number (a repeat must say the same, RFC 9112 6.3);
- * libcurl 7.88 takes "0x8", "8abc", "2 8", and the last of two that differ. */
+/* A Content-Length field's value: decimal numbers, all the same when there are several (a list,
+ * or repeated fields: RFC 9112 6.3); libcurl 7.88 takes "0x8", "8abc", "2 8", and the last of two
+ * that differ. */
 static int content_length(ig_xfer *x, const char *v, size_t len) {
-  while (len && (*v == ' ' || *v == '\t')) v++, len--;
-  while (len && (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r' || v[len - 1] == '\n')) len--;
-  if (len == 0 || len > 18) return -1;
-  long long n = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (v[i] < '0' || v[i] > '9') return -1;
-    n = n * 10 + (v[i] - '0');
+  const char *end = v + len;
+  for (;;) {
+    while (v < end && (*v == ' ' || *v == '\t')) v++;
+    while (v < end && *v == '0' && v + 1 < end && v[1] >= '0' && v[1] <= '9') v++; /* leading zeros */
+    long long n = 0;
+    int digits = 0;
+    while (v < end && *v >= '0' && *v <= '9' && digits <= 18) n = n * 10 + (*v++ - '0'), digits++;
+    if (digits == 0 || digits > 18) return -1;
+    if (x->head_length >= 0 && x->head_length != n) return -1;
+    x->head_length = n;
+    while (v < end && (*v == ' ' || *v == '\t')) v++;
+    if (v < end && *v == ',') { v++; continue; }
+    while (v < end && (*v == '\r' || *v == '\n')) v++;
+    return v == end ? 0 : -1;
   }
-  if (x->head_length >= 0 && x->head_length != n) return -1;
-  x->head_length = n;
-  return 0;
+}
+
+/* The status code of a status line as libcurl 7.88 reads it ("HTTP/1.1 200", "HTTP/2 200": after
+ * the version one separator, then blanks, then up to three digits); -1 for none. */
+static int status_code(const char *p, size_t len) {
+  size_t i = 5; /* past "HTTP/" */
+  while (i < len && p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') i++;
+  i++;
+  while (i < len && (p[i] == ' ' || p[i] == '\t')) i++;
+  int code = -1;
+  for (int d = 0; d < 3 && i < len && p[i] >= '0' && p[i] <= '9'; d++, i++) code = (code < 0 ? 0 : code * 10) + (p[i] - '0');
+  return code;
 }
 
 /* One line of an answer's header blocks (libcurl calls this for 1xx blocks, the final one, and
- * trailers). The last block is kept, every block counts against the header limit, and what
- * libcurl would guess at is refused: a 101 (no upgrade is ever asked for: the connection speaks
- * something else now), a bad or conflicting Content-Length. A refusal ends the transfer (libcurl
- * then closes the connection) with x->bad saying why. */
+ * chunked trailers; a proxy's CONNECT answer never: CURLOPT_SUPPRESS_CONNECT_HEADERS). The last
+ * block is kept, every block counts against the header limit, nothing after the final block is
+ * kept, and what libcurl would guess at is refused: a 101 (no upgrade is ever asked for: the
+ * connection speaks something else now), a bad or conflicting Content-Length, a folded line. A
+ * refusal ends the transfer (libcurl then closes the connection) with x->bad saying why. */
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   ig_xfer *x = (ig_xfer *)ud;
   size_t total = size * n;
-  int status_line = total >= 5 && memcmp(p, "HTTP/", 5) == 0; /* '/' is in no field name */
   if (x->head_seen > x->head.max || total > x->head.max - x->head_seen) { x->head.overflow = 1; return 0; }
   x->head_seen += total;
-  if (x->head_state == HEAD_DONE && !status_line) return total; /* a trailer: read, not kept */
-  if (status_line && x->head_state != HEAD_FIELDS) { /* a block starts (after 1xx; a proxy's CONNECT) */
-    const char *sp = memchr(p, ' ', total);
-    int code = 0;
-    if (sp && (size_t)(sp - p) + 4 <= total) {
-      for (int i = 1; i <= 3; i++) code = code * 10 + (sp[i] >= '0' && sp[i] <= '9' ? sp[i] - '0' : -10000);
-    }
+  if (total == 0 || x->head_state == HEAD_DONE) return total; /* trailers: read, never kept */
+  if (x->head_state == HEAD_STATUS) { /* a block starts: its status line (after 1xx) */
+    int code = total >= 5 && memcmp(p, "HTTP/", 5) == 0 ? status_code(p, total) : -1;
     if (code == 101) { x->bad = "a 101 Switching Protocols to a request that asked for no upgrade"; return 0; }
     x->head_status = code;
     x->head_length = -1;
     x->head_state = HEAD_FIELDS;
     x->head.len = 0;
-  } else if (x->head_state == HEAD_FIELDS && (total <= 2 && (p[0] == '\r' || p[0] == '\n'))) {
+  } else if (p[0] == '\r' || p[0] == '\n') { /* the block's end, as libcurl sees it */
     x->head_state = x->head_status >= 100 && x->head_status < 200 ? HEAD_STATUS : HEAD_DONE;
-  } else if (status_line) {
-    return total; /* "HTTP/x: y" among the fields: no field at all (it used to start a new block) */
-  } else if (x->head_state == HEAD_FIELDS && x->head_status >= 200 && total > 15
-             && strncasecmp(p, "content-length:", 15) == 0 && content_length(x, p + 15, total - 15) != 0) {
-    x->bad = "a Content-Length that is not one decimal number (or two that differ)";
-    return 0;
+  } else if (total >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+    return total; /* "HTTP/x: y" among the fields: no field at all ('/' is in no field name) */
+  } else if (x->head_status >= 200) {
+    if (p[0] == ' ' || p[0] == '\t') { x->bad = "a folded header line (obs-fold)"; return 0; }
+    if (total > 15 && strncasecmp(p, "content-length:", 15) == 0 && content_length(x, p + 15, total - 15) != 0) {
+      x->bad = "a Content-Length that is not one decimal number (or two that differ)";
+      return 0;
+    }
   }
   return ig_buf_append(&x->head, p, total) == 0 ? total : 0;
 }
@@ -298,16 +313,27 @@ static int on_prereq(void *ud, char *ip, char *local_ip, int port, int local_por
 }
 #endif
 
-int ig_socket_readable(curl_socket_t sock) {
-  if (sock == CURL_SOCKET_BAD) return 0;
-  struct pollfd pfd = { sock, POLLIN, 0 };
-  return poll(&pfd, 1, 0) > 0;
+void ig_socks_note(ig_socks *set, CURL *e) {
+  curl_socket_t sock = CURL_SOCKET_BAD;
+  long version = 0;
+  if (curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK || sock == CURL_SOCKET_BAD) return;
+  if (curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version) == CURLE_OK && version >= CURL_HTTP_VERSION_2_0) return;
+  for (int i = 0; i < set->n; i++)
+    if (set->fd[i] == sock) return;
+  if (set->n < IG_MAX_SOCKS) set->fd[set->n++] = sock;
+  else set->full = 1;
 }
 
-curl_socket_t ig_last_socket(CURL *e) {
-  curl_socket_t sock = CURL_SOCKET_BAD;
-  if (curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK) return CURL_SOCKET_BAD;
-  return sock;
+int ig_socks_stale(ig_socks *set) {
+  struct pollfd pfd[IG_MAX_SOCKS];
+  int stale = set->full;
+  for (int i = 0; i < set->n; i++) pfd[i].fd = set->fd[i], pfd[i].events = POLLIN, pfd[i].revents = 0;
+  if (!stale && set->n > 0 && poll(pfd, (nfds_t)set->n, 0) > 0) {
+    for (int i = 0; i < set->n; i++) /* (POLLNVAL: a descriptor libcurl closed since; nothing to fear) */
+      if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) stale = 1;
+  }
+  if (stale) set->n = set->full = 0;
+  return stale;
 }
 
 /* Resets an easy handle and sets what every transfer shares; x collects the response. */
@@ -346,6 +372,7 @@ void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct c
   if (s->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L); /* a proxy's CONNECT answer is no answer */
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
   x->attempts = 0;
   x->no_replay = 0;

@@ -111,6 +111,7 @@ int ig_l_upload(lua_State *L) {
 
   ig_session_enter(L, s);
   u.last_change = monotonic();
+  ig_drop_stale_connections(s);
   s->prepared = 0; /* the upload's options must not leak into the next request */
   ig_setup_easy(s, s->easy, &s->x, url, c->headers, 0);
   CURL *e = s->easy;
@@ -128,6 +129,7 @@ int ig_l_upload(lua_State *L) {
   c->running = 1;
   c->rc = curl_easy_perform(e); /* (the progress callback runs Lua, under pcall: no error leaves it) */
   c->running = 0;
+  ig_socks_note(&s->req_socks, e);
   if (c->rc == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &c->status);
   /* Nothing of this call may stay behind in the handle: its callbacks point at this C frame. */
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);

@@ -26,6 +26,17 @@ local RAW = {
     .. "4\r\noops\r\n0\r\nRetry-After: 45\r\nContent-Type: application/json\r\n\r\n",
   httpfield = head("429 Too Many", { "Content-Type: application/json", "Retry-After: 45",
     "Content-Length: " .. #ERR, "HTTP/x: y" }, ERR),
+  -- as libcurl reads them: blanks before the code, a 1xx block ended by a line that starts with CR
+  spaced101 = "HTTP/1.1  101 Switching Protocols\r\n\r\n"
+    .. head("200 OK", { "Content-Type: application/json", "Content-Length: 8" }, '{"n":-1}'),
+  crblock = "HTTP/1.1 100 Continue\r\n\rX\r\n"
+    .. head("200 OK", { "Content-Type: application/json", "Content-Length: 0x8" }, '{"n":-1}'),
+  trailerstatus = head("200 OK", { "Content-Type: application/json", "Transfer-Encoding: chunked",
+    "X-App-Usage: {\"call_count\":5,\"total_time\":5,\"total_cputime\":5}" })
+    .. "8\r\n{\"n\":-1}\r\n0\r\nHTTP/1.1 200: trailer\r\nX-App-Usage: {\"call_count\":100}\r\n\r\n",
+  lengthlist = head("200 OK", { "Content-Type: application/json", "Content-Length: 8, 08",
+    "Content-Length: 0000000000000000008" }, '{"n":-1}'),
+  folded = head("200 OK", { "Content-Type: application/json", "Content-Length: 2", " 8" }, '{"n":-1}'),
 }
 local conns = 0
 while true do

@@ -38,29 +38,72 @@ local RAW = {
     "Content-Length: 0000000000000000008" }, '{"n":-1}'),
   folded = head("200 OK", { "Content-Type: application/json", "Content-Length: 2", " 8" }, '{"n":-1}'),
 }
-local conns = 0
-while true do
-  local c = server:accept()
-  conns = conns + 1
-  c:settimeout(0.5) -- one connection at a time: an idle one is let go soon
+-- Connections are served side by side (coroutines over socket.select): a client keeping one idle
+-- never holds up another's.
+local conns, clients, later = 0, {}, {}
+server:settimeout(0)
+
+local function receive(c, pattern)
+  local acc = ""
   while true do
-    local line = c:receive("*l")
+    local data, err, partial = c:receive(type(pattern) == "number" and pattern - #acc or pattern)
+    if data then return acc .. data end
+    if err ~= "timeout" then return nil end
+    acc = acc .. (partial or "")
+    coroutine.yield()
+  end
+end
+
+local function serve(c, id)
+  while true do
+    local line = receive(c, "*l")
     if not line then break end
     local length = 0
     repeat
-      local h = c:receive("*l")
-      if not h then break end
+      local h = receive(c, "*l")
+      if not h then return end
       local n = h:lower():match("^content%-length:%s*(%d+)")
       if n then length = tonumber(n) end
     until h == ""
-    if length > 0 then c:receive(length) end
-    local body = ('{"for":"%s","conn":%d}'):format(line:gsub('"', "'"), conns)
+    if length > 0 and not receive(c, length) then return end
+    local body = ('{"for":"%s","conn":%d}'):format(line:gsub('"', "'"), id)
     local answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body
     local canned = line:match("/raw/(%w+)")
     if canned then answer = RAW[canned] or answer end
     if line:find("extra", 1, true) then answer = answer .. FORGED end
+    c:settimeout(5)
     c:send(answer)
-    if line:find("late", 1, true) then socket.sleep(0.1); c:send(FORGED) end
+    c:settimeout(0)
+    if line:find("late", 1, true) then later[#later + 1] = { at = socket.gettime() + 0.1, c = c } end
   end
-  c:close()
+end
+
+while true do
+  local readers = { server }
+  for c in pairs(clients) do readers[#readers + 1] = c end
+  local ready = socket.select(readers, nil, 0.02)
+  for _, r in ipairs(ready) do
+    if r == server then
+      local c = server:accept()
+      if c then
+        conns = conns + 1
+        c:settimeout(0)
+        clients[c] = coroutine.create(serve)
+        local co = clients[c]
+        coroutine.resume(co, c, conns)
+        if coroutine.status(co) == "dead" then clients[c] = nil; c:close() end
+      end
+    elseif clients[r] then
+      local co = clients[r]
+      coroutine.resume(co)
+      if coroutine.status(co) == "dead" then clients[r] = nil; r:close() end
+    end
+  end
+  local now = socket.gettime()
+  for i = #later, 1, -1 do
+    if later[i].at <= now then
+      later[i].c:send(FORGED)
+      table.remove(later, i)
+    end
+  end
 end

@@ -21,8 +21,8 @@ else
 endif
 
 LUA_CFLAGS  = $(shell $(PKG_CONFIG) --cflags $(LUA_PC))
-DEP_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libcurl libcrypto)
-DEP_LIBS    = $(shell $(PKG_CONFIG) --libs libcurl libcrypto)
+DEP_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libcurl libcrypto libssl)
+DEP_LIBS    = $(shell $(PKG_CONFIG) --libs libcurl libcrypto libssl)
 WARN        = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
               -Werror=implicit-function-declaration
 CFLAGS     ?= -O2 -g

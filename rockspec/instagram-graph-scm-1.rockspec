@@ -34,7 +34,7 @@ build = {
       sources = { "src/core.c", "src/session.c", "src/transfer.c", "src/request.c", "src/upload.c",
                   "src/many.c", "src/pending.c", "src/headers.c", "src/crypto.c", "src/encode.c", "src/buffer.c",
                   "src/json.c" },
-      libraries = { "curl", "crypto" },
+      libraries = { "curl", "crypto", "ssl" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
       defines = { "_POSIX_C_SOURCE=200809L" },

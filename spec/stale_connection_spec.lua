@@ -4,19 +4,25 @@
 -- looks at the idle connection before each request and never sends on one that holds bytes. Also
 -- the answers libcurl would guess at (a 101, odd Content-Lengths, trailers).
 local instagram = require "instagram"
-local PORT, OTHER = 18389, 18388 -- (OTHER: a second host, as rupload_url is beside graph_url)
+local PORT, OTHER, TLS = 18389, 18388, 18387 -- (OTHER: a second host, as rupload_url is beside graph_url)
+-- the emulator's certificate (its CA is H.ca_file), for the TLS server
+local H = require "spec.helper"
+local CERT_DIR = H.ca_file:match("^(.*)/[^/]*$")
 
 local servers = {}
 setup(function()
   local lua = jit and "luajit" or "lua5.4"
-  for _, port in ipairs{ PORT, OTHER } do
-    local server = io.popen(("exec %s spec/support/stale_server.lua %d"):format(lua, port), "r")
+  for _, port in ipairs{ PORT, OTHER, TLS } do
+    local tls = port == TLS and (" %s/server.crt %s/server.key"):format(CERT_DIR, CERT_DIR) or ""
+    local server = io.popen(("exec %s spec/support/stale_server.lua %d%s"):format(lua, port, tls), "r")
     assert(server:read("*l") == "ready", "the stale server did not start")
     servers[#servers + 1] = server
   end
 end)
 teardown(function()
-  for _, port in ipairs{ PORT, OTHER } do os.execute(("pkill -f 'stale_server.lua %d' 2>/dev/null"):format(port)) end
+  for _, port in ipairs{ PORT, OTHER, TLS } do
+    os.execute(("pkill -f 'stale_server.lua %d' 2>/dev/null"):format(port))
+  end
   for _, server in ipairs(servers) do server:close() end
 end)
 
@@ -90,6 +96,20 @@ describe("a connection with bytes after its last answer", function()
     assert.equal(200, status)
     assert.truthy(body:find("POST /ig-api-upload/v24.0/1 HTTP/1.1", 1, true), body)
     assert.equal("GET /v24.0/me HTTP/1.1", assert(c:get("/me"))["for"])
+  end)
+
+  it("is never reused over TLS when OpenSSL already holds bytes past the answer (the socket shows none)", function()
+    local c = instagram.new{ access_token = "EAATOKENsecret123456789", graph_url = "https://127.0.0.1:" .. TLS,
+      retries = 0, timeout = 5, transport = require("instagram.transport.curl").new{ timeout = 5, ca_file = H.ca_file } }
+    for _, n in ipairs{ 20000, 40000 } do
+      assert.equal(n, #require("instagram.json").encode(assert(c:get("/big/" .. n))))
+      assert.equal("GET /v24.0/me HTTP/1.1", assert(c:get("/me"))["for"])
+    end
+    local first = assert(c:get_many({ "/big/20000" }, { concurrency = 1 })[1])
+    assert.equal(20000 - 8, #first.n)
+    assert.equal("GET /v24.0/me HTTP/1.1", assert(c:get_many({ "/me" }, { concurrency = 1 })[1])["for"])
+    assert.equal(20000 - 8, #assert(c:start_get("/big/20000").finish()).n)
+    assert.equal("GET /v24.0/me HTTP/1.1", assert(c:start_get("/me").finish())["for"])
   end)
 
   it("never gives one client the answer meant for another sharing its transport", function()

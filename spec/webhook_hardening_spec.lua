@@ -222,6 +222,17 @@ describe("webhook deliveries with more events than Meta ever batches", function(
     assert.truthy(collectgarbage("count") - before < 1024, "memory kept after the refusal")
   end)
 
+  it("raises, naming MAX_EVENTS, when it is set to something that is not a whole number", function()
+    local saved = webhook.MAX_EVENTS
+    for _, bad in ipairs{ 2.5, -1, 0 / 0, math.huge, "3", false } do
+      webhook.MAX_EVENTS = bad
+      local ok, err = pcall(webhook.parse, messaging(1))
+      webhook.MAX_EVENTS = saved
+      assert.is_false(ok, tostring(bad))
+      assert.truthy(tostring(err):find("MAX_EVENTS must be a whole number of events", 1, true), tostring(err))
+    end
+  end)
+
   it("MAX_EVENTS can be raised or lowered", function()
     local saved = webhook.MAX_EVENTS
     webhook.MAX_EVENTS = 3

@@ -139,6 +139,11 @@ static void run(ig_session *s, ig_many *m, int conc) {
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&it);
       CURL *e = msg->easy_handle;
       it->rc = msg->data.result;
+      if (it->rc == CURLE_ABORTED_BY_CALLBACK && ig_stale_retry(&it->x)) { /* again, on another connection */
+        curl_multi_remove_handle(s->multi, e);
+        if (curl_multi_add_handle(s->multi, e) == CURLM_OK) continue;
+        it->rc = CURLE_FAILED_INIT;
+      }
       ig_socks_note(&s->many_socks, e); /* (before the removal, which forgets it) */
       if (it->rc == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &it->status);
       curl_multi_remove_handle(s->multi, e);

@@ -130,6 +130,11 @@ static int l_pending_finish(lua_State *L) {
     while ((msg = curl_multi_info_read(s->async_multi, &left)) != NULL) {
       if (msg->msg == CURLMSG_DONE && msg->easy_handle == s->async_easy) {
         p->rc = msg->data.result;
+        if (p->rc == CURLE_ABORTED_BY_CALLBACK && ig_stale_retry(&p->x)) { /* again, on another connection */
+          curl_multi_remove_handle(s->async_multi, s->async_easy);
+          if (curl_multi_add_handle(s->async_multi, s->async_easy) == CURLM_OK) continue;
+          p->rc = CURLE_FAILED_INIT;
+        }
         ig_socks_note(&s->async_socks, s->async_easy); /* (before the removal, which forgets it) */
         if (p->rc == CURLE_OK) curl_easy_getinfo(s->async_easy, CURLINFO_RESPONSE_CODE, &p->status);
         finished = 1;

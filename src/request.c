@@ -16,6 +16,7 @@ static void setup_request(ig_session *s, const char *url, struct curl_slist *hea
   s->x.errbuf[0] = '\0';
   s->x.attempts = 0;
   ig_xfer_start(&s->x);
+  s->x.stale_tries = 0;
   ig_buf_reset(&s->x.body);
   ig_buf_reset(&s->x.head);
   curl_easy_setopt(e, CURLOPT_URL, url);
@@ -71,7 +72,8 @@ int ig_l_request(lua_State *L) {
   ig_drop_stale_connections(s);
   setup_request(s, a.url, c->headers, a.timeout_ms);
   ig_set_method(s->easy, &s->x, a.method, a.body, a.blen);
-  c->rc = curl_easy_perform(s->easy);
+  do c->rc = curl_easy_perform(s->easy);
+  while (c->rc == CURLE_ABORTED_BY_CALLBACK && ig_stale_retry(&s->x));
   ig_socks_note(&s->req_socks, s->easy);
   if (c->rc == CURLE_OK) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &c->status);
   curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, NULL);

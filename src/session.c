@@ -226,8 +226,10 @@ static int l_session_tostring(lua_State *L) {
  * Chunked trailers are read but not kept. No request goes on a kept-alive HTTP/1.x connection while
  * bytes wait on one of the session's (what a server wrote after its last answer would be read as
  * this one's): the handle is made anew, closing its connections, and the request goes on a fresh
- * one (the same for start and many). Bytes a server times to arrive once a request is on the wire
- * read as its answer: HTTP/1.1 answers carry no tag, and such a server may answer anything anyway.
+ * one (the same for start and many); nor on a TLS connection whose OpenSSL holds bytes past the
+ * last answer (refused before a byte leaves, then tried again on another, up to 3 times; then
+ * `connect`). Bytes a server times to arrive once a request is on the wire read as its answer:
+ * HTTP/1.1 answers carry no tag, and such a server may answer anything anyway.
  * @usage local status, headers, body = s:request("POST", url, { ["Content-Type"] = "application/json" }, "{}")
  */
 

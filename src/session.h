@@ -39,7 +39,15 @@ typedef struct {
   long long head_length;
   size_t head_seen;
   const char *bad;
+  CURL *easy;      /* the handle the transfer runs on (for the pre-request look at its TLS layer) */
+  int stale;       /* that look refused a reused connection (nothing was sent): try again */
+  int stale_tries;
 } ig_xfer;
+
+/* After a transfer ended as CURLE_ABORTED_BY_CALLBACK: whether it was the pre-request look at a
+ * reused TLS connection that found bytes OpenSSL holds past the last answer (libcurl closed that
+ * connection), and it may go again (at most 3 times; then it fails as "connect"). Resets x. */
+int ig_stale_retry(ig_xfer *x);
 
 /* Ready to read a new answer's header blocks. */
 void ig_xfer_start(ig_xfer *x);

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -89,6 +91,7 @@ void ig_take_response(ig_xfer *from, ig_xfer *to) {
   to->attempts = from->attempts;
   to->no_replay = from->no_replay;
   to->bad = from->bad;
+  to->stale = from->stale;
   size_t fbmax = from->body.max, fhmax = from->head.max;
   memset(&from->body, 0, sizeof from->body);
   memset(&from->head, 0, sizeof from->head);
@@ -228,6 +231,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
 enum { HEAD_STATUS = 0, HEAD_FIELDS = 1, HEAD_DONE = 2 };
 
 void ig_xfer_start(ig_xfer *x) {
+  x->stale = 0;
   x->head_state = HEAD_STATUS;
   x->head_status = 0;
   x->head_length = -1;
@@ -305,9 +309,57 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
  * by itself when a reused connection dies before any answer byte, whatever the method: a POST the
  * server has read would be carried out twice. The second attempt of such a request is refused. */
 #if LIBCURL_VERSION_NUM >= 0x075000
+/* Whether libcurl's OpenSSL is the one this library links (the same version): only then may an
+ * SSL* libcurl hands out be asked anything. Decided once. */
+static int same_openssl(void) {
+  static int same = -1;
+  if (same < 0) {
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    const char *theirs = v && v->ssl_version ? v->ssl_version : "", *ours = OpenSSL_version(OPENSSL_VERSION);
+    char a[32] = "", b[32] = "";
+    if (sscanf(theirs, "OpenSSL/%31[0-9.]", a) == 1 && sscanf(ours, "OpenSSL %31[0-9.]", b) == 1) same = strcmp(a, b) == 0;
+    else same = 0;
+  }
+  return same;
+}
+
+/* A reused HTTP/1.x TLS connection on which OpenSSL already holds bytes past the last answer (they
+ * came in the same record; libcurl read no further than the answer's length, so the socket shows
+ * nothing): the request is refused before a byte leaves, libcurl closes the connection, and the
+ * caller tries again on another (ig_stale_retry). */
+static int tls_holds_bytes(ig_xfer *x) {
+  long made = 0;
+  struct curl_tlssessioninfo *info = NULL;
+  if (!x->easy || !same_openssl()) return 0;
+  if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &made) != CURLE_OK || made != 0) return 0; /* new */
+  if (curl_easy_getinfo(x->easy, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || !info) return 0;
+  if (info->backend != CURLSSLBACKEND_OPENSSL || !info->internals) return 0;
+  SSL *ssl = (SSL *)info->internals;
+  const unsigned char *alpn = NULL;
+  unsigned int alen = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alen);
+  if (alen == 2 && memcmp(alpn, "h2", 2) == 0) return 0; /* HTTP/2 answers carry their stream's id */
+  return SSL_pending(ssl) > 0 || SSL_has_pending(ssl);
+}
+
+int ig_stale_retry(ig_xfer *x) {
+  if (!x->stale || ++x->stale_tries >= 3) return 0;
+  x->stale = 0;
+  x->attempts = 0;
+  x->errbuf[0] = '\0';
+  ig_buf_reset(&x->body);
+  ig_buf_reset(&x->head);
+  ig_xfer_start(x);
+  return 1;
+}
+
 static int on_prereq(void *ud, char *ip, char *local_ip, int port, int local_port) {
   ig_xfer *x = (ig_xfer *)ud;
   (void)ip; (void)local_ip; (void)port; (void)local_port;
+  if (tls_holds_bytes(x)) {
+    x->stale = 1;
+    return CURL_PREREQFUNC_ABORT;
+  }
   x->attempts++;
   return x->attempts > 1 && x->no_replay ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
@@ -377,6 +429,8 @@ void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct c
   x->attempts = 0;
   x->no_replay = 0;
   ig_xfer_start(x);
+  x->easy = e;
+  x->stale_tries = 0;
 #if LIBCURL_VERSION_NUM >= 0x075000
   curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
   curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
@@ -444,6 +498,10 @@ int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc) {
     } else if (rc == CURLE_WRITE_ERROR && x->head.overflow) {
       lua_pushliteral(L, "size");
       lua_pushliteral(L, "response headers larger than 256 KiB");
+    } else if (rc == CURLE_ABORTED_BY_CALLBACK && x->stale) {
+      lua_pushliteral(L, "connect");
+      lua_pushliteral(L, "every kept-alive TLS connection held bytes past its last answer (they would have been "
+                         "read as this request's answer); nothing was sent");
     } else if (rc == CURLE_WRITE_ERROR && x->bad) {
       lua_pushliteral(L, "network");
       lua_pushfstring(L, "refused an answer with %s (it may have been acted on)", x->bad);

@@ -127,7 +127,8 @@ int ig_l_upload(lua_State *L) {
   curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(e, CURLOPT_XFERINFODATA, &u);
   c->running = 1;
-  c->rc = curl_easy_perform(e); /* (the progress callback runs Lua, under pcall: no error leaves it) */
+  do c->rc = curl_easy_perform(e); /* (the progress callback runs Lua, under pcall: no error leaves it) */
+  while (c->rc == CURLE_ABORTED_BY_CALLBACK && ig_stale_retry(&s->x));
   c->running = 0;
   ig_socks_note(&s->req_socks, e);
   if (c->rc == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &c->status);

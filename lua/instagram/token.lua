@@ -12,7 +12,7 @@
 -- @module instagram.token
 local type, tonumber, setmetatable, error, tostring, floor = type, tonumber, setmetatable, error, tostring, math.floor
 local getmetatable, pcall = getmetatable, pcall
-local date, find, huge = os.date, string.find, math.huge
+local date, find = os.date, string.find
 local json = require "instagram.json"
 
 local _M = {}
@@ -43,8 +43,8 @@ local id_string = json.string_of
 -- make every later comparison raise somewhere inside, or be false).
 local function clock(self)
   local v = self._now()
-  if type(v) ~= "number" or v ~= v or v == huge or v == -huge then
-    error(("token: now() must return a number of seconds, got %s"):format(
+  if type(v) ~= "number" or not (v >= 0 and v <= MAX_TIME) then -- (NaN, a negative, milliseconds)
+    error(("token: now() must return the time in seconds since 1970, got %s"):format(
       type(v) == "number" and tostring(v) or type(v)), 3)
   end
   return v

@@ -246,6 +246,9 @@ function _M.parse(body, max_body)
   if next(payload) == nil then return fail("bad_payload", "payload is empty") end
   local payloads = payload[1] ~= nil and payload or { payload }
   local events, max_events = {}, _M.MAX_EVENTS
+  if type(max_events) ~= "number" or max_events < 0 or max_events % 1 ~= 0 then -- (NaN, inf: % gives NaN)
+    error("parse: instagram.webhook.MAX_EVENTS must be a whole number of events, got " .. tostring(max_events), 2)
+  end
   local function too_many()
     return fail("too_large", ("more than %d events in one delivery (Meta sends at most 1000)"):format(max_events))
   end

@@ -2,10 +2,14 @@
 -- request on one connection with {"for":"<request line>"}, and after the answer to the request
 -- line holding "extra" it writes a whole forged answer at once (bytes after the answer's end), or,
 -- for "late", writes one 0.1 s later on the idle connection; /raw/NAME gets a canned answer (RAW)
--- that breaks HTTP/1.1 framing.
---   lua stale_server.lua PORT   (prints "ready" when listening; serves until killed)
+-- that breaks HTTP/1.1 framing; /big/N answers with a body of N bytes and the forged answer in the
+-- same write (over TLS: in the same record as the answer's end).
+--   lua stale_server.lua PORT [CERT KEY]   (TLS with a certificate and key (lua-sec); prints
+--   "ready" when listening; serves until killed)
 local socket = require "socket"
 local server = assert(socket.bind("127.0.0.1", tonumber(arg[1])))
+local tls = arg[2] and { mode = "server", protocol = "any", certificate = arg[2], key = arg[3],
+  options = { "all", "no_sslv2", "no_sslv3" } }
 print("ready")
 io.stdout:flush()
 local FORGED = 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{"forged":true}'
@@ -48,7 +52,7 @@ local function receive(c, pattern)
   while true do
     local data, err, partial = c:receive(type(pattern) == "number" and pattern - #acc or pattern)
     if data then return acc .. data end
-    if err ~= "timeout" then return nil end
+    if err ~= "timeout" and err ~= "wantread" and err ~= "wantwrite" then return nil end -- (lua-sec: want*)
     acc = acc .. (partial or "")
     coroutine.yield()
   end
@@ -70,6 +74,11 @@ local function serve(c, id)
     local answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body
     local canned = line:match("/raw/(%w+)")
     if canned then answer = RAW[canned] or answer end
+    local big = tonumber(line:match("/big/(%d+)"))
+    if big then
+      answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " .. big .. "\r\n\r\n"
+        .. '{"n":"' .. ("x"):rep(big - 8) .. '"}' .. FORGED
+    end
     if line:find("extra", 1, true) then answer = answer .. FORGED end
     c:settimeout(5)
     c:send(answer)
@@ -85,6 +94,11 @@ while true do
   for _, r in ipairs(ready) do
     if r == server then
       local c = server:accept()
+      if c and tls then -- (the handshake blocks this server a moment: only the specs talk to it)
+        c:settimeout(5)
+        c = require("ssl").wrap(c, tls)
+        if not (c and c:dohandshake()) then c = nil end
+      end
       if c then
         conns = conns + 1
         c:settimeout(0)

@@ -563,15 +563,20 @@ do
     pfd = ffi.new("struct ig_pollfd[1]")
     errbuf, errlen = ffi.new("unsigned char[64]"), ffi.new("size_t[1]")
   end
-  stale = function(sock)
-    if not have then return false end
+  local function look(sock)
     local u = sock[1] -- (the socket's upstream, as lua-resty-core reads it)
     if u == nil then return false end
     errlen[0] = 64
     local fd = C.ngx_http_lua_ffi_socket_tcp_hack_fd(u, -1, errbuf, errlen)
     if fd < 0 then return false end
     pfd[0].fd, pfd[0].events, pfd[0].revents = fd, 1, 0 -- POLLIN
-    return C.poll(pfd, 1, 0) > 0
+    -- (void *: whatever another library declared poll() with first)
+    return C.poll(ffi.cast("void *", pfd), 1, 0) > 0
+  end
+  stale = function(sock)
+    if not have then return false end
+    local ok, yes = pcall(look, sock)
+    return ok and yes == true
   end
 end
 
@@ -580,9 +585,9 @@ end
 function T:_attempt(p, deadline, body_writer)
   local sock, ok, err, reused
   local pool = p.origin -- (in messages; the pool's key is p.pool)
-  -- a pooled connection with bytes waiting is closed and the next one taken (at most the pool's
-  -- size of them, then a new connection)
-  for _ = 0, self.pool_size do
+  -- a pooled connection with bytes waiting is closed and the next one taken (each close takes one
+  -- out of the pool: it ends with a connection that is new or clean)
+  while true do
     sock = ngx.socket.tcp()
     sock:settimeout(min(max(1, floor(self.connect_timeout * 1000)), remaining_ms(deadline)))
     ok, err = sock:connect(p.host, p.port, { pool = p.pool, pool_size = self.pool_size })

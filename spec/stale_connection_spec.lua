@@ -14,7 +14,9 @@ setup(function()
   local lua = jit and "luajit" or "lua5.4"
   for _, port in ipairs{ PORT, OTHER, TLS } do
     local tls = port == TLS and (" %s/server.crt %s/server.key"):format(CERT_DIR, CERT_DIR) or ""
-    local server = io.popen(("exec %s spec/support/stale_server.lua %d%s"):format(lua, port, tls), "r")
+    -- (without the descriptors of the process starting it: inside nginx, its sockets)
+    local cmd = ("exec %s spec/support/stale_server.lua %d%s"):format(lua, port, tls)
+    local server = io.popen(require("spec.support.redis").clean(cmd), "r")
     assert(server:read("*l") == "ready", "the stale server did not start")
     servers[#servers + 1] = server
   end

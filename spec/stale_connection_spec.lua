@@ -31,11 +31,14 @@ end)
 -- The libcurl transport, also inside nginx (the cosocket transport's own case is in spec/ngx).
 local function curl() return require("instagram.transport.curl").new{ timeout = 5 } end
 
+-- A client of the server at graph_url (default: the plain one on PORT) through transport (default:
+-- a libcurl transport of its own).
+local function client(transport, graph_url)
+  return instagram.new{ access_token = "EAATOKENsecret123456789", graph_url = graph_url or "http://127.0.0.1:" .. PORT,
+    retries = 0, timeout = 5, transport = transport or curl() }
+end
+
 describe("a connection with bytes after its last answer", function()
-  local function client(transport)
-    return instagram.new{ access_token = "EAATOKENsecret123456789", graph_url = "http://127.0.0.1:" .. PORT,
-      retries = 0, timeout = 5, transport = transport or curl() }
-  end
 
   it("is never reused: each call gets its own answer (bytes written with the answer)", function()
     local c = client()
@@ -66,8 +69,7 @@ describe("a connection with bytes after its last answer", function()
   it("is never reused while another host's connection was used since (every kept connection is looked at)", function()
     local t = curl()
     local a = client(t)
-    local b = instagram.new{ access_token = "EAATOKENsecret123456789", graph_url = "http://127.0.0.1:" .. OTHER,
-      retries = 0, timeout = 5, transport = t }
+    local b = client(t, "http://127.0.0.1:" .. OTHER)
     assert.equal("GET /v24.0/late HTTP/1.1", assert(a:get("/late"))["for"])
     assert.equal("GET /v24.0/me HTTP/1.1", assert(b:get("/me"))["for"])
     require("socket").sleep(0.3)
@@ -101,8 +103,8 @@ describe("a connection with bytes after its last answer", function()
   end)
 
   it("is never reused over TLS when OpenSSL already holds bytes past the answer (the socket shows none)", function()
-    local c = instagram.new{ access_token = "EAATOKENsecret123456789", graph_url = "https://127.0.0.1:" .. TLS,
-      retries = 0, timeout = 5, transport = require("instagram.transport.curl").new{ timeout = 5, ca_file = H.ca_file } }
+    local c = client(require("instagram.transport.curl").new{ timeout = 5, ca_file = H.ca_file },
+      "https://127.0.0.1:" .. TLS)
     for _, n in ipairs{ 20000, 40000 } do
       assert.equal(n, #require("instagram.json").encode(assert(c:get("/big/" .. n))))
       assert.equal("GET /v24.0/me HTTP/1.1", assert(c:get("/me"))["for"])
@@ -127,13 +129,8 @@ end)
 local ngx = rawget(_G, "ngx")
 if type(ngx) == "table" and ngx.socket then
   describe("a pooled cosocket connection with bytes after its last answer", function()
-    local function client()
-      return instagram.new{ access_token = "EAATOKENsecret123456789", graph_url = "http://127.0.0.1:" .. PORT,
-        retries = 0, timeout = 5, transport = require("instagram.transport.ngx").new{ timeout = 5 } }
-    end
-
     it("is never reused, even with no turn of the event loop between the calls", function()
-      local c = client()
+      local c = client(require("instagram.transport.ngx").new{ timeout = 5 })
       assert.equal("GET /v24.0/late HTTP/1.1", assert(c:get("/late"))["for"])
       require("socket").sleep(0.3) -- (blocking: nginx's event loop does not run)
       assert.equal("GET /v24.0/me HTTP/1.1", assert(c:get("/me"))["for"])
@@ -145,10 +142,7 @@ end
 
 describe("the libcurl transport, against answers libcurl would guess at (RFC 9112)", function()
   local c
-  before_each(function()
-    c = instagram.new{ access_token = "EAATOKENsecret123456789", graph_url = "http://127.0.0.1:" .. PORT,
-      retries = 0, timeout = 5, transport = curl() }
-  end)
+  before_each(function() c = client() end)
 
   local function refused(name, why)
     local v, err = c:get("/raw/" .. name)

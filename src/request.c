@@ -13,12 +13,8 @@ static void setup_request(ig_session *s, const char *url, struct curl_slist *hea
     return;
   }
   CURL *e = s->easy;
-  s->x.errbuf[0] = '\0';
-  s->x.attempts = 0;
   ig_xfer_start(&s->x);
   s->x.stale_tries = 0;
-  ig_buf_reset(&s->x.body);
-  ig_buf_reset(&s->x.head);
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms < timeout_ms ? s->connect_timeout_ms : timeout_ms);
@@ -45,17 +41,6 @@ void ig_check_request_args(lua_State *L, ig_session *s, ig_args *a) {
 static void check_decode_arg(lua_State *L, ig_json_opts *o) {
   if (!lua_isnoneornil(L, 7)) luaL_checktype(L, 7, LUA_TTABLE);
   ig_json_check_opts(L, lua_isnil(L, 7) ? 0 : 7, "decode", o); /* 8, 9 */
-}
-
-/* Bytes waiting on a connection s->easy keeps (ig_socks_stale): the handle is replaced by a new one,
- * which closes every connection of the old. (upload.c too: the same handle.) */
-void ig_drop_stale_connections(ig_session *s) {
-  if (!ig_socks_stale(&s->req_socks)) return;
-  CURL *e = curl_easy_init();
-  if (!e) return; /* (out of memory: libcurl's own liveness check is all there is) */
-  curl_easy_cleanup(s->easy);
-  s->easy = e;
-  s->prepared = 0;
 }
 
 int ig_l_request(lua_State *L) {

@@ -49,7 +49,7 @@ typedef struct {
  * connection), and it may go again (at most 3 times; then it fails as "connect"). Resets x. */
 int ig_stale_retry(ig_xfer *x);
 
-/* Ready to read a new answer's header blocks. */
+/* Ready for a new try: error text, attempts, buffers, header blocks, stale flag (not stale_tries). */
 void ig_xfer_start(ig_xfer *x);
 
 typedef struct ig_pending ig_pending;
@@ -121,7 +121,7 @@ void ig_set_method(CURL *e, ig_xfer *x, const char *method, const char *body, si
 /* After a transfer on e finished (before it leaves a multi handle): note the connection it left
  * alive, when that speaks HTTP/1.x (HTTP/2 tags every answer with its stream). */
 void ig_socks_note(ig_socks *set, CURL *e);
-void ig_drop_stale_connections(ig_session *s); /* request.c: for s->easy (request, upload) */
+void ig_drop_stale_connections(ig_session *s); /* the same, for s->easy (request, upload) */
 /* Before the next transfer: whether one of the noted connections has bytes (or an end, or an
  * error) waiting. They can only be what a server sent after its last answer, which libcurl 7.88
  * would hand the next request on that connection as its answer (another call's; another client's

@@ -231,6 +231,10 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
 enum { HEAD_STATUS = 0, HEAD_FIELDS = 1, HEAD_DONE = 2 };
 
 void ig_xfer_start(ig_xfer *x) {
+  x->errbuf[0] = '\0';
+  x->attempts = 0;
+  ig_buf_reset(&x->body);
+  ig_buf_reset(&x->head);
   x->stale = 0;
   x->head_state = HEAD_STATUS;
   x->head_status = 0;
@@ -305,9 +309,6 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   return ig_buf_append(&x->head, p, total) == 0 ? total : 0;
 }
 
-/* Called by libcurl right before each request it sends on a connection. libcurl re-sends a request
- * by itself when a reused connection dies before any answer byte, whatever the method: a POST the
- * server has read would be carried out twice. The second attempt of such a request is refused. */
 #if LIBCURL_VERSION_NUM >= 0x075000
 /* Whether libcurl's OpenSSL is the one this library links (the same version): only then may an
  * SSL* libcurl hands out be asked anything. Decided once. */
@@ -344,15 +345,13 @@ static int tls_holds_bytes(ig_xfer *x) {
 
 int ig_stale_retry(ig_xfer *x) {
   if (!x->stale || ++x->stale_tries >= 3) return 0;
-  x->stale = 0;
-  x->attempts = 0;
-  x->errbuf[0] = '\0';
-  ig_buf_reset(&x->body);
-  ig_buf_reset(&x->head);
   ig_xfer_start(x);
   return 1;
 }
 
+/* Called by libcurl right before each request it sends on a connection. libcurl re-sends a request
+ * by itself when a reused connection dies before any answer byte, whatever the method: a POST the
+ * server has read would be carried out twice. The second attempt of such a request is refused. */
 static int on_prereq(void *ud, char *ip, char *local_ip, int port, int local_port) {
   ig_xfer *x = (ig_xfer *)ud;
   (void)ip; (void)local_ip; (void)port; (void)local_port;
@@ -388,13 +387,25 @@ int ig_socks_stale(ig_socks *set) {
   return stale;
 }
 
+/* Bytes waiting on a connection s->easy keeps (ig_socks_stale): the handle is replaced by a new one,
+ * which closes every connection of the old. (request and upload: the same handle.) */
+void ig_drop_stale_connections(ig_session *s) {
+  if (!ig_socks_stale(&s->req_socks)) return;
+  CURL *e = curl_easy_init();
+  if (!e) return; /* (out of memory: libcurl's own liveness check is all there is) */
+  curl_easy_cleanup(s->easy);
+  s->easy = e;
+  s->prepared = 0;
+}
+
 /* Resets an easy handle and sets what every transfer shares; x collects the response. */
 void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct curl_slist *headers,
                    long timeout_ms) {
   curl_easy_reset(e); /* keeps live connections, DNS and TLS session caches */
-  x->errbuf[0] = '\0';
-  ig_buf_reset(&x->body);
-  ig_buf_reset(&x->head);
+  ig_xfer_start(x);
+  x->easy = e;
+  x->stale_tries = 0;
+  x->no_replay = 0;
   curl_easy_setopt(e, CURLOPT_URL, url);
 #if LIBCURL_VERSION_NUM >= 0x075500
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -426,11 +437,6 @@ void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct c
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L); /* a proxy's CONNECT answer is no answer */
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-  x->attempts = 0;
-  x->no_replay = 0;
-  ig_xfer_start(x);
-  x->easy = e;
-  x->stale_tries = 0;
 #if LIBCURL_VERSION_NUM >= 0x075000
   curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
   curl_easy_setopt(e, CURLOPT_PREREQDATA, x);

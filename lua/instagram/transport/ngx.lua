@@ -558,9 +558,11 @@ do
     pcall(ffi.cdef, "int ngx_http_lua_ffi_socket_tcp_hack_fd(void *u, int fd, unsigned char *err, size_t *errlen);")
   end
   local have = ffi_ok and pcall(function() return C.poll and C.ngx_http_lua_ffi_socket_tcp_hack_fd end)
-  local pfd, errbuf, errlen
+  local pfd, pfd_ptr, errbuf, errlen
   if have then
     pfd = ffi.new("struct ig_pollfd[1]")
+    -- (void *: whatever another library declared poll() with first; made once, pfd kept alive above)
+    pfd_ptr = ffi.cast("void *", pfd)
     errbuf, errlen = ffi.new("unsigned char[64]"), ffi.new("size_t[1]")
   end
   local function look(sock)
@@ -570,8 +572,7 @@ do
     local fd = C.ngx_http_lua_ffi_socket_tcp_hack_fd(u, -1, errbuf, errlen)
     if fd < 0 then return false end
     pfd[0].fd, pfd[0].events, pfd[0].revents = fd, 1, 0 -- POLLIN
-    -- (void *: whatever another library declared poll() with first)
-    return C.poll(ffi.cast("void *", pfd), 1, 0) > 0
+    return C.poll(pfd_ptr, 1, 0) > 0
   end
   stale = function(sock)
     if not have then return false end

@@ -29,7 +29,10 @@ local MAX_TTL = 365 * 86400
 
 local function default_now()
   local ngx = rawget(_G, "ngx")
-  if type(ngx) == "table" and type(ngx.now) == "function" then return ngx.now() end
+  if type(ngx) == "table" and type(ngx.now) == "function" then
+    if type(ngx.update_time) == "function" then ngx.update_time() end -- (it moves only when the loop turns)
+    return ngx.now()
+  end
   local ok, core = pcall(require, "instagram.core")
   if ok and type(core) == "table" and core.now then return core.now() end
   return os.time()
@@ -219,7 +222,7 @@ local MEMORY = {
 -- what is live.
 -- @tparam[opt] table opts
 -- @tparam[opt="instagram:"] string opts.prefix prefixed to every key
--- @tparam[opt] function opts.now the clock, seconds (default `ngx.now` in nginx, else
+-- @tparam[opt] function opts.now the clock, seconds (default `ngx.now`, brought up to date, in nginx; else
 --   `instagram.core.now`)
 -- @treturn Store the store
 -- @raise for an unknown option or one of the wrong type

@@ -116,4 +116,27 @@ describe("inside nginx", function()
     assert.equal("transport", err2.kind)
     assert.equal("connect", err2.reason)
   end)
+
+  -- nginx's clock (ngx.now, and the timers of cosockets) moves only when its event loop turns: after
+  -- a blocking call or a long stretch of Lua work it is behind, and a deadline reckoned from it is
+  -- already partly (or wholly) spent. A call gets its whole timeout all the same.
+  it("gives a call its whole timeout after the worker was blocked longer than that", function()
+    H.config{ faults = { { path = "/me$", delay = 0.3 } } } -- (answers that take a while)
+    local c = H.client{ retries = 0 }
+    local sleep = require("socket").sleep -- (blocking: nginx's event loop does not turn)
+    for _, call in ipairs{
+      function() return c:get("/me", nil, { timeout = 1 }) end, -- (a new connection)
+      function() return c:get("/me", nil, { timeout = 1 }) end, -- (a pooled one)
+      function() return ngx_transport.new{ timeout = 1 }:request{ method = "GET", url = base .. "/hostile/count" } end,
+    } do
+      sleep(1.2)
+      local t0 = require("instagram.core").now()
+      local v, err = call()
+      assert.truthy(v, tostring(err and (err.message or err)))
+      assert.is_true(require("instagram.core").now() - t0 < 1)
+    end
+    -- and the client's clock is the present, not the loop's last turn
+    sleep(0.5)
+    assert.is_true(math.abs(c.now() - require("instagram.core").now()) < 0.05)
+  end)
 end)

@@ -143,7 +143,11 @@ function T:many(reqs, concurrency) return self:pick():many(reqs, concurrency) en
 -- @usage local h = t:start{ method = "GET", url = url }
 -- @function Transport:start
 function T:start(req) return self:pick():start(req) end
-function T.now() return in_cosocket_phase() and ngx.now() or core.now() end -- luacheck: ignore 113
+-- (nginx's time brought up to date: it moves only when the event loop turns)
+function T.now()
+  if in_cosocket_phase() then ngx.update_time(); return ngx.now() end -- luacheck: ignore 113
+  return core.now()
+end
 
 --- Closes the libcurl transport's connections, if one was made (nginx keeps its own pool).
 -- @treturn nil nothing

@@ -97,6 +97,14 @@ end
 
 local pool_key -- (below, with the reading)
 
+-- nginx's time, brought up to date. ngx.now() and the timers of cosockets move only when the event
+-- loop turns: after a blocking call or a long stretch of Lua work they lag, and a deadline reckoned
+-- from them (or a socket timeout counted from them) would be spent before the request began.
+local function clock()
+  ngx.update_time()
+  return ngx.now()
+end
+
 -- ---- options ----------------------------------------------------------------------------------
 
 -- Raises at `level` (default 4: the caller of whoever called the function that called this).
@@ -189,13 +197,14 @@ function _M.new(opts)
   }, T)
 end
 
---- A cosocket transport, made by @{new}. `sleep(s)` is `ngx.sleep` and `now()` is `ngx.now`.
+--- A cosocket transport, made by @{new}. `sleep(s)` is `ngx.sleep` and `now()` is `ngx.now` brought
+-- up to date first (`ngx.update_time`).
 -- Its methods keep the contract of @{instagram.transport.curl.Transport}, with the differences the
 -- module describes.
 -- @type Transport
 
 T.sleep = function(s) return ngx.sleep(s) end
-T.now = function() return ngx.now() end
+T.now = clock
 
 -- ---- the request: checked whole before any connection is made ---------------------------------
 
@@ -721,7 +730,7 @@ end
 function T:request(req)
   local p, reason, message = prepare(self, req, 3)
   if not p then return nil, reason, message end
-  return self:_perform(p, ngx.now() + p.timeout)
+  return self:_perform(p, clock() + p.timeout)
 end
 
 --- Sends many requests at once: `concurrency` light threads, each taking the next request until
@@ -749,7 +758,7 @@ function T:many(reqs, concurrency)
       if i > #reqs then return end
       local p = prepared[i]
       if p then
-        local res, reason, message = self:_perform(p, ngx.now() + p.timeout)
+        local res, reason, message = self:_perform(p, clock() + p.timeout)
         results[i] = res or { error = reason, message = message }
       end
     end
@@ -775,7 +784,7 @@ function T:start(req)
   local p, reason, message = prepare(self, req, 3)
   local thread
   if p then
-    local deadline = ngx.now() + p.timeout
+    local deadline = clock() + p.timeout
     thread = ngx.thread.spawn(function() return self:_perform(p, deadline) end)
   end
   return {

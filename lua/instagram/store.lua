@@ -235,6 +235,14 @@ end
 
 -- ---- lua_shared_dict ---------------------------------------------------------------------------
 
+-- nginx reckons a ttl from its cached clock, which moves only when the event loop turns: brought up
+-- to date first, or a ttl set after a blocking call or long Lua work would end early (a lock held
+-- for less than its ttl).
+local function ttl_from_now(ttl)
+  if ttl and ttl > 0 then rawget(_G, "ngx").update_time() end
+  return ttl or 0
+end
+
 local SHDICT = {
   get = function(self, k)
     local v, err = self.dict:get(k)
@@ -242,18 +250,18 @@ local SHDICT = {
     return v
   end,
   set = function(self, k, value, ttl)
-    local ok, err = self.dict:set(k, value, ttl or 0)
+    local ok, err = self.dict:set(k, value, ttl_from_now(ttl))
     if not ok then return nil, err or "set failed" end
     return true
   end,
   add = function(self, k, value, ttl)
-    local ok, err = self.dict:add(k, value, ttl or 0)
+    local ok, err = self.dict:add(k, value, ttl_from_now(ttl))
     if ok then return true end
     if err == "exists" then return false end
     return nil, err or "add failed"
   end,
   incr = function(self, k, by, ttl)
-    local v, err = self.dict:incr(k, by, 0, ttl or 0)
+    local v, err = self.dict:incr(k, by, 0, ttl_from_now(ttl))
     if v == nil then return nil, err or "incr failed" end
     return v
   end,

@@ -139,4 +139,29 @@ describe("inside nginx", function()
     sleep(0.5)
     assert.is_true(math.abs(c.now() - require("instagram.core").now()) < 0.05)
   end)
+
+  -- An upload's limit is per step (stall_timeout): each step's timer counts from the present, after
+  -- a blocking call before the upload or in its progress callback, while other work turns the loop.
+  it("gives each step of an upload its whole stall timeout after the worker was blocked", function()
+    local sleep = require("socket").sleep
+    local function other_work() ngx.thread.spawn(function() ngx.sleep(0.05) end) end
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb"))
+    f:write(("x"):rep(1000))
+    f:close()
+    local c = H.client{ rupload_url = H.graph_url, timeout = 1, retries = 0 }
+    assert(c:get("/me")) -- (a pooled connection)
+    H.config{ faults = { { path = "ig%-api%-upload", delay = 0.3 } } }
+    sleep(1.2)
+    other_work()
+    local _, err = c:raw_upload(H.graph_url .. "/ig-api-upload/v24.0/123", { offset = "0", file_size = "1000" }, path, 0)
+    assert.is_not_equal("timeout", err and (err.reason or err.kind), tostring(err and err.message))
+    -- the transport alone: the answer takes 1.5 s, of which 1.2 s the progress callback blocked
+    local t = ngx_transport.new{ timeout = 1 }
+    H.config{ faults = { { path = "/me$", delay = 1.5 } } }
+    local res, reason, message = t:upload{ url = H.graph_url .. "/me", file = path, headers = {}, stall_timeout = 1,
+      progress = function(sent, total) if sent == total then sleep(1.2); other_work() end end }
+    os.remove(path)
+    assert.truthy(res, tostring(reason) .. ": " .. tostring(message))
+  end)
 end)

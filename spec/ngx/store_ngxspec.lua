@@ -39,6 +39,22 @@ describe("instagram.store.shdict", function()
     assert.is_true(s:add("t", "again", 1))
   end)
 
+  -- nginx reckons a ttl from its cached clock, which a blocking call leaves behind: a lock taken
+  -- then would be free again early (by as long as the worker was blocked).
+  it("counts a ttl from the present after the worker was blocked (set, add, incr)", function()
+    local mem = store.memory()
+    require("socket").sleep(1.2) -- (blocking: nginx's event loop does not turn)
+    assert.is_true(s:set("k", "v", 1))
+    assert.is_true(mem:set("k", "v", 1))
+    assert.is_true(s:add("lock", "me", 1))
+    assert.equal(1, s:incr("n", 1, 1))
+    ngx.sleep(0.05) -- the loop turns: 0.05 s of the 1 s ttl have passed
+    assert.equal("v", mem:get("k"))
+    assert.equal("v", s:get("k"))
+    assert.is_false(s:add("lock", "you", 1))
+    assert.equal(2, s:incr("n", 1, 1))
+  end)
+
   it("raises for a programmer's mistake, as the memory store", function()
     assert.has_error(function() s:set("k", {}) end, "store:set: value must be a string or a finite number, got table")
     assert.has_error(function() s:incr("k", "1") end)

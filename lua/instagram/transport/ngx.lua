@@ -331,9 +331,13 @@ local function after_send(err)
 end
 
 -- Every socket operation gets what is left of the request's time; a negative deadline means
--- "this many seconds per operation" instead (uploads: a stall limit, not a total one).
+-- "this many seconds per operation" instead (uploads: a stall limit, not a total one), counted from
+-- the present (an upload's progress callback may have blocked since the last operation).
 local function remaining_ms(deadline)
-  if deadline < 0 then return max(1, floor(-deadline * 1000)) end
+  if deadline < 0 then
+    ngx.update_time()
+    return max(1, floor(-deadline * 1000))
+  end
   return max(1, floor((deadline - ngx.now()) * 1000))
 end
 
@@ -850,7 +854,7 @@ function T:upload(req)
     while sent < total do
       local chunk = f:read(65536)
       if not chunk then return nil, "file", "error reading the file" end
-      sock:settimeout(max(1, floor(stall * 1000)))
+      sock:settimeout(remaining_ms(-stall))
       local sok, err = sock:send(chunk)
       if not sok then return nil, after_send(err), "sending the file failed: " .. tostring(err) end
       sent = sent + #chunk

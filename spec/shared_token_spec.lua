@@ -282,3 +282,30 @@ describe("clients sharing a token through Redis", function()
     assert.same({ "fresh1" }, tb.seen)
   end)
 end)
+
+describe("a refresh whose coroutine never came back (a light thread killed, a request ended under it)", function()
+  it("holds off other refreshes only as long as the fleet's lock would, then refreshes again", function()
+    local clock = { t = os.time() }
+    local o = { count = 0 }
+    function o.refresh()
+      o.count = o.count + 1
+      if o.count == 1 then coroutine.yield() end -- (never resumed)
+      return tok("fresh", 60, 0)
+    end
+    local t = api(clock)
+    local c = instagram.new{ access_token = tok("expiring", 2, 40), auto_refresh = o, retries = 0, transport = t }
+    local co = coroutine.create(function() return c:get("/me") end)
+    assert(coroutine.resume(co))
+    assert.equal("suspended", coroutine.status(co))
+    assert(c:get("/me")) -- meanwhile: the valid token, and no second refresh at once
+    assert.same({ "expiring" }, t.seen)
+    assert.equal(1, o.count)
+    clock.t = clock.t + 29
+    assert(c:get("/me"))
+    assert.equal(1, o.count)
+    clock.t = clock.t + 2
+    assert(c:get("/me"))
+    assert.equal(2, o.count)
+    assert.equal("fresh", t.seen[#t.seen])
+  end)
+end)

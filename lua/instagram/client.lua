@@ -513,8 +513,10 @@ function Client:_maybe_refresh()
   local obj = s.token_obj
   local margin = self.refresh_margin
   if not (self.auto_refresh and obj and obj:needs_refresh(margin)) then return end
-  if s.refreshing then return end
   local now = self.now()
+  -- a refresh under way (another coroutine's): unless it began longer ago than the fleet's lock
+  -- lasts, then its coroutine never came back (a light thread killed, a request ended under it)
+  if s.refreshing and now < s.refreshing + REFRESH_LOCK_TTL then return end
   if s.refresh_pause_until and now < s.refresh_pause_until then return end
   local lock
   if self.token_key then
@@ -537,9 +539,9 @@ function Client:_maybe_refresh()
       end
     end
   end
-  s.refreshing = true
+  s.refreshing = now
   local new, err = refresh(self, obj)
-  s.refreshing = false
+  s.refreshing = nil
   if new then self:set_access_token(new) end
   local after = s.token_obj
   if not new or (after and after:needs_refresh(margin)) then s.refresh_pause_until = now + REFRESH_PAUSE end

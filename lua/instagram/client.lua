@@ -255,7 +255,7 @@ end
 --   publishing flows' waits) holds to one deadline from its start: no poll or pause past it
 --   (`kind = "publish"`, `reason = "deadline"`, with `container_id`: wait again later); the
 --   backoff of @{Client:upload_video} pauses only within it.
---   Default: 5 seconds in nginx's request phases (rewrite, access, content), where a client waits
+--   Default: 5 seconds in nginx's request phases (server_rewrite, rewrite, access, content), where a client waits
 --   on the answer, none elsewhere; `false`: none anywhere
 -- @tfield[opt=false] boolean allow_blocking inside nginx, let a call from a phase without cosockets
 --   (init, init_worker, log, header and body filters) go through libcurl, blocking the worker;
@@ -1091,7 +1091,7 @@ end
 
 -- When a call that starts now must be over (seconds, the client's clock), or nil for no limit:
 -- the client's deadline, or REQUEST_DEADLINE in nginx's request phases (a client waits there).
-local REQUEST_PHASES = { rewrite = true, access = true, content = true }
+local REQUEST_PHASES = { server_rewrite = true, rewrite = true, access = true, content = true }
 local REQUEST_DEADLINE = 5
 
 call_deadline = function(self)

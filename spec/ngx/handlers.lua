@@ -35,6 +35,13 @@ function _M.profile()
   return reply(200, { user = u, transport = c.transport:pick().name, usage = c:usage() })
 end
 
+function _M.server_rewrite()
+  local c = client()
+  local me, err = c:get("/me")
+  return reply(200, { phase = ngx.get_phase(), transport = c.transport:pick().name, id = me and me.id,
+                      err = err and tostring(err), deadline = c:_deadline() ~= nil })
+end
+
 function _M.media()
   local c = client()
   local pager = c:ig_user(ngx.var.arg_ig):media{ fields = "id,caption", limit = 10,

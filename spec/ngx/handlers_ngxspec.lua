@@ -44,6 +44,12 @@ describe("inside nginx", function()
     for _, r in ipairs(H.log()) do assert.not_matches("access_token", r.uri) end
   end)
 
+  it("calls through cosockets, under a deadline, in the server_rewrite phase too", function()
+    local status, body = get("/t/anything?server_rewrite=1")
+    assert.equal(200, status)
+    assert.same({ phase = "server_rewrite", transport = "ngx", id = "10158000000000001", deadline = true }, body)
+  end)
+
   it("uses cosockets in handlers even for a client made in init_worker", function()
     local status, body = get("/t/early")
     assert.equal(200, status)

@@ -3,7 +3,7 @@
 -- allows cosockets, and libcurl otherwise. A client made at module load
 -- or in init_worker_by_lua (where cosockets are not allowed) still never blocks a request handler.
 --
--- This is the client's default `transport`. Cosockets are allowed in the rewrite, access, content,
+-- This is the client's default `transport`. Cosockets are allowed in the server_rewrite, rewrite, access, content,
 -- timer, ssl_cert and ssl_session_fetch phases; outside nginx calls go through libcurl. Inside
 -- nginx, in a phase without cosockets (init, init_worker, log, header and body filters), a call
 -- (or a sleep) **raises**, naming the phase: libcurl would block the worker and every request it

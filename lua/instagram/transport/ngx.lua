@@ -70,12 +70,12 @@ local IDEMPOTENT = { GET = true, HEAD = true, DELETE = true, PUT = true, OPTIONS
 
 -- Phases in which cosockets may be used.
 local COSOCKET_PHASES = {
-  rewrite = true, access = true, content = true, timer = true,
+  server_rewrite = true, rewrite = true, access = true, content = true, timer = true,
   ssl_cert = true, ssl_session_fetch = true,
 }
 
 --- Can cosockets be used here and now?
--- @treturn boolean true inside ngx_lua in the rewrite, access, content, timer, ssl_cert or
+-- @treturn boolean true inside ngx_lua in the server_rewrite, rewrite, access, content, timer, ssl_cert or
 --   ssl_session_fetch phase; false elsewhere (and outside nginx)
 -- @raise never raises
 -- @usage if require("instagram.transport.ngx").available() then ngx.say("cosockets") end

@@ -275,6 +275,43 @@ describe("deadline and retries, attacked from outside", function()
     assert.equal(2, t.calls)
   end)
 
+  -- (an outside attack inside nginx: get_many and start_get ran 9 s in a handler with a 5 s deadline)
+  it("cuts the timeouts of get_many's and start_get's first attempts to what is left of it", function()
+    local t = api(function() return 200, {}, '{"id":"1"}' end, 0.5)
+    function t.many(self, reqs)
+      local out = {}
+      for i, req in ipairs(reqs) do out[i] = self:request(req) end
+      return out
+    end
+    function t.start(self, req)
+      local res = self:request(req)
+      return { finish = function() return res end, cancel = function() end }
+    end
+    local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 2, timeout = 30 }
+    local values = c:get_many{ "/1", "/2" }
+    assert.equal("1", values[2].id)
+    assert.same({ 2, 2 }, t.timeouts) -- (both sent at once: each has all that is left)
+    assert.equal("1", assert(c:start_get("/3")).finish().id)
+    assert.near(2, t.timeouts[3], 1e-9)
+    -- a timeout shorter than what is left is not touched (none given: the transport's own)
+    local c2 = instagram.new{ access_token = "tok-12345", transport = t, deadline = 10, timeout = 3 }
+    c2:get_many{ "/4" }
+    assert(c2:start_get("/5")).finish()
+    assert.same({ false, false }, { t.timeouts[4], t.timeouts[5] })
+    -- past the deadline once the throttle slept: nothing is sent
+    local busy = api(function()
+      return 200, { ["x-app-usage"] = '{"call_count":60,"total_time":1,"total_cputime":1}' }, '{"id":"1"}'
+    end)
+    busy.many, busy.start = t.many, t.start
+    local c3 = instagram.new{ access_token = "tok-12345", transport = busy, deadline = 2.5,
+      sleep = function(d) busy.clock = busy.clock + d + 1 end, throttle = { threshold = 50, max_delay = 10 } }
+    assert(c3:get("/me"))
+    local _, errs = c3:get_many{ "/6" }
+    assert.equal("deadline", errs[1].reason)
+    assert.is_nil(c3:start_get("/7"))
+    assert.equal(1, busy.calls)
+  end)
+
   it("raises for bad arguments of start_get whatever the transport, at the caller's line", function()
     local c = instagram.new{ access_token = "tok-12345", transport = api(function() return 200, {}, "{}" end) }
     assert.has_error(function() c:start_get("/me", 5) end, "params must be a table or nil, got number")

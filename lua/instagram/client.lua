@@ -1158,6 +1158,25 @@ function Client:_throttle(limit)
   end
 end
 
+-- A GET's first attempt as it may go inside `limit` (the call's deadline; nil: none): req itself, or
+-- a copy with its timeout cut to what is left (get_many's and start_get's first attempts, which
+-- send below does not make); nil when the deadline has passed already.
+local function first_within(self, req, limit)
+  if not limit then return req end
+  local left = limit - self.now()
+  if left <= 0 then return nil end
+  if (req.timeout or self.timeout) <= left then return req end
+  local cut = {}
+  for k, v in pairs(req) do cut[k] = v end
+  cut.timeout = max(0.001, left)
+  return cut
+end
+
+local function past_deadline()
+  return errors.new{ kind = "blocked", reason = "deadline", is_transient = true,
+    message = "the call's deadline passed before it could be sent" }
+end
+
 -- What every failed attempt does: scrub the error, count it, note a block, and after code 190 read
 -- a shared token again (another worker may have a new one).
 local function failed(self, err, list, attempt)
@@ -1196,8 +1215,7 @@ local function send(self, req, list, path, limit, attempt, err, err_at)
     local terr = self:_throttle(limit)
     if terr then return nil, terr end
     if limit and self.now() >= limit then -- no attempt at or past the deadline (a sleep may overrun)
-      return nil, err or errors.new{ kind = "blocked", reason = "deadline", is_transient = true,
-        message = "the call's deadline passed before it could be sent" }
+      return nil, err or past_deadline()
     end
     if cut then req.timeout = max(0.001, min(timeout, limit - self.now())) end
     local res, reason, message = self.transport:request(req)
@@ -1297,9 +1315,12 @@ function Client:_deadline() return call_deadline(self) end
 function Client:start_get(path, params)
   local req, list = self:_build("GET", path, params, nil) -- (raises for bad arguments, whatever the transport)
   if not req or not self.transport.start then return nil end
-  local terr = self:_throttle(call_deadline(self))
+  local limit = call_deadline(self)
+  local terr = self:_throttle(limit)
   if terr then return nil end
-  local ok, handle = pcall(self.transport.start, self.transport, req)
+  local first = first_within(self, req, limit) -- (the request runs on while the caller works: inside the deadline)
+  if not first then return nil end
+  local ok, handle = pcall(self.transport.start, self.transport, first)
   if not ok then return nil end
   return {
     finish = function()
@@ -1387,7 +1408,15 @@ function Client:get_many(requests, opts)
     end
     return values, errs
   end
-  local results = self.transport:many(todo, concurrency)
+  local first = {}
+  for k, req in ipairs(todo) do
+    first[k] = first_within(self, req, limit)
+    if not first[k] then -- the throttle slept past the deadline: nothing is sent
+      for i = 1, n do if built[i] then errs[i] = past_deadline() end end
+      return values, errs
+    end
+  end
+  local results = self.transport:many(first, concurrency)
   local came = self.now()
   for k, res in ipairs(results) do
     local i = index[k]

@@ -67,6 +67,17 @@ function _M.early()
   return reply(200, { transport = c.transport:pick().name, ok = me ~= nil, err = err and tostring(err) })
 end
 
+-- A started request kept between requests of the worker (spec/ngx/handlers_ngxspec.lua).
+function _M.handle()
+  if ngx.var.arg_start then
+    _M.saved = client():start_get(ngx.var.arg_start)
+    if ngx.var.arg_exit then return ngx.exit(204) end -- (the request's light threads end with it)
+    return reply(200, { started = _M.saved ~= nil })
+  end
+  local v, err = _M.saved.finish()
+  return reply(200, { id = v and v.id, reason = err and err.reason })
+end
+
 function _M.error()
   local _, err = client("NOT-A-TOKEN"):get("/me")
   return reply(200, { kind = err.kind, code = err.code, type = err.type, fbtrace_id = err.fbtrace_id,

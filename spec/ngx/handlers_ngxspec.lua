@@ -44,6 +44,37 @@ describe("inside nginx", function()
     for _, r in ipairs(H.log()) do assert.not_matches("access_token", r.uri) end
   end)
 
+  -- (an outside attack: finish() and a pager's next page raised "only the parent coroutine can wait
+  -- on the thread" from any light thread but the one that started them)
+  it("finishes a started request from another light thread, or another request, of the worker", function()
+    local c = H.client{ retries = 0 }
+    local h = assert(c:start_get("/me"))
+    local got
+    assert(ngx.thread.wait(ngx.thread.spawn(function() got = { h.finish() } end)))
+    assert.equal("10158000000000001", got[1].id)
+    local pager = c:ig_user("17841405822304914"):media{ fields = "id", limit = 2, max_items = 4, prefetch = true }
+    local first = assert(pager:next_page())
+    local second
+    assert(ngx.thread.wait(ngx.thread.spawn(function() second = { pager:next_page() } end)))
+    assert.is_table(second[1], tostring(second[2]))
+    assert.is_true(#first.data + #second[1].data >= 3)
+    -- started by this timer, finished by a request to the worker
+    local handlers = require "spec.ngx.handlers"
+    handlers.saved = assert(c:start_get("/me"))
+    local status, body = get("/t/handle?finish=1")
+    assert.equal(200, status)
+    assert.equal("10158000000000001", body.id)
+    -- started by a request that ended at once (its light threads with it): an error, by the deadline
+    H.config{ faults = { { path = "/me$", delay = 0.5 } } }
+    status = get("/t/handle?start=/me&exit=1")
+    assert.equal(204, status)
+    local t0 = ngx.now()
+    local v, err = handlers.saved.finish()
+    assert.is_nil(v)
+    assert.equal("transport", err.kind)
+    assert.is_true(ngx.now() - t0 < 10)
+  end)
+
   it("calls through cosockets, under a deadline, in the server_rewrite phase too", function()
     local status, body = get("/t/anything?server_rewrite=1")
     assert.equal(200, status)

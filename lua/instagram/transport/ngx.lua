@@ -776,7 +776,15 @@ function T:many(reqs, concurrency)
   return results
 end
 
+-- A light thread may be waited on only by the coroutine that spawned it; any other (a light thread
+-- of the same request, a later request holding the handle) waits on a semaphore the request's thread
+-- posts when it has its answer (lua-resty-core's ngx.semaphore, shared by every request of a worker).
+local semaphore_ok, semaphore = pcall(require, "ngx.semaphore")
+
 --- Starts a request in a light thread while the caller goes on.
+-- `finish()` may be called from any light thread or later request of the worker; if the request
+-- that started it ended first (its light threads die with it), it answers `nil, "network"` by the
+-- request's deadline.
 -- @tparam table req as for @{Transport:request}
 -- @treturn table the handle: `handle.finish()` waits and returns what @{Transport:request} would;
 --   `handle.cancel()` kills the thread
@@ -786,19 +794,42 @@ end
 -- @function Transport:start
 function T:start(req)
   local p, reason, message = prepare(self, req, 3)
-  local thread
-  if p then
-    local deadline = clock() + p.timeout
-    thread = ngx.thread.spawn(function() return self:_perform(p, deadline) end)
+  if not p then
+    return { finish = function() return nil, reason, message end, cancel = function() end }
+  end
+  local deadline = clock() + p.timeout
+  local owner, result, cancelled = coroutine.running(), nil, false
+  local sema = semaphore_ok and semaphore.new() or nil
+  local thread = ngx.thread.spawn(function()
+    local ok, res, r2, m2 = pcall(self._perform, self, p, deadline)
+    result = ok and { res, r2, m2 } or { nil, "network", tostring(res) }
+    if sema then sema:post(64) end -- (every waiter)
+  end)
+  local function answer()
+    if cancelled then return nil, "network", "the request was cancelled" end
+    return result[1], result[2], result[3]
   end
   return {
     finish = function()
-      if not thread then return nil, reason, message end
-      local ok, res, r2, m2 = ngx.thread.wait(thread)
-      if not ok then return nil, "network", tostring(res) end
-      return res, r2, m2
+      if result or cancelled then return answer() end
+      if coroutine.running() == owner then
+        local ok, err = ngx.thread.wait(thread)
+        if not ok and not result then return nil, "network", tostring(err) end
+        return answer()
+      end
+      if not sema then
+        return nil, "network", "finish() from another light thread needs lua-resty-core's ngx.semaphore"
+      end
+      pcall(sema.wait, sema, max(0, deadline - clock()) + 1)
+      if result or cancelled then return answer() end
+      return nil, "network", "the request started elsewhere did not answer by its deadline (the request "
+        .. "that started it may have ended, and its light threads with it)"
     end,
-    cancel = function() if thread then ngx.thread.kill(thread) end end,
+    cancel = function()
+      cancelled = true
+      pcall(ngx.thread.kill, thread)
+      if sema then sema:post(64) end
+    end,
   }
 end
 

@@ -66,6 +66,25 @@ describe("a connection with bytes after its last answer", function()
     assert.equal("GET /v24.0/other HTTP/1.1", assert(c:start_get("/other").finish())["for"])
   end)
 
+  -- (an outside attack: the look before a batch cannot see what its own first transfers leave)
+  it("is never reused between the requests of one get_many or by a started request after them", function()
+    -- (an answer of 20000 bytes: libcurl reads no further than its length, so the bytes written
+    -- after it stay on the socket, where only a look before the next request sees them)
+    local tls = require("instagram.transport.curl").new{ timeout = 5, ca_file = H.ca_file }
+    for _, case in ipairs{ { 1 }, { 2 }, { 1, tls, "https://127.0.0.1:" .. TLS }, { 3, tls, "https://127.0.0.1:" .. TLS } } do
+      local concurrency = case[1]
+      local c = client(case[2], case[3])
+      local paths = { "/big/20000", "/me", "/extra", "/other", "/big/20000", "/media", "/big/30000", "/x" }
+      local values, errs = c:get_many(paths, { concurrency = concurrency })
+      for i, path in ipairs(paths) do
+        assert.is_table(values[i], tostring(errs[i]))
+        local n = tonumber(path:match("^/big/(%d+)$"))
+        if n then assert.equal(n - 8, #values[i].n)
+        else assert.equal("GET /v24.0" .. path .. " HTTP/1.1", values[i]["for"]) end
+      end
+    end
+  end)
+
   it("is never reused while another host's connection was used since (every kept connection is looked at)", function()
     local t = curl()
     local a = client(t)

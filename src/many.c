@@ -111,6 +111,7 @@ static void run(ig_session *s, ig_many *m, int conc) {
   int nidle = 0;
   for (int i = 0; i < conc; i++) idle[nidle++] = s->pool[i];
   int next = 0, done = 0, running = 0;
+  int fresh = 0; /* a finished transfer left bytes past its answer on its connection: no reuse */
   CURLMcode mc = CURLM_OK;
   while (done < n && mc == CURLM_OK) {
     while (nidle > 0 && next < n) {
@@ -120,8 +121,11 @@ static void run(ig_session *s, ig_many *m, int conc) {
       ig_setup_easy(s, e, &it->x, it->url, it->headers, it->timeout_ms);
       ig_set_method(e, &it->x, it->method, it->body, it->blen);
       /* Wait for HTTP/2 multiplexing on an existing connection rather than open another;
-       * over HTTP/1.1 that would serialise the transfers, so only then. */
-      if (s->http2 != IG_HTTP2_NEVER) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+       * over HTTP/1.1 that would serialise the transfers, so only then (and only over TLS, the only
+       * way to HTTP/2 here: a plain transfer never waits for a connection another one frees, which
+       * it would take up before the look below). */
+      if (s->http2 != IG_HTTP2_NEVER && it->x.tls) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+      if (fresh) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
       curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)it);
       if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
         it->rc = CURLE_FAILED_INIT;
@@ -145,6 +149,7 @@ static void run(ig_session *s, ig_many *m, int conc) {
         it->rc = CURLE_FAILED_INIT;
       }
       ig_socks_note(&s->many_socks, e); /* (before the removal, which forgets it) */
+      if (!fresh && it->rc == CURLE_OK && ig_conn_holds_bytes(e)) fresh = 1;
       if (it->rc == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &it->status);
       curl_multi_remove_handle(s->multi, e);
       curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);

@@ -39,14 +39,16 @@ typedef struct {
   long long head_length;
   size_t head_seen;
   const char *bad;
-  CURL *easy;      /* the handle the transfer runs on (for the pre-request look at its TLS layer) */
+  CURL *easy;      /* the handle the transfer runs on (for the pre-request look at its connection) */
+  int tls;         /* its URL is https (no redirect is followed: so is the connection) */
   int stale;       /* that look refused a reused connection (nothing was sent): try again */
   int stale_tries;
 } ig_xfer;
 
 /* After a transfer ended as CURLE_ABORTED_BY_CALLBACK: whether it was the pre-request look at a
- * reused TLS connection that found bytes OpenSSL holds past the last answer (libcurl closed that
- * connection), and it may go again (at most 3 times; then it fails as "connect"). Resets x. */
+ * reused HTTP/1.x connection that found bytes past the last answer, on its socket or inside OpenSSL
+ * (libcurl closed that connection), and it may go again (at most 3 times; then it fails as
+ * "connect"). Resets x. */
 int ig_stale_retry(ig_xfer *x);
 
 /* Ready for a new try: error text, attempts, buffers, header blocks, stale flag (not stale_tries). */
@@ -121,6 +123,10 @@ void ig_set_method(CURL *e, ig_xfer *x, const char *method, const char *body, si
 /* After a transfer on e finished (before it leaves a multi handle): note the connection it left
  * alive, when that speaks HTTP/1.x (HTTP/2 tags every answer with its stream). */
 void ig_socks_note(ig_socks *set, CURL *e);
+/* After a transfer on e: whether its HTTP/1.x connection already has bytes (or its end) waiting past
+ * the answer, so that no transfer may take it up again (get_many: the rest of the batch gets new
+ * connections). */
+int ig_conn_holds_bytes(CURL *e);
 void ig_drop_stale_connections(ig_session *s); /* the same, for s->easy (request, upload) */
 /* Before the next transfer: whether one of the noted connections has bytes (or an end, or an
  * error) waiting. They can only be what a server sent after its last answer, which libcurl 7.88

@@ -309,6 +309,12 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   return ig_buf_append(&x->head, p, total) == 0 ? total : 0;
 }
 
+/* Bytes (or an end) waiting on a descriptor, without waiting. */
+static int readable(int fd) {
+  struct pollfd p = { fd, POLLIN, 0 };
+  return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
 #if LIBCURL_VERSION_NUM >= 0x075000
 /* Whether libcurl's OpenSSL is the one this library links (the same version): only then may an
  * SSL* libcurl hands out be asked anything. Decided once. */
@@ -324,14 +330,20 @@ static int same_openssl(void) {
   return same;
 }
 
-/* A reused HTTP/1.x TLS connection on which OpenSSL already holds bytes past the last answer (they
- * came in the same record; libcurl read no further than the answer's length, so the socket shows
- * nothing): the request is refused before a byte leaves, libcurl closes the connection, and the
- * caller tries again on another (ig_stale_retry). */
-static int tls_holds_bytes(ig_xfer *x) {
+/* A reused HTTP/1.x TLS connection holding bytes past the last answer, which this request would
+ * read as its own: inside OpenSSL (bytes that came in the answer's last record; libcurl read no
+ * further than the answer's length, so the socket shows nothing) or on its socket. The socket sets
+ * (ig_socks_stale) look before a transfer starts; this looks at the moment of sending, also between
+ * two transfers of one get_many batch. The request is refused before a byte leaves, libcurl closes
+ * the connection, and the caller tries again on another (ig_stale_retry). Only when libcurl's
+ * OpenSSL is the one linked (else it cannot be told whether the connection speaks HTTP/2, whose
+ * frames may wait on it by right: answers carry their stream's id). A plain connection's socket is
+ * not to be had here (libcurl 7.88 names it only once a transfer is done): ig_conn_holds_bytes
+ * looks at it then. */
+static int reused_holds_bytes(ig_xfer *x) {
   long made = 0;
   struct curl_tlssessioninfo *info = NULL;
-  if (!x->easy || !same_openssl()) return 0;
+  if (!x->easy || !x->tls || !same_openssl()) return 0;
   if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &made) != CURLE_OK || made != 0) return 0; /* new */
   if (curl_easy_getinfo(x->easy, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || !info) return 0;
   if (info->backend != CURLSSLBACKEND_OPENSSL || !info->internals) return 0;
@@ -339,8 +351,8 @@ static int tls_holds_bytes(ig_xfer *x) {
   const unsigned char *alpn = NULL;
   unsigned int alen = 0;
   SSL_get0_alpn_selected(ssl, &alpn, &alen);
-  if (alen == 2 && memcmp(alpn, "h2", 2) == 0) return 0; /* HTTP/2 answers carry their stream's id */
-  return SSL_pending(ssl) > 0 || SSL_has_pending(ssl);
+  if (alen == 2 && memcmp(alpn, "h2", 2) == 0) return 0;
+  return SSL_pending(ssl) > 0 || SSL_has_pending(ssl) || readable(SSL_get_fd(ssl));
 }
 
 int ig_stale_retry(ig_xfer *x) {
@@ -355,7 +367,7 @@ int ig_stale_retry(ig_xfer *x) {
 static int on_prereq(void *ud, char *ip, char *local_ip, int port, int local_port) {
   ig_xfer *x = (ig_xfer *)ud;
   (void)ip; (void)local_ip; (void)port; (void)local_port;
-  if (tls_holds_bytes(x)) {
+  if (reused_holds_bytes(x)) {
     x->stale = 1;
     return CURL_PREREQFUNC_ABORT;
   }
@@ -363,6 +375,14 @@ static int on_prereq(void *ud, char *ip, char *local_ip, int port, int local_por
   return x->attempts > 1 && x->no_replay ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
 #endif
+
+int ig_conn_holds_bytes(CURL *e) {
+  curl_socket_t sock = CURL_SOCKET_BAD;
+  long version = 0;
+  if (curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK || sock == CURL_SOCKET_BAD) return 0;
+  if (curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version) == CURLE_OK && version >= CURL_HTTP_VERSION_2_0) return 0;
+  return readable((int)sock);
+}
 
 void ig_socks_note(ig_socks *set, CURL *e) {
   curl_socket_t sock = CURL_SOCKET_BAD;
@@ -404,6 +424,7 @@ void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct c
   curl_easy_reset(e); /* keeps live connections, DNS and TLS session caches */
   ig_xfer_start(x);
   x->easy = e;
+  x->tls = strncasecmp(url, "https:", 6) == 0;
   x->stale_tries = 0;
   x->no_replay = 0;
   curl_easy_setopt(e, CURLOPT_URL, url);
@@ -506,7 +527,7 @@ int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc) {
       lua_pushliteral(L, "response headers larger than 256 KiB");
     } else if (rc == CURLE_ABORTED_BY_CALLBACK && x->stale) {
       lua_pushliteral(L, "connect");
-      lua_pushliteral(L, "every kept-alive TLS connection held bytes past its last answer (they would have been "
+      lua_pushliteral(L, "every kept-alive connection tried held bytes past its last answer (they would have been "
                          "read as this request's answer); nothing was sent");
     } else if (rc == CURLE_WRITE_ERROR && x->bad) {
       lua_pushliteral(L, "network");

@@ -85,6 +85,39 @@ describe("a connection with bytes after its last answer", function()
     end
   end)
 
+  it("is never reused after a started request that had its answer was cancelled or collected", function()
+    local base = "http://127.0.0.1:" .. PORT
+    for i = 1, 10 do
+      local s = require("instagram.core").session{ timeout = 5 }
+      local p = s:start("GET", base .. "/big/20000")
+      require("socket").sleep(0.02) -- (other work while the answer comes)
+      if i % 2 == 0 then p:cancel() else p = nil; collectgarbage(); collectgarbage() end -- luacheck: ignore p
+      local status, _, body = s:start("GET", base .. "/v24.0/me"):finish()
+      assert.equal(200, status)
+      assert.truthy(body:find("GET /v24.0/me HTTP/1.1", 1, true), body)
+      s:close()
+    end
+  end)
+
+  -- libcurl sends a request again by itself when a reused connection closes before answering; a
+  -- POST's second sending is refused, also when that second try first met a connection holding
+  -- bytes (whose refusal must not start the count again), and is never said to be unsent.
+  it("never sends a get_many POST twice, whatever the kept connections hold", function()
+    local s = require("instagram.core").session{ timeout = 5, ca_file = H.ca_file, http2 = false }
+    local base = "https://127.0.0.1:" .. TLS
+    local warm = { { method = "GET", url = base .. "/warm" } }
+    for _ = 1, 3 do warm[#warm + 1] = { method = "GET", url = base .. "/big/40000" } end
+    for _, r in ipairs(s:many(warm, 4)) do assert.equal(200, r.status) end
+    local tag = "pay" .. math.random(1e9)
+    local r = s:many({ { method = "POST", url = base .. "/dropfirst/" .. tag, body = "amount=100" } }, 1)[1]
+    assert.is_nil(r.status)
+    assert.equal("network", r.error) -- (it may have been carried out)
+    local status, _, body = s:request("GET", base .. "/count/" .. tag)
+    assert.equal(200, status)
+    assert.equal('{"n":1}', body)
+    s:close()
+  end)
+
   it("is never reused while another host's connection was used since (every kept connection is looked at)", function()
     local t = curl()
     local a = client(t)

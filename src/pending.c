@@ -22,10 +22,13 @@ struct ig_pending {
   int done;
 };
 
-/* Takes the transfer out of the session's async handle; never raises, never allocates. */
+/* Takes the transfer out of the session's async handle; never raises, never allocates. Its
+ * connection is noted first, for the look before the next start (a transfer start() drove to its
+ * end and cancel() or __gc then dropped leaves its connection in the handle's cache all the same). */
 void ig_pending_stop(ig_pending *p) {
   ig_session *s = p->s;
   if (s) {
+    ig_socks_note(&s->async_socks, s->async_easy); /* (before the removal, which forgets it) */
     curl_multi_remove_handle(s->async_multi, s->async_easy);
     curl_easy_setopt(s->async_easy, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(s->async_easy, CURLOPT_POSTFIELDS, NULL);
@@ -135,7 +138,6 @@ static int l_pending_finish(lua_State *L) {
           if (curl_multi_add_handle(s->async_multi, s->async_easy) == CURLM_OK) continue;
           p->rc = CURLE_FAILED_INIT;
         }
-        ig_socks_note(&s->async_socks, s->async_easy); /* (before the removal, which forgets it) */
         if (p->rc == CURLE_OK) curl_easy_getinfo(s->async_easy, CURLINFO_RESPONSE_CODE, &p->status);
         finished = 1;
       }

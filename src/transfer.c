@@ -356,7 +356,9 @@ static int reused_holds_bytes(ig_xfer *x) {
 }
 
 int ig_stale_retry(ig_xfer *x) {
-  if (!x->stale || ++x->stale_tries >= 3) return 0;
+  /* (attempts: a request of this transfer went out before, on a connection that died: libcurl's own
+   * re-send met the stale one. It may have reached the server: no more tries, reported so.) */
+  if (!x->stale || x->attempts > 0 || ++x->stale_tries >= 3) return 0;
   ig_xfer_start(x);
   return 1;
 }
@@ -367,12 +369,16 @@ int ig_stale_retry(ig_xfer *x) {
 static int on_prereq(void *ud, char *ip, char *local_ip, int port, int local_port) {
   ig_xfer *x = (ig_xfer *)ud;
   (void)ip; (void)local_ip; (void)port; (void)local_port;
+  if (x->attempts > 0 && x->no_replay) { /* (before the look: a replay refused stays refused) */
+    x->attempts++;
+    return CURL_PREREQFUNC_ABORT;
+  }
   if (reused_holds_bytes(x)) {
     x->stale = 1;
     return CURL_PREREQFUNC_ABORT;
   }
   x->attempts++;
-  return x->attempts > 1 && x->no_replay ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+  return CURL_PREREQFUNC_OK;
 }
 #endif
 
@@ -525,14 +531,14 @@ int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc) {
     } else if (rc == CURLE_WRITE_ERROR && x->head.overflow) {
       lua_pushliteral(L, "size");
       lua_pushliteral(L, "response headers larger than 256 KiB");
-    } else if (rc == CURLE_ABORTED_BY_CALLBACK && x->stale) {
+    } else if (rc == CURLE_ABORTED_BY_CALLBACK && x->stale && x->attempts == 0) {
       lua_pushliteral(L, "connect");
       lua_pushliteral(L, "every kept-alive connection tried held bytes past its last answer (they would have been "
                          "read as this request's answer); nothing was sent");
     } else if (rc == CURLE_WRITE_ERROR && x->bad) {
       lua_pushliteral(L, "network");
       lua_pushfstring(L, "refused an answer with %s (it may have been acted on)", x->bad);
-    } else if (rc == CURLE_ABORTED_BY_CALLBACK && x->no_replay && x->attempts > 1) {
+    } else if (rc == CURLE_ABORTED_BY_CALLBACK && x->attempts > 0) { /* (a replay refused, or met a stale one) */
       lua_pushliteral(L, "network");
       lua_pushliteral(L, "libcurl would have sent the request again on another connection (the first one "
                          "closed before an answer, or an HTTP/2 server refused the stream); it may have "

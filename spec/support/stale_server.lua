@@ -3,7 +3,9 @@
 -- line holding "extra" it writes a whole forged answer at once (bytes after the answer's end), or,
 -- for "late", writes one 0.1 s later on the idle connection; /raw/NAME gets a canned answer (RAW)
 -- that breaks HTTP/1.1 framing; /big/N answers with a body of N bytes and the forged answer in the
--- same write (over TLS: in the same record as the answer's end).
+-- same write (over TLS: in the same record as the answer's end). A request line holding "dropfirst"
+-- is read whole and, the first time that line comes, the connection closed with no answer;
+-- /count/TAG answers {"n":N}, N the request lines seen so far that hold TAG.
 --   lua stale_server.lua PORT [CERT KEY]   (TLS with a certificate and key (lua-sec); prints
 --   "ready" when listening; serves until killed)
 local socket = require "socket"
@@ -44,7 +46,7 @@ local RAW = {
 }
 -- Connections are served side by side (coroutines over socket.select): a client keeping one idle
 -- never holds up another's.
-local conns, clients, later = 0, {}, {}
+local conns, clients, later, lines = 0, {}, {}, {}
 server:settimeout(0)
 
 local function receive(c, pattern)
@@ -70,7 +72,19 @@ local function serve(c, id)
       if n then length = tonumber(n) end
     until h == ""
     if length > 0 and not receive(c, length) then return end
+    lines[#lines + 1] = line
+    if line:find("dropfirst", 1, true) then
+      local n = 0
+      for _, l in ipairs(lines) do if l == line then n = n + 1 end end
+      if n == 1 then return end -- (closed with no answer)
+    end
     local body = ('{"for":"%s","conn":%d}'):format(line:gsub('"', "'"), id)
+    local tag = line:match("/count/(%w+)")
+    if tag then
+      local n = 0
+      for _, l in ipairs(lines) do if l:find(tag, 1, true) and not l:find("/count/", 1, true) then n = n + 1 end end
+      body = ('{"n":%d}'):format(n)
+    end
     local answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body
     local canned = line:match("/raw/(%w+)")
     if canned then answer = RAW[canned] or answer end

@@ -85,6 +85,32 @@ describe("a connection with bytes after its last answer", function()
     end
   end)
 
+  -- (answers the helper's attacks found: a plain request first left the TLS look switched off for the
+  -- session's later requests; a transfer added while a large one ran took up, inside libcurl, the
+  -- connection that one freed with bytes on it)
+  it("is never reused over TLS after a plain request, nor in a batch while a large answer is read", function()
+    local s = require("instagram.core").session{ timeout = 10, ca_file = H.ca_file }
+    local plain, tls = "http://127.0.0.1:" .. PORT, "https://127.0.0.1:" .. TLS
+    assert.equal(200, (s:request("GET", plain .. "/v24.0/warm")))
+    for _, method in ipairs{ "GET", "POST" } do
+      local status, _, body = s:request("GET", tls .. "/big/20000")
+      assert.equal(200, status)
+      assert.equal(20000, #body)
+      status, _, body = s:request(method, tls .. "/v24.0/me", nil, method == "POST" and "a=1" or nil)
+      assert.equal(200, status)
+      assert.truthy(body:find(method .. " /v24.0/me HTTP/1.1", 1, true), body)
+    end
+    for _ = 1, 3 do
+      local reqs = { { method = "GET", url = plain .. "/big/2000000" } }
+      for i = 1, 40 do reqs[#reqs + 1] = { method = "GET", url = plain .. "/v24.0/s" .. i } end
+      for i, r in ipairs(s:many(reqs, 2)) do
+        assert.equal(200, r.status)
+        if i > 1 then assert.truthy(r.body:find("GET /v24.0/s" .. (i - 1) .. " HTTP/1.1", 1, true), r.body) end
+      end
+    end
+    s:close()
+  end)
+
   it("is never reused after a started request that had its answer was cancelled or collected", function()
     local base = "http://127.0.0.1:" .. PORT
     for i = 1, 10 do

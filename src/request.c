@@ -15,6 +15,7 @@ static void setup_request(ig_session *s, const char *url, struct curl_slist *hea
   CURL *e = s->easy;
   ig_xfer_start(&s->x);
   s->x.stale_tries = 0;
+  s->x.tls = ig_url_is_tls(url); /* (the pre-request look at a reused TLS connection needs it) */
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms < timeout_ms ? s->connect_timeout_ms : timeout_ms);

@@ -18,6 +18,7 @@
 
 #include <stdio.h>
 #include <curl/curl.h>
+#include <strings.h>
 #include "core.h"
 
 #define IG_DEFAULT_MAX_BODY ((size_t)64 << 20)
@@ -44,6 +45,9 @@ typedef struct {
   int stale;       /* that look refused a reused connection (nothing was sent): try again */
   int stale_tries;
 } ig_xfer;
+
+/* Whether a request to url goes over TLS (no redirect is followed: its connection does too). */
+static inline int ig_url_is_tls(const char *url) { return strncasecmp(url, "https:", 6) == 0; }
 
 /* After a transfer ended as CURLE_ABORTED_BY_CALLBACK: whether it was the pre-request look at a
  * reused HTTP/1.x connection that found bytes past the last answer, on its socket or inside OpenSSL

@@ -430,7 +430,7 @@ void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct c
   curl_easy_reset(e); /* keeps live connections, DNS and TLS session caches */
   ig_xfer_start(x);
   x->easy = e;
-  x->tls = strncasecmp(url, "https:", 6) == 0;
+  x->tls = ig_url_is_tls(url);
   x->stale_tries = 0;
   x->no_replay = 0;
   curl_easy_setopt(e, CURLOPT_URL, url);

@@ -50,9 +50,9 @@ typedef struct {
 static inline int ig_url_is_tls(const char *url) { return strncasecmp(url, "https:", 6) == 0; }
 
 /* After a transfer ended as CURLE_ABORTED_BY_CALLBACK: whether it was the pre-request look at a
- * reused HTTP/1.x connection that found bytes past the last answer, on its socket or inside OpenSSL
- * (libcurl closed that connection), and it may go again (at most 3 times; then it fails as
- * "connect"). Resets x. */
+ * reused HTTP/1.x TLS connection that found bytes past the last answer, on its socket or inside
+ * OpenSSL (libcurl closed that connection), before any request of the transfer went out, and it may
+ * go again (at most 3 times; then it fails as "connect"). Resets x. */
 int ig_stale_retry(ig_xfer *x);
 
 /* Ready for a new try: error text, attempts, buffers, header blocks, stale flag (not stale_tries). */

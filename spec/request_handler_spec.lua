@@ -293,11 +293,11 @@ describe("deadline and retries, attacked from outside", function()
     assert.same({ 2, 2 }, t.timeouts) -- (both sent at once: each has all that is left)
     assert.equal("1", assert(c:start_get("/3")).finish().id)
     assert.near(2, t.timeouts[3], 1e-9)
-    -- a timeout shorter than what is left is not touched (none given: the transport's own)
+    -- a timeout shorter than what is left is the client's, stated (a transport's own may be longer)
     local c2 = instagram.new{ access_token = "tok-12345", transport = t, deadline = 10, timeout = 3 }
     c2:get_many{ "/4" }
     assert(c2:start_get("/5")).finish()
-    assert.same({ false, false }, { t.timeouts[4], t.timeouts[5] })
+    assert.same({ 3, 3 }, { t.timeouts[4], t.timeouts[5] })
     -- past the deadline once the throttle slept: nothing is sent
     local busy = api(function()
       return 200, { ["x-app-usage"] = '{"call_count":60,"total_time":1,"total_cputime":1}' }, '{"id":"1"}'
@@ -310,6 +310,31 @@ describe("deadline and retries, attacked from outside", function()
     assert.equal("deadline", errs[1].reason)
     assert.is_nil(c3:start_get("/7"))
     assert.equal(1, busy.calls)
+  end)
+
+  -- (a review: a transport counts each request's timeout from when it leaves its queue, so with more
+  -- requests than `concurrency` the later ones ran past the deadline, cut once for all)
+  it("sends get_many's requests in waves of concurrency under a deadline, each cut to what is left", function()
+    local t = api(function() return 200, {}, '{"id":"1"}' end, 0.5)
+    function t.many(self, reqs)
+      local out = {}
+      for i, req in ipairs(reqs) do out[i] = self:request(req) end -- (one after another: 0.5 s each)
+      return out
+    end
+    local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 2, timeout = 30 }
+    local values, errs = c:get_many({ "/1", "/2", "/3", "/4", "/5", "/6" }, { concurrency = 2 })
+    assert.same({ 2, 2, 1, 1 }, t.timeouts)
+    assert.equal("1", values[4].id)
+    for i = 5, 6 do
+      assert.is_false(values[i])
+      assert.equal("deadline", errs[i].reason)
+      assert.is_nil(errs[i].attempts) -- (never sent)
+    end
+    -- without a deadline: all at once
+    local c2 = instagram.new{ access_token = "tok-12345", transport = t, deadline = false }
+    t.timeouts = {}
+    c2:get_many({ "/1", "/2", "/3" }, { concurrency = 2 })
+    assert.same({ false, false, false }, t.timeouts)
   end)
 
   it("raises for bad arguments of start_get whatever the transport, at the caller's line", function()

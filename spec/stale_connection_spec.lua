@@ -67,7 +67,7 @@ describe("a connection with bytes after its last answer", function()
   end)
 
   -- (an outside attack: the look before a batch cannot see what its own first transfers leave)
-  it("is never reused between the requests of one get_many or by a started request after them", function()
+  it("is never reused between the requests of one get_many", function()
     -- (an answer of 20000 bytes: libcurl reads no further than its length, so the bytes written
     -- after it stay on the socket, where only a look before the next request sees them)
     local tls = require("instagram.transport.curl").new{ timeout = 5, ca_file = H.ca_file }

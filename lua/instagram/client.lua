@@ -541,7 +541,7 @@ function Client:_maybe_refresh()
   end
   s.refreshing = now
   local new, err = refresh(self, obj)
-  s.refreshing = nil
+  if s.refreshing == now then s.refreshing = nil end -- (not a later refresh's, begun past the 30 s)
   if new then self:set_access_token(new) end
   local after = s.token_obj
   if not new or (after and after:needs_refresh(margin)) then s.refresh_pause_until = now + REFRESH_PAUSE end
@@ -1159,16 +1159,18 @@ function Client:_throttle(limit)
 end
 
 -- A GET's first attempt as it may go inside `limit` (the call's deadline; nil: none): req itself, or
--- a copy with its timeout cut to what is left (get_many's and start_get's first attempts, which
--- send below does not make); nil when the deadline has passed already.
+-- a copy with its timeout stated (a transport's own may be longer than the client's) and cut to what
+-- is left (get_many's and start_get's first attempts, which send below does not make); nil when the
+-- deadline has passed already.
 local function first_within(self, req, limit)
   if not limit then return req end
   local left = limit - self.now()
   if left <= 0 then return nil end
-  if (req.timeout or self.timeout) <= left then return req end
+  local timeout = req.timeout or self.timeout
+  if req.timeout and timeout <= left then return req end
   local cut = {}
   for k, v in pairs(req) do cut[k] = v end
-  cut.timeout = max(0.001, left)
+  cut.timeout = max(0.001, min(timeout, left))
   return cut
 end
 
@@ -1307,7 +1309,8 @@ function Client:_deadline() return call_deadline(self) end
 -- @tparam[opt] table params query parameters
 -- @treturn[1] table the handle `{ finish = function() -> value | nil, err, cancel = function() }`
 -- @treturn[2] nil when the call cannot be started (a transport without `:start`, a path the client
---   refuses, the throttle's block, a session already busy): make the call with @{Client:get}
+--   refuses, the throttle's block, a session already busy, the deadline passed): make the call with
+--   @{Client:get}
 -- @raise when `path` or `params` have the wrong type (as @{Client:request})
 -- @usage local h = client:start_get("/17841405822304914", { fields = "followers_count" })
 -- -- ... other work ...
@@ -1408,22 +1411,28 @@ function Client:get_many(requests, opts)
     end
     return values, errs
   end
-  local first = {}
-  for k, req in ipairs(todo) do
-    first[k] = first_within(self, req, limit)
-    if not first[k] then -- the throttle slept past the deadline: nothing is sent
-      for i = 1, n do if built[i] then errs[i] = past_deadline() end end
-      return values, errs
+  -- With a deadline the requests go in waves of `concurrency`: a transport counts a request's timeout
+  -- from when it leaves its queue, so timeouts cut once for all would let the later ones run past
+  -- the deadline. Each wave's are cut to what is left when it starts; none starts past it.
+  local results = {}
+  local step = limit and concurrency or #todo
+  for from = 1, #todo, step do
+    local wave = {}
+    for k = from, min(#todo, from + step - 1) do
+      wave[#wave + 1] = first_within(self, todo[k], limit)
     end
+    if #wave == 0 then break end -- (the deadline passed: the rest are not sent)
+    local got = self.transport:many(wave, concurrency)
+    for j = 1, #wave do results[from + j - 1] = got[j] end
   end
-  local results = self.transport:many(first, concurrency)
   local came = self.now()
-  for k, res in ipairs(results) do
-    local i = index[k]
+  for k = 1, #todo do
+    local res, i = results[k], index[k]
     local value, err
-    if res.error then err = errors.transport(res.error, res.message, lists[i])
+    if not res then err = past_deadline() -- (not sent: nothing to retry)
+    elseif res.error then err = errors.transport(res.error, res.message, lists[i])
     else value, err = self:_interpret(res, lists[i]) end
-    if err then -- retried as request would, inside the same deadline; the waits run from when all came
+    if err and res then -- retried as request would, inside the same deadline; the waits run from when all came
       failed(self, err, lists[i], 1)
       value, err = send(self, built[i], lists[i], paths[i], limit, 1, err, came)
     end

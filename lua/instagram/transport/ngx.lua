@@ -783,11 +783,12 @@ local semaphore_ok, semaphore = pcall(require, "ngx.semaphore")
 
 --- Starts a request in a light thread while the caller goes on.
 -- `finish()` may be called from any light thread or later request of the worker; if the request
--- that started it ended first (its light threads die with it), it answers `nil, "network"` by the
--- request's deadline.
+-- that started it ended first (its light threads die with it), it answers `nil, "network"` a second
+-- past the request's deadline.
 -- @tparam table req as for @{Transport:request}
 -- @treturn table the handle: `handle.finish()` waits and returns what @{Transport:request} would;
---   `handle.cancel()` kills the thread
+--   `handle.cancel()` drops the answer (and kills the thread, from the light thread that started it;
+--   from another, the request runs on to its end unseen)
 -- @raise for a malformed request, as @{Transport:request}
 -- @usage local h = t:start{ method = "GET", url = url }
 -- local res, reason, message = h.finish()

@@ -111,11 +111,9 @@ static void run(ig_session *s, ig_many *m, int conc) {
   int nidle = 0;
   for (int i = 0; i < conc; i++) idle[nidle++] = s->pool[i];
   int next = 0, done = 0, running = 0;
-  int fresh = 0; /* a finished transfer left bytes past its answer on its connection: no reuse */
-  /* A plain connection's socket is not to be had before a request goes on it (libcurl 7.88 names
-   * it once a transfer is done), and a transfer added while others run may take up, inside
-   * curl_multi_perform, a connection one of them frees there, before the look after it: once one
-   * transfer of the batch is done, plain ones connect afresh (plain http is for loopback only). */
+  /* A transfer added while others run may take up, inside curl_multi_perform, a connection one of
+   * them freed with bytes past its answer. A TLS one is looked at when sent; any other connects
+   * afresh once one transfer of the batch is done (plain http is for loopback only). */
   CURLMcode mc = CURLM_OK;
   while (done < n && mc == CURLM_OK) {
     while (nidle > 0 && next < n) {
@@ -129,7 +127,7 @@ static void run(ig_session *s, ig_many *m, int conc) {
        * way to HTTP/2 here: a plain transfer never waits for a connection another one frees, which
        * it would take up before the look below). */
       if (s->http2 != IG_HTTP2_NEVER && it->x.tls) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-      if (fresh || (done > 0 && !it->x.tls)) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+      if (done > 0 && !ig_looked_at_when_sent(&it->x)) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
       curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)it);
       if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
         it->rc = CURLE_FAILED_INIT;
@@ -153,7 +151,6 @@ static void run(ig_session *s, ig_many *m, int conc) {
         it->rc = CURLE_FAILED_INIT;
       }
       ig_socks_note(&s->many_socks, e); /* (before the removal, which forgets it) */
-      if (!fresh && it->rc == CURLE_OK && ig_conn_holds_bytes(e)) fresh = 1;
       if (it->rc == CURLE_OK) curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &it->status);
       curl_multi_remove_handle(s->multi, e);
       curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);

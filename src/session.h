@@ -127,10 +127,12 @@ void ig_set_method(CURL *e, ig_xfer *x, const char *method, const char *body, si
 /* After a transfer on e finished (before it leaves a multi handle): note the connection it left
  * alive, when that speaks HTTP/1.x (HTTP/2 tags every answer with its stream). */
 void ig_socks_note(ig_socks *set, CURL *e);
-/* After a transfer on e: whether its HTTP/1.x connection already has bytes (or its end) waiting past
- * the answer, so that no transfer may take it up again (get_many: the rest of the batch gets new
- * connections). */
-int ig_conn_holds_bytes(CURL *e);
+/* Whether the pre-request look sees bytes a reused connection of x's kind holds past its last
+ * answer, at the moment of sending: a TLS one with libcurl's OpenSSL the linked one. Otherwise
+ * (plain: libcurl 7.88 names a connection's socket only once a transfer is done) only the look
+ * before a transfer starts stands, and a transfer that must not take up a connection another frees
+ * meanwhile connects afresh (get_many). */
+int ig_looked_at_when_sent(const ig_xfer *x);
 void ig_drop_stale_connections(ig_session *s); /* the same, for s->easy (request, upload) */
 /* Before the next transfer: whether one of the noted connections has bytes (or an end, or an
  * error) waiting. They can only be what a server sent after its last answer, which libcurl 7.88

@@ -309,13 +309,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   return ig_buf_append(&x->head, p, total) == 0 ? total : 0;
 }
 
+#if LIBCURL_VERSION_NUM >= 0x075000
 /* Bytes (or an end) waiting on a descriptor, without waiting. */
 static int readable(int fd) {
   struct pollfd p = { fd, POLLIN, 0 };
   return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
 }
 
-#if LIBCURL_VERSION_NUM >= 0x075000
 /* Whether libcurl's OpenSSL is the one this library links (the same version): only then may an
  * SSL* libcurl hands out be asked anything. Decided once. */
 static int same_openssl(void) {
@@ -338,8 +338,7 @@ static int same_openssl(void) {
  * the connection, and the caller tries again on another (ig_stale_retry). Only when libcurl's
  * OpenSSL is the one linked (else it cannot be told whether the connection speaks HTTP/2, whose
  * frames may wait on it by right: answers carry their stream's id). A plain connection's socket is
- * not to be had here (libcurl 7.88 names it only once a transfer is done): ig_conn_holds_bytes
- * looks at it then. */
+ * not to be had here (libcurl 7.88 names it only once a transfer is done): see ig_looked_at_when_sent. */
 static int reused_holds_bytes(ig_xfer *x) {
   long made = 0;
   struct curl_tlssessioninfo *info = NULL;
@@ -382,12 +381,13 @@ static int on_prereq(void *ud, char *ip, char *local_ip, int port, int local_por
 }
 #endif
 
-int ig_conn_holds_bytes(CURL *e) {
-  curl_socket_t sock = CURL_SOCKET_BAD;
-  long version = 0;
-  if (curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK || sock == CURL_SOCKET_BAD) return 0;
-  if (curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version) == CURLE_OK && version >= CURL_HTTP_VERSION_2_0) return 0;
-  return readable((int)sock);
+int ig_looked_at_when_sent(const ig_xfer *x) {
+#if LIBCURL_VERSION_NUM >= 0x075000
+  return x->tls && same_openssl();
+#else
+  (void)x;
+  return 0;
+#endif
 }
 
 void ig_socks_note(ig_socks *set, CURL *e) {

@@ -23,6 +23,20 @@ local function api(answer, takes)
   return t
 end
 
+-- t with `many` (its requests one after another on t's clock) and `start` (answered at once).
+local function with_many_and_start(t)
+  function t.many(self, reqs)
+    local out = {}
+    for i, req in ipairs(reqs) do out[i] = self:request(req) end
+    return out
+  end
+  function t.start(self, req)
+    local res = self:request(req)
+    return { finish = function() return res end, cancel = function() end }
+  end
+  return t
+end
+
 local function rate_limited(after)
   return function() return 400, { ["retry-after"] = tostring(after) }, RATE end
 end
@@ -277,16 +291,7 @@ describe("deadline and retries, attacked from outside", function()
 
   -- (an outside attack inside nginx: get_many and start_get ran 9 s in a handler with a 5 s deadline)
   it("cuts the timeouts of get_many's and start_get's first attempts to what is left of it", function()
-    local t = api(function() return 200, {}, '{"id":"1"}' end, 0.5)
-    function t.many(self, reqs)
-      local out = {}
-      for i, req in ipairs(reqs) do out[i] = self:request(req) end
-      return out
-    end
-    function t.start(self, req)
-      local res = self:request(req)
-      return { finish = function() return res end, cancel = function() end }
-    end
+    local t = with_many_and_start(api(function() return 200, {}, '{"id":"1"}' end, 0.5))
     local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 2, timeout = 30 }
     local values = c:get_many{ "/1", "/2" }
     assert.equal("1", values[2].id)
@@ -299,10 +304,9 @@ describe("deadline and retries, attacked from outside", function()
     assert(c2:start_get("/5")).finish()
     assert.same({ 3, 3 }, { t.timeouts[4], t.timeouts[5] })
     -- past the deadline once the throttle slept: nothing is sent
-    local busy = api(function()
+    local busy = with_many_and_start(api(function()
       return 200, { ["x-app-usage"] = '{"call_count":60,"total_time":1,"total_cputime":1}' }, '{"id":"1"}'
-    end)
-    busy.many, busy.start = t.many, t.start
+    end))
     local c3 = instagram.new{ access_token = "tok-12345", transport = busy, deadline = 2.5,
       sleep = function(d) busy.clock = busy.clock + d + 1 end, throttle = { threshold = 50, max_delay = 10 } }
     assert(c3:get("/me"))
@@ -315,12 +319,7 @@ describe("deadline and retries, attacked from outside", function()
   -- (a review: a transport counts each request's timeout from when it leaves its queue, so with more
   -- requests than `concurrency` the later ones ran past the deadline, cut once for all)
   it("sends get_many's requests in waves of concurrency under a deadline, each cut to what is left", function()
-    local t = api(function() return 200, {}, '{"id":"1"}' end, 0.5)
-    function t.many(self, reqs)
-      local out = {}
-      for i, req in ipairs(reqs) do out[i] = self:request(req) end -- (one after another: 0.5 s each)
-      return out
-    end
+    local t = with_many_and_start(api(function() return 200, {}, '{"id":"1"}' end, 0.5)) -- (0.5 s each)
     local c = instagram.new{ access_token = "tok-12345", transport = t, deadline = 2, timeout = 30 }
     local values, errs = c:get_many({ "/1", "/2", "/3", "/4", "/5", "/6" }, { concurrency = 2 })
     assert.same({ 2, 2, 1, 1 }, t.timeouts)

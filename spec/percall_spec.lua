@@ -79,6 +79,38 @@ describe("session:request with decode (the C core decodes from its buffer)", fun
     assert.equal("JSON nested deeper than 2 levels at byte 7", why)
   end)
 
+  it("puts in the headers table only the names `want` lists, and checks the list before anything is sent", function()
+    HS.set_mode(key, { status = 200, body = '{"id":"1"}', headers = { ["Content-Type"] = "application/json",
+      ["X-App-Usage"] = '{"call_count":5}', ["X-Other"] = "a", ["Retry-After"] = "7" } })
+    local url, auth = HS.https_url .. "/v24.0/me", { Authorization = "Bearer " .. key }
+    local want = { "x-app-usage", "retry-after", "x-absent" }
+    local status, headers, _, value = s:request("GET", url, auth, nil, nil, json.core_options(), want)
+    assert.equal(200, status)
+    assert.same({ ["x-app-usage"] = '{"call_count":5}', ["retry-after"] = "7" }, headers)
+    assert.same({ id = "1" }, value)
+    local _, plain_headers, body = s:request("GET", url, auth, nil, nil, nil, { "content-type" }) -- (no decode)
+    assert.same({ ["content-type"] = "application/json" }, plain_headers)
+    assert.equal('{"id":"1"}', body)
+    assert.same({}, select(2, s:request("GET", url, auth, nil, nil, nil, {})))
+    assert.equal("a", select(2, s:request("GET", url, auth))["x-other"]) -- (nil: every header)
+    for bad, message in pairs{
+      [1] = "want must be a list of header names",
+      [{ 1 }] = "want[1] must be a string",
+      [{ "" }] = "want[1] must be a header name of 1 to 256 bytes",
+      [{ ("a"):rep(257) }] = "want[1] must be a header name of 1 to 256 bytes",
+      [{ "x", "Retry-After" }] = "want[2] must be lower-case",
+      [{ "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q" }] =
+        "want must be a list of at most 16 header names",
+    } do
+      HS.set_mode(key, nil)
+      assert.has_error(function() s:request("GET", url, auth, nil, nil, nil, bad) end, message)
+    end
+    -- read raw: an __index on the list is never consulted
+    HS.set_mode(key, { status = 200, body = "{}", headers = { ["X-A"] = "1", ["X-B"] = "2" } })
+    local raw = setmetatable({ "x-a" }, { __index = function() error("__index ran") end })
+    assert.same({ ["x-a"] = "1" }, select(2, s:request("GET", url, auth, nil, nil, nil, raw)))
+  end)
+
   it("is what the libcurl transport answers for req.decode", function()
     local t = require("instagram.transport.curl").new{ ca_file = HS.ca_file }
     HS.set_mode(key, { status = 200, headers = { ["Content-Type"] = "application/json" }, body = '{"id":"1"}' })
@@ -149,6 +181,31 @@ describe("what a client keeps between calls", function()
         end
       end
     end
+  end)
+
+  it("tells its transport the only answer headers it reads; with the libcurl transport they still count", function()
+    local c = fake_client{ access_token = "TOKEN-AAAAAAAAAAAA" }
+    assert(c:get("/me"))
+    local names = {}
+    for i, n in ipairs(seen[1].want_headers) do names[i] = n end
+    table.sort(names)
+    assert.same({ "content-type", "retry-after", "x-ad-account-usage", "x-app-usage", "x-business-use-case-usage" },
+      names)
+    -- over libcurl, among a crowd of other headers: usage and Retry-After are read, an error answer too
+    HS.require_server()
+    local key = "percall-want-" .. HS.random(12)
+    finally(function() HS.set_mode(key, nil) end)
+    local crowd = { ["Content-Type"] = "application/json", ["X-App-Usage"] = '{"call_count":42}' }
+    for i = 1, 30 do crowd["X-FB-Noise-" .. i] = ("n"):rep(40) end
+    HS.set_mode(key, { status = 200, headers = crowd, body = '{"id":"1"}' })
+    local real = instagram.new{ access_token = key, graph_url = HS.https_url, ca_file = HS.ca_file, retries = 0 }
+    assert.same({ id = "1" }, assert(real:get("/me")))
+    assert.equal(42, real:usage().max_percent)
+    crowd["Retry-After"] = "9"
+    HS.set_mode(key, { status = 503, headers = crowd, body = '{"error":{"message":"busy","code":2}}' })
+    local _, err = real:get("/me")
+    assert.equal(2, err.code)
+    assert.equal(9, err.retry_after)
   end)
 
   it("parses the usage headers once while their text stays the same, and scrubs them", function()

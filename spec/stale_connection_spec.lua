@@ -194,6 +194,43 @@ describe("a connection with bytes after its last answer", function()
     assert.equal("GET /v24.0/me HTTP/1.1", assert(c:start_get("/me").finish())["for"])
   end)
 
+  it("is never reused over TLS when the bytes arrive while it is idle (no socket set looks at it: the look at sending does)",
+    function()
+    local c = client(require("instagram.transport.curl").new{ timeout = 5, ca_file = H.ca_file },
+      "https://127.0.0.1:" .. TLS)
+    for _ = 1, 3 do
+      assert.equal("GET /v24.0/late HTTP/1.1", assert(c:get("/late"))["for"])
+      require("socket").sleep(0.3)
+      assert.equal("GET /v24.0/me HTTP/1.1", assert(c:get("/me"))["for"])
+    end
+  end)
+
+  it("is replaced without an error when the server closed it while idle (TLS and plain)", function()
+    for _, url in ipairs{ "https://127.0.0.1:" .. TLS, "http://127.0.0.1:" .. PORT } do
+      local c = client(require("instagram.transport.curl").new{ timeout = 5, ca_file = H.ca_file }, url)
+      for _ = 1, 3 do
+        assert.equal("GET /v24.0/closeidle HTTP/1.1", assert(c:get("/closeidle"))["for"])
+        require("socket").sleep(0.3)
+        local posted = assert(c:post("/me/media", { caption = "x" })) -- (a POST: never sent twice)
+        assert.equal("POST /v24.0/me/media HTTP/1.1", posted["for"])
+      end
+    end
+  end)
+
+  it("is never reused between the requests of one get_many over TLS when the bytes come in a record of their own",
+    function()
+    -- (a body of exactly 16384 bytes fills one TLS record: the forged answer in the same write is
+    -- a record of its own, left on the socket, where libcurl 7.88 lets OpenSSL see nothing)
+    local c = client(require("instagram.transport.curl").new{ timeout = 5, ca_file = H.ca_file },
+      "https://127.0.0.1:" .. TLS)
+    for _ = 1, 10 do
+      local r = c:get_many({ "/split/16384", "/me", "/me" }, { concurrency = 1 })
+      assert.equal(16384 - 8, #assert(r[1]).n)
+      assert.equal("GET /v24.0/me HTTP/1.1", assert(r[2])["for"])
+      assert.equal("GET /v24.0/me HTTP/1.1", assert(r[3])["for"])
+    end
+  end)
+
   it("never gives one client the answer meant for another sharing its transport", function()
     local t = curl()
     local a, b = client(t), client(t)

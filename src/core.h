@@ -16,8 +16,20 @@ void ig_json_open(lua_State *L);
 IG_EXPORT int luaopen_instagram_core(lua_State *L);
 
 /* Response header block -> Lua table (lower-cased names, repeated names joined by ", ").
- * Pure function of its input; fuzzed in fuzz/. */
-void ig_push_headers(lua_State *L, const char *data, size_t len);
+ * Pure function of its input; fuzzed in fuzz/. With want (not NULL), only the headers whose
+ * lower-cased names are among want's are put in the table: a caller that reads a few of an
+ * answer's headers does not pay for making strings of the others. */
+#define IG_MAX_WANT 16
+typedef struct {
+  int n;
+  const char *name[IG_MAX_WANT]; /* lower-case names, held alive by the caller's stack */
+  size_t len[IG_MAX_WANT];
+} ig_want;
+void ig_push_headers(lua_State *L, const char *data, size_t len, const ig_want *want);
+/* want from the list at stack index idx (nil: want->n = -1, every header): at most IG_MAX_WANT
+ * strings of 1 to 256 bytes, each pushed (so held alive while the caller's stack holds them);
+ * raises naming `what` for anything else. */
+void ig_check_want(lua_State *L, int idx, const char *what, ig_want *want);
 
 /* JSON text -> one Lua value pushed (returns 1), or nil and "<what> at byte <n>" (returns 2); never
  * raises for bad text (json.c). text need not be NUL-terminated. Options: max_depth from 1 to

@@ -2,17 +2,45 @@
  * spec/fuzz. Names are lower-cased (ASCII, whatever the C locale); a repeated name's values are
  * joined by ", " as HTTP allows; the status line, blank lines and lines without a name are
  * skipped. Made on every call: the table is created at the size the block needs, and the pass
- * that joins repeated names runs only when a name was repeated. */
+ * that joins repeated names runs only when a name was repeated; a caller that wants a few names
+ * gets only those. */
 #include <string.h>
 #include "core.h"
 
-void ig_push_headers(lua_State *L, const char *data, size_t len) {
+void ig_check_want(lua_State *L, int idx, const char *what, ig_want *want) {
+  want->n = -1;
+  if (lua_isnoneornil(L, idx)) return;
+  if (!lua_istable(L, idx)) luaL_error(L, "%s must be a list of header names", what);
+  idx = ig_absindex(L, idx);
+  size_t n = ig_rawlen(L, idx);
+  if (n > IG_MAX_WANT) luaL_error(L, "%s must be a list of at most %d header names", what, IG_MAX_WANT);
+  luaL_checkstack(L, (int)n + 1, "too many nested calls");
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, idx, (int)i + 1); /* stays pushed: the name lives while the caller's stack holds it */
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s[%d] must be a string", what, (int)i + 1);
+    want->name[i] = lua_tolstring(L, -1, &want->len[i]);
+    if (want->len[i] == 0 || want->len[i] > 256) luaL_error(L, "%s[%d] must be a header name of 1 to 256 bytes", what, (int)i + 1);
+    for (size_t k = 0; k < want->len[i]; k++)
+      if (want->name[i][k] >= 'A' && want->name[i][k] <= 'Z') luaL_error(L, "%s[%d] must be lower-case", what, (int)i + 1);
+  }
+  want->n = (int)n;
+}
+
+static int wanted(const ig_want *want, const char *name, size_t len) {
+  for (int i = 0; i < want->n; i++)
+    if (want->len[i] == len && memcmp(want->name[i], name, len) == 0) return 1;
+  return 0;
+}
+
+void ig_push_headers(lua_State *L, const char *data, size_t len, const ig_want *want) {
   luaL_checkstack(L, 6, "too many nested calls");
+  if (want && want->n < 0) want = NULL;
   int lines = 0, repeated = 0;
   for (const char *p = data, *end = data + len; p && p < end; lines++) {
     p = memchr(p, '\n', (size_t)(end - p));
     if (p) p++;
   }
+  if (want && lines > want->n) lines = want->n;
   lua_createtable(L, 0, lines > 64 ? 64 : lines);
   int t = lua_gettop(L);
   size_t i = 0;
@@ -31,6 +59,7 @@ void ig_push_headers(lua_State *L, const char *data, size_t len) {
       char c = data[start + k];
       name[k] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
     }
+    if (want && !wanted(want, name, nlen)) continue;
     size_t vs = (size_t)(colon - data) + 1, ve = end;
     while (vs < ve && (data[vs] == ' ' || data[vs] == '\t')) vs++;
     while (ve > vs && (data[ve - 1] == ' ' || data[ve - 1] == '\t')) ve--;

@@ -121,6 +121,7 @@ static void run(ig_session *s, ig_many *m, int conc) {
       CURL *e = idle[--nidle];
       it->easy = e;
       ig_setup_easy(s, e, &it->x, it->url, it->headers, it->timeout_ms);
+      it->x.in_batch = 1;
       ig_set_method(e, &it->x, it->method, it->body, it->blen);
       /* Wait for HTTP/2 multiplexing on an existing connection rather than open another;
        * over HTTP/1.1 that would serialise the transfers, so only then (and only over TLS, the only
@@ -210,7 +211,7 @@ int ig_l_many(lua_State *L) {
   for (int i = 0; i < n; i++) {
     ig_many_item *it = &m->items[i];
     lua_createtable(L, 0, 3);
-    ig_push_result(L, it->status, &it->x, it->rc); /* status, headers, body | nil, kind, message */
+    ig_push_result(L, it->status, &it->x, it->rc, NULL); /* status, headers, body | nil, kind, message */
     if (lua_isnil(L, -3)) {
       lua_setfield(L, -4, "message");
       lua_setfield(L, -3, "error");

@@ -147,7 +147,7 @@ static int l_pending_finish(lua_State *L) {
   if (!finished) p->rc = CURLE_SEND_ERROR;
   ig_pending_stop(p);
   p->done = 1;
-  ig_push_result(L, p->status, &p->x, p->rc);
+  ig_push_result(L, p->status, &p->x, p->rc, NULL);
   ig_buf_free(&p->x.body);
   ig_buf_free(&p->x.head);
   return 3;

@@ -1,6 +1,7 @@
-/* request.c: s:request(method, url [, headers [, body [, timeout [, decode]]]])
+/* request.c: s:request(method, url [, headers [, body [, timeout [, decode [, want]]]]])
  *   -> status, headers, body | nil, kind, message
- *   (with decode: status, headers, body|nil, value|nil, message|nil, see ig_push_decoded) 
+ *   (with decode: status, headers, body|nil, value|nil, message|nil, see ig_push_decoded;
+ *   with want, a list of lower-case header names: only those headers) 
  * The session's easy handle keeps its standing options between calls; only what varies is set. */
 #include <string.h>
 #include "session.h"
@@ -38,21 +39,23 @@ void ig_check_request_args(lua_State *L, ig_session *s, ig_args *a) {
 }
 
 /* The decoding options, 7th argument of request(): checked before anything is sent; their
- * tables are pushed (8, 9), so what the options table holds later does not matter. */
+ * tables are pushed (9, 10), so what the options table holds later does not matter. */
 static void check_decode_arg(lua_State *L, ig_json_opts *o) {
   if (!lua_isnoneornil(L, 7)) luaL_checktype(L, 7, LUA_TTABLE);
-  ig_json_check_opts(L, lua_isnil(L, 7) ? 0 : 7, "decode", o); /* 8, 9 */
+  ig_json_check_opts(L, lua_isnil(L, 7) ? 0 : 7, "decode", o); /* 9, 10 */
 }
 
 int ig_l_request(lua_State *L) {
   ig_session *s = ig_check_open(L, 1);
   ig_args a;
   ig_json_opts o;
+  ig_want w;
   int decode = !lua_isnoneornil(L, 7);
   ig_check_request_args(L, s, &a);                              /* 1..6 */
-  lua_settop(L, 7);
-  check_decode_arg(L, &o);                                      /* 7; 8, 9 */
-  ig_call *c = ig_call_new(L, s->x.body.max);                   /* 10 */
+  lua_settop(L, 8);
+  check_decode_arg(L, &o);                                      /* 7; 9, 10 */
+  ig_check_want(L, 8, "want", &w);                              /* 8; the names pushed */
+  ig_call *c = ig_call_new(L, s->x.body.max);
   ig_build_headers(L, lua_istable(L, 4) ? 4 : 0, &c->headers);  /* may run finalizers, may raise */
   ig_session_enter(L, s);                                       /* no allocation from here ... */
   ig_drop_stale_connections(s);
@@ -67,7 +70,7 @@ int ig_l_request(lua_State *L) {
   c->headers = NULL;
   ig_take_response(&s->x, &c->x);
   ig_session_leave(s);                                          /* ... to here */
-  int n = decode ? ig_push_decoded(L, c->status, &c->x, c->rc, &o) : ig_push_result(L, c->status, &c->x, c->rc);
+  int n = decode ? ig_push_decoded(L, c->status, &c->x, c->rc, &o, &w) : ig_push_result(L, c->status, &c->x, c->rc, &w);
   ig_give_back(s, &c->x);
   return n;
 }

@@ -26,6 +26,16 @@
 #define IG_MAX_URL ((size_t)64 << 10)
 #define IG_CALL_MT "instagram.core.call"
 
+/* The sockets libcurl opened for a session's connections (its opensocket and closesocket callbacks
+ * keep the list), each with its local port once connected: what the pre-request look needs to find a
+ * reused connection's socket, which libcurl 7.88 does not name then, nor lets OpenSSL hold (its own
+ * BIO: SSL_get_fd is -1). */
+#define IG_MAX_TRACKED 256
+typedef struct {
+  struct { curl_socket_t fd; int port; } s[IG_MAX_TRACKED]; /* port: 0 until known */
+  int n;
+} ig_sockets;
+
 /* What one transfer collects: body, header block, libcurl's error text. */
 typedef struct {
   ig_buf body, head;
@@ -41,6 +51,8 @@ typedef struct {
   size_t head_seen;
   const char *bad;
   CURL *easy;      /* the handle the transfer runs on (for the pre-request look at its connection) */
+  ig_sockets *sockets; /* its session's sockets (ditto) */
+  int in_batch;    /* a transfer of get_many: no look at the socket sets came just before it */
   int tls;         /* its URL is https (no redirect is followed: so is the connection) */
   int stale;       /* that look refused a reused connection (nothing was sent): try again */
   int stale_tries;
@@ -91,6 +103,7 @@ typedef struct {
   int prepared; /* the easy handle holds request()'s standing options (an upload clears this) */
   /* the connections kept alive by request() and upload() (s->easy), start() and many() */
   ig_socks req_socks, async_socks, many_socks;
+  ig_sockets sockets;
   ig_xfer x;
 } ig_session;
 
@@ -142,8 +155,9 @@ void ig_drop_stale_connections(ig_session *s); /* the same, for s->easy (request
 int ig_socks_stale(ig_socks *set);
 void ig_take_response(ig_xfer *from, ig_xfer *to);    /* moves the buffers; never allocates */
 void ig_give_back(ig_session *s, ig_xfer *x);         /* reuse the buffers if the session can */
-int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc); /* pushes 3 values */
-int ig_push_decoded(lua_State *L, long status, ig_xfer *x, CURLcode rc, const ig_json_opts *o); /* 5, or 3 */
+int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc, const ig_want *want); /* pushes 3 values */
+int ig_push_decoded(lua_State *L, long status, ig_xfer *x, CURLcode rc, const ig_json_opts *o,
+                    const ig_want *want); /* 5, or 3 */
 int ig_open_regular(const char *path, FILE **out);    /* 0, or an errno-like failure; never blocks */
 
 /* request.c: the arguments request() and start() share */

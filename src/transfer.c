@@ -15,6 +15,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include "session.h"
 
 /* ---- the call's scratch userdata ----------------------------------------------------------- */
@@ -309,7 +312,46 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   return ig_buf_append(&x->head, p, total) == 0 ? total : 0;
 }
 
+/* libcurl's sockets, as it would make and close them, noted in the session's list (a socket past
+ * the list's room is made all the same, and not found by the look: as before there was a list). */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
+  ig_sockets *set = (ig_sockets *)ud;
+  (void)purpose;
+  curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+  if (fd != CURL_SOCKET_BAD && set->n < IG_MAX_TRACKED) {
+    set->s[set->n].fd = fd;
+    set->s[set->n].port = 0;
+    set->n++;
+  }
+  return fd;
+}
+
+static int on_close_socket(void *ud, curl_socket_t fd) {
+  ig_sockets *set = (ig_sockets *)ud;
+  for (int i = 0; i < set->n; i++)
+    if (set->s[i].fd == fd) { set->s[i] = set->s[--set->n]; break; }
+  return close(fd);
+}
+
 #if LIBCURL_VERSION_NUM >= 0x075000
+/* The socket of the connection whose local port is port (what the pre-request callback is told),
+ * or -1. A socket's port is asked once, when first needed after it connected. */
+static int socket_of(ig_sockets *set, int port) {
+  if (!set || port <= 0) return -1;
+  for (int i = 0; i < set->n; i++) {
+    if (set->s[i].port == 0) {
+      struct sockaddr_storage sa;
+      socklen_t len = sizeof sa;
+      if (getsockname(set->s[i].fd, (struct sockaddr *)&sa, &len) == 0) {
+        if (sa.ss_family == AF_INET) set->s[i].port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+        else if (sa.ss_family == AF_INET6) set->s[i].port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+      }
+    }
+    if (set->s[i].port == port) return (int)set->s[i].fd;
+  }
+  return -1;
+}
+
 /* Bytes (or an end) waiting on a descriptor, without waiting. */
 static int readable(int fd) {
   struct pollfd p = { fd, POLLIN, 0 };
@@ -330,19 +372,27 @@ static int same_openssl(void) {
   return same;
 }
 
-/* A reused HTTP/1.x TLS connection holding bytes past the last answer, which this request would
- * read as its own: inside OpenSSL (bytes that came in the answer's last record; libcurl read no
- * further than the answer's length, so the socket shows nothing) or on its socket. The socket sets
- * (ig_socks_stale) look before a transfer starts; this looks at the moment of sending, also between
- * two transfers of one get_many batch. The request is refused before a byte leaves, libcurl closes
- * the connection, and the caller tries again on another (ig_stale_retry). Only when libcurl's
- * OpenSSL is the one linked (else it cannot be told whether the connection speaks HTTP/2, whose
- * frames may wait on it by right: answers carry their stream's id). A plain connection's socket is
- * not to be had here (libcurl 7.88 names it only once a transfer is done): see ig_looked_at_when_sent. */
-static int reused_holds_bytes(ig_xfer *x) {
+/* A reused HTTP/1.x connection holding bytes past the last answer, which this request would read
+ * as its own: over TLS inside OpenSSL (bytes that came in the answer's last record; libcurl read no
+ * further than the answer's length, so the socket shows nothing), and for a transfer of a get_many
+ * batch on its socket (found by its local port, what libcurl tells the pre-request callback:
+ * libcurl 7.88 names no socket then, and gives OpenSSL a BIO of its own, SSL_get_fd -1). The socket
+ * sets (ig_socks_stale) look before a transfer starts, which for one at a time is just before; this
+ * looks at the moment of sending, also between two transfers of one batch.
+ * The request is refused before a byte leaves, libcurl closes the connection, and the caller tries
+ * again on another (ig_stale_retry). Over TLS only when libcurl's OpenSSL is the one linked (else it
+ * cannot be told whether the connection speaks HTTP/2, whose frames may wait on it by right: answers
+ * carry their stream's id). */
+static int reused_holds_bytes(ig_xfer *x, int local_port) {
   long made = 0;
   struct curl_tlssessioninfo *info = NULL;
-  if (!x->easy || !x->tls || !same_openssl()) return 0;
+  if (!x->easy) return 0;
+  if (!x->tls) { /* (plain: HTTP/1.x here, never h2c; one at a time, the socket sets looked just before) */
+    if (!x->in_batch) return 0;
+    if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &made) != CURLE_OK || made != 0) return 0; /* new */
+    return readable(socket_of(x->sockets, local_port));
+  }
+  if (!same_openssl()) return 0;
   if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &made) != CURLE_OK || made != 0) return 0; /* new */
   if (curl_easy_getinfo(x->easy, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || !info) return 0;
   if (info->backend != CURLSSLBACKEND_OPENSSL || !info->internals) return 0;
@@ -351,7 +401,9 @@ static int reused_holds_bytes(ig_xfer *x) {
   unsigned int alen = 0;
   SSL_get0_alpn_selected(ssl, &alpn, &alen);
   if (alen == 2 && memcmp(alpn, "h2", 2) == 0) return 0;
-  return SSL_pending(ssl) > 0 || SSL_has_pending(ssl) || readable(SSL_get_fd(ssl));
+  int fd = SSL_get_fd(ssl);
+  if (fd < 0 && x->in_batch) fd = socket_of(x->sockets, local_port); /* (one at a time: the sets looked) */
+  return SSL_pending(ssl) > 0 || SSL_has_pending(ssl) || readable(fd);
 }
 
 int ig_stale_retry(ig_xfer *x) {
@@ -367,12 +419,12 @@ int ig_stale_retry(ig_xfer *x) {
  * server has read would be carried out twice. The second attempt of such a request is refused. */
 static int on_prereq(void *ud, char *ip, char *local_ip, int port, int local_port) {
   ig_xfer *x = (ig_xfer *)ud;
-  (void)ip; (void)local_ip; (void)port; (void)local_port;
+  (void)ip; (void)local_ip; (void)port;
   if (x->attempts > 0 && x->no_replay) { /* (before the look: a replay refused stays refused) */
     x->attempts++;
     return CURL_PREREQFUNC_ABORT;
   }
-  if (reused_holds_bytes(x)) {
+  if (reused_holds_bytes(x, local_port)) {
     x->stale = 1;
     return CURL_PREREQFUNC_ABORT;
   }
@@ -430,6 +482,8 @@ void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct c
   curl_easy_reset(e); /* keeps live connections, DNS and TLS session caches */
   ig_xfer_start(x);
   x->easy = e;
+  x->sockets = &s->sockets;
+  x->in_batch = 0;
   x->tls = ig_url_is_tls(url);
   x->stale_tries = 0;
   x->no_replay = 0;
@@ -464,6 +518,10 @@ void ig_setup_easy(ig_session *s, CURL *e, ig_xfer *x, const char *url, struct c
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L); /* a proxy's CONNECT answer is no answer */
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &s->sockets);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, &s->sockets);
 #if LIBCURL_VERSION_NUM >= 0x075000
   curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
   curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
@@ -518,9 +576,10 @@ static const char *error_kind(CURLcode rc) {
   }
 }
 
-/* Pushes status, headers, body, or nil, kind, message, for a finished transfer. x must belong to
- * the caller's scratch (not to a session): pushing allocates, and finalizers may run. */
-int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc) {
+/* Pushes status, headers, body, or nil, kind, message, for a finished transfer (only the headers
+ * want names, when want is not NULL). x must belong to the caller's scratch (not to a session):
+ * pushing allocates, and finalizers may run. */
+int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc, const ig_want *want) {
   luaL_checkstack(L, 4, "too many nested calls");
   if (rc != CURLE_OK) {
     lua_pushnil(L);
@@ -554,7 +613,7 @@ int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc) {
     return 3;
   }
   lua_pushinteger(L, (lua_Integer)status);
-  ig_push_headers(L, x->head.data, x->head.len);
+  ig_push_headers(L, x->head.data, x->head.len, want);
   lua_pushlstring(L, x->body.data ? x->body.data : "", x->body.len);
   return 3;
 }
@@ -563,12 +622,13 @@ int ig_push_result(lua_State *L, long status, ig_xfer *x, CURLcode rc) {
  * status, headers, body | nil, value | nil, message | nil. The body becomes a Lua string only when
  * it is wanted: empty (""), not JSON (then message says why), or an answer that is not 2xx (an
  * error's text). A failed transfer gives nil, kind, message, as ig_push_result. */
-int ig_push_decoded(lua_State *L, long status, ig_xfer *x, CURLcode rc, const ig_json_opts *o) {
-  if (rc != CURLE_OK) return ig_push_result(L, status, x, rc);
+int ig_push_decoded(lua_State *L, long status, ig_xfer *x, CURLcode rc, const ig_json_opts *o,
+                    const ig_want *want) {
+  if (rc != CURLE_OK) return ig_push_result(L, status, x, rc, want);
   luaL_checkstack(L, 6, "too many nested calls");
   const char *body = x->body.data ? x->body.data : "";
   lua_pushinteger(L, (lua_Integer)status);
-  ig_push_headers(L, x->head.data, x->head.len);
+  ig_push_headers(L, x->head.data, x->head.len, want);
   if (x->body.len == 0) {
     lua_pushliteral(L, "");
     lua_pushnil(L);

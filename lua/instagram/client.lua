@@ -892,6 +892,10 @@ end
 local share_usage -- (below: the shared state)
 local call_deadline -- (below, with the throttle)
 
+-- The only headers of an answer the client reads (_interpret): a transport may leave out the rest.
+local WANT_HEADERS = { "content-type", "retry-after", "x-app-usage", "x-business-use-case-usage",
+                       "x-ad-account-usage" }
+
 -- The usage headers of an answer, parsed and scrubbed (a server may echo anything into them), or
 -- nil. They change slowly: the same texts as the last answer's (and the same scrub list) give the
 -- table made then, so an unchanged header costs three comparisons.
@@ -1086,7 +1090,8 @@ function Client:_build(method, path, params, opts)
     return nil, scrub_error(errors.new{ kind = "transport", reason = "invalid",
       message = "refusing a URL longer than 64 KiB (" .. #url .. " bytes)" }, list)
   end
-  return { method = method, url = url, headers = headers, body = body, timeout = opts.timeout, decode = true }, list
+  return { method = method, url = url, headers = headers, body = body, timeout = opts.timeout, decode = true,
+           want_headers = WANT_HEADERS }, list
 end
 
 -- When a call that starts now must be over (seconds, the client's clock), or nil for no limit:

@@ -12,7 +12,7 @@ static lua_State *L;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!L) L = luaL_newstate();
-  ig_push_headers(L, (const char *)data, size);
+  ig_push_headers(L, (const char *)data, size, NULL);
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {
     size_t klen;

@@ -142,6 +142,37 @@ function cases.reenter_while_pushing()
   return ("%d nested calls answered"):format(nested)
 end
 
+-- A finalizer that empties request()'s `want` list and collects after the call read it (while the
+-- request headers, numbers made strings, are built, or the answer pushed): the names stay alive
+-- until the call returns.
+function cases.want_emptied_while_pushing()
+  H.reset()
+  H.config{ faults = { { path = "/me$", headers = 600, header_size = 40 } } }
+  local s = new_session{ http2 = false }
+  local emptied = 0
+  for round = 1, 15 do
+    local want = { "x-flood-600", "x-flood-" .. round, "content-type" }
+    local hdrs = numeric_headers(300)
+    restless_gc()
+    local stop = haunt(function()
+      for i = #want, 1, -1 do want[i] = nil end
+      collectgarbage("collect")
+    end, round)
+    local status, headers, body = s:request("GET", url, hdrs, nil, nil, nil, want)
+    stop()
+    assert(status == 200, "status " .. tostring(status))
+    local n = 0
+    for _ in pairs(headers) do n = n + 1 end
+    assert(n == 3 and headers["x-flood-600"] == string.rep("v", 40) and headers["x-flood-" .. round] == string.rep("v", 40),
+      "only the wanted headers, whole")
+    assert(body:find('"id"', 1, true), "body intact")
+    if want[1] == nil then emptied = emptied + 1 end
+  end
+  s:close()
+  assert(emptied >= 5, "fewer than 5 rounds emptied the list during the call: " .. emptied)
+  return ("15 answers with the wanted headers only, %d with the list emptied during the call"):format(emptied)
+end
+
 -- s:many() while a finalizer empties the request tables and collects.
 function cases.many_tables_emptied()
   local s = new_session()

@@ -5,7 +5,11 @@
 -- that breaks HTTP/1.1 framing; /big/N answers with a body of N bytes and the forged answer in the
 -- same write (over TLS: in the same record as the answer's end). A request line holding "dropfirst"
 -- is read whole and, the first time that line comes, the connection closed with no answer;
--- /count/TAG answers {"n":N}, N the request lines seen so far that hold TAG.
+-- /count/TAG answers {"n":N}, N the request lines seen so far that hold TAG; after the answer to a
+-- line holding "closeidle" the server closes the connection 0.1 s later, while it is idle;
+-- /split/N answers with its header block in one write and then a body of N bytes and the forged
+-- answer in another (over TLS, with N = 16384: the body fills one record and the forged answer is a
+-- record of its own, which Nagle sends with it: they arrive together).
 --   lua stale_server.lua PORT [CERT KEY]   (TLS with a certificate and key (lua-sec); prints
 --   "ready" when listening; serves until killed)
 local socket = require "socket"
@@ -94,10 +98,16 @@ local function serve(c, id)
         .. '{"n":"' .. ("x"):rep(big - 8) .. '"}' .. FORGED
     end
     if line:find("extra", 1, true) then answer = answer .. FORGED end
+    local split = tonumber(line:match("/split/(%d+)"))
     c:settimeout(5)
+    if split then
+      c:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " .. split .. "\r\n\r\n")
+      answer = '{"n":"' .. ("x"):rep(split - 8) .. '"}' .. FORGED
+    end
     c:send(answer)
     c:settimeout(0)
     if line:find("late", 1, true) then later[#later + 1] = { at = socket.gettime() + 0.1, c = c } end
+    if line:find("closeidle", 1, true) then later[#later + 1] = { at = socket.gettime() + 0.1, c = c, close = true } end
   end
 end
 
@@ -130,7 +140,12 @@ while true do
   local now = socket.gettime()
   for i = #later, 1, -1 do
     if later[i].at <= now then
-      later[i].c:send(FORGED)
+      local c = later[i].c
+      if later[i].close then
+        if clients[c] then clients[c] = nil; c:close() end
+      else
+        c:send(FORGED)
+      end
       table.remove(later, i)
     end
   end

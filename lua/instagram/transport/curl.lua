@@ -49,6 +49,10 @@ end
 -- @tparam[opt] boolean req.decode the caller wants the body as JSON decoded (the client sets it): a
 --   transport may then answer `value` (and `decode_error`) instead of `body`; one that does not,
 --   and every transport of your own, just answers `body`
+-- @tparam[opt] {string,...} req.want_headers the lower-case names of the only answer headers the
+--   caller reads (the client sets it: the usage headers, `retry-after`, `content-type`): a
+--   transport may then leave the others out of `headers` (this one does, so a call makes no
+--   strings of headers nobody reads); one that does not just answers them all
 -- @treturn[1] table `{ status = integer, headers = { [lower-case name] = value }, body = string }`
 --   (a repeated header's values joined with `", "`). With `req.decode`, this transport decodes
 --   in the C core, straight from its buffer (@{instagram.json.decode}'s rules): `value` is the
@@ -66,11 +70,12 @@ end
 function T:request(req)
   if req.decode then -- decoded in the C core from its buffer: no body string when all went well
     local status, headers, body, value, why = self.session:request(req.method, req.url, req.headers, req.body,
-      req.timeout, json_options())
+      req.timeout, json_options(), req.want_headers)
     if not status then return nil, headers, body end -- reason, message
     return { status = status, headers = headers, body = body, value = value, decode_error = why }
   end
-  local status, headers, body = self.session:request(req.method, req.url, req.headers, req.body, req.timeout)
+  local status, headers, body = self.session:request(req.method, req.url, req.headers, req.body, req.timeout, nil,
+    req.want_headers)
   if not status then return nil, headers, body end -- reason, message
   return { status = status, headers = headers, body = body }
 end

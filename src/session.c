@@ -211,6 +211,12 @@ static int l_session_tostring(lua_State *L) {
  *   values without CR, LF or NUL (at most 16 KiB); `Content-Length` and `Transfer-Encoding` raise
  * @tparam[opt] string body the request body
  * @tparam[opt] number timeout seconds for this request (default the session's)
+ * @tparam[opt] table decode decode the body as JSON in the core (options as @{json_decode}'s): the
+ *   results are then `status, headers, body, value, why`, `body` being nil for a 2xx answer that
+ *   decoded (see the libcurl transport's `req.decode`)
+ * @tparam[opt] {string,...} want the lower-case names of the only headers to put in `headers` (at
+ *   most 16, each 1 to 256 bytes; read raw before anything is sent): a caller that reads a few makes
+ *   no strings of the others
  * @treturn[1] integer status the HTTP status
  * @treturn[1] table headers `{ [lower-case name] = value }` (a repeated name's values joined with `", "`)
  * @treturn[1] string body the body (decompressed)
@@ -221,7 +227,8 @@ static int l_session_tostring(lua_State *L) {
  *   two that differ), `size` (a body over `max_body`, headers over 256 KiB, 1xx answers counted),
  *   `invalid`
  * @treturn[2] string message libcurl's words
- * @raise for a bad method, URL, header or timeout, a closed session, or one that is busy
+ * @raise for a bad method, URL, header, timeout, decode options or want list, a closed session, or
+ *   one that is busy
  *
  * Chunked trailers are read but not kept. No request goes on a kept-alive HTTP/1.x connection while
  * bytes wait on one of the session's (what a server wrote after its last answer would be read as

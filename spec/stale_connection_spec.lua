@@ -38,6 +38,12 @@ local function client(transport, graph_url)
     retries = 0, timeout = 5, transport = transport or curl() }
 end
 
+-- A client of the TLS server (or of url) through a libcurl transport that trusts its CA.
+local function tls_client(url)
+  return client(require("instagram.transport.curl").new{ timeout = 5, ca_file = H.ca_file },
+    url or "https://127.0.0.1:" .. TLS)
+end
+
 describe("a connection with bytes after its last answer", function()
 
   it("is never reused: each call gets its own answer (bytes written with the answer)", function()
@@ -181,8 +187,7 @@ describe("a connection with bytes after its last answer", function()
   end)
 
   it("is never reused over TLS when OpenSSL already holds bytes past the answer (the socket shows none)", function()
-    local c = client(require("instagram.transport.curl").new{ timeout = 5, ca_file = H.ca_file },
-      "https://127.0.0.1:" .. TLS)
+    local c = tls_client()
     for _, n in ipairs{ 20000, 40000 } do
       assert.equal(n, #require("instagram.json").encode(assert(c:get("/big/" .. n))))
       assert.equal("GET /v24.0/me HTTP/1.1", assert(c:get("/me"))["for"])
@@ -196,8 +201,7 @@ describe("a connection with bytes after its last answer", function()
 
   it("is never reused over TLS when the bytes arrive while it is idle (no socket set looks at it: the look at sending does)",
     function()
-    local c = client(require("instagram.transport.curl").new{ timeout = 5, ca_file = H.ca_file },
-      "https://127.0.0.1:" .. TLS)
+    local c = tls_client()
     for _ = 1, 3 do
       assert.equal("GET /v24.0/late HTTP/1.1", assert(c:get("/late"))["for"])
       require("socket").sleep(0.3)
@@ -207,7 +211,7 @@ describe("a connection with bytes after its last answer", function()
 
   it("is replaced without an error when the server closed it while idle (TLS and plain)", function()
     for _, url in ipairs{ "https://127.0.0.1:" .. TLS, "http://127.0.0.1:" .. PORT } do
-      local c = client(require("instagram.transport.curl").new{ timeout = 5, ca_file = H.ca_file }, url)
+      local c = tls_client(url)
       for _ = 1, 3 do
         assert.equal("GET /v24.0/closeidle HTTP/1.1", assert(c:get("/closeidle"))["for"])
         require("socket").sleep(0.3)
@@ -221,8 +225,7 @@ describe("a connection with bytes after its last answer", function()
     function()
     -- (a body of exactly 16384 bytes fills one TLS record: the forged answer in the same write is
     -- a record of its own, left on the socket, where libcurl 7.88 lets OpenSSL see nothing)
-    local c = client(require("instagram.transport.curl").new{ timeout = 5, ca_file = H.ca_file },
-      "https://127.0.0.1:" .. TLS)
+    local c = tls_client()
     for _ = 1, 10 do
       local r = c:get_many({ "/split/16384", "/me", "/me" }, { concurrency = 1 })
       assert.equal(16384 - 8, #assert(r[1]).n)

@@ -191,6 +191,12 @@ describe("what a client keeps between calls", function()
     table.sort(names)
     assert.same({ "content-type", "retry-after", "x-ad-account-usage", "x-app-usage", "x-business-use-case-usage" },
       names)
+    -- each client's own list: a transport that changes one changes nothing for another client
+    local mine = seen[1].want_headers
+    local other = fake_client{ access_token = "TOKEN-BBBBBBBBBBBB" }
+    for i = 1, 20 do mine[#mine + 1] = "x-more-" .. i end
+    assert(other:get("/me"))
+    assert.equal(5, #seen[1].want_headers)
     -- over libcurl, among a crowd of other headers: usage and Retry-After are read, an error answer too
     HS.require_server()
     local key = "percall-want-" .. HS.random(12)

@@ -234,6 +234,33 @@ describe("a connection with bytes after its last answer", function()
     end
   end)
 
+  it("finds a batch connection's own socket when another connection of the session has its local port", function()
+    -- (a shim binds the first connection to each server to one local port; the process: a request
+    -- to the plain server leaves its connection idle, then the batch of the case above over TLS)
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir))
+    finally(function() os.execute("rm -rf " .. dir) end)
+    assert(os.execute(("cc -shared -fPIC -o %s/forceport.so spec/support/forceport.c -ldl"):format(dir)))
+    local f = assert(io.open(dir .. "/case.lua", "w"))
+    f:write(([[
+      package.cpath = (os.getenv("IG_BUILD_DIR") or (jit and "build/luajit" or "build/lua5.4")) .. "/?.so;" .. package.cpath
+      local core = require "instagram.core"
+      local s = core.session{ timeout = 5, http2 = false, ca_file = %q }
+      assert(s:request("GET", "http://127.0.0.1:%d/v24.0/other") == 200)
+      local tls = "https://127.0.0.1:%d/v24.0"
+      local r = s:many({ { method = "GET", url = tls .. "/split/16384" }, { method = "GET", url = tls .. "/me" } }, 1)
+      print(r[1].status, r[2].body)
+    ]]):format(H.ca_file, PORT, TLS))
+    f:close()
+    local lua = jit and "luajit" or "lua5.4"
+    local p = assert(io.popen(("IG_FORCE_PORT=18384 LD_PRELOAD=\"${LD_PRELOAD:-} %s/forceport.so\" %s %s/case.lua 2>&1")
+      :format(dir, lua, dir)))
+    local out = p:read("*a")
+    p:close()
+    assert.matches('^200\t{"for":"GET /v24.0/me HTTP/1.1"', out)
+  end)
+
   it("never gives one client the answer meant for another sharing its transport", function()
     local t = curl()
     local a, b = client(t), client(t)

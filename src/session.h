@@ -30,10 +30,10 @@
  * keep the list), each with its local port once connected: what the pre-request look needs to find a
  * reused connection's socket, which libcurl 7.88 does not name then, nor lets OpenSSL hold (its own
  * BIO: SSL_get_fd is -1). */
-#define IG_MAX_TRACKED 256
+#define IG_MAX_TRACKED 512 /* (many's cache keeps up to 4 x 64 connections; request and start a few) */
 typedef struct {
-  struct { curl_socket_t fd; int port; } s[IG_MAX_TRACKED]; /* port: 0 until known */
-  int n;
+  struct { curl_socket_t fd; int lport, rport; } s[IG_MAX_TRACKED]; /* ports: 0 until known */
+  int n; /* (one past the room is not kept: a batch transfer whose socket is not found is refused) */
 } ig_sockets;
 
 /* What one transfer collects: body, header block, libcurl's error text. */

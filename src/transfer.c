@@ -313,14 +313,15 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 }
 
 /* libcurl's sockets, as it would make and close them, noted in the session's list (a socket past
- * the list's room is made all the same, and not found by the look: as before there was a list). */
+ * the list's room is made all the same; the look at sending does not find it, and a batch transfer
+ * then does not reuse its connection). */
 static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
   ig_sockets *set = (ig_sockets *)ud;
   (void)purpose;
   curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
   if (fd != CURL_SOCKET_BAD && set->n < IG_MAX_TRACKED) {
     set->s[set->n].fd = fd;
-    set->s[set->n].port = 0;
+    set->s[set->n].lport = set->s[set->n].rport = 0;
     set->n++;
   }
   return fd;
@@ -334,20 +335,49 @@ static int on_close_socket(void *ud, curl_socket_t fd) {
 }
 
 #if LIBCURL_VERSION_NUM >= 0x075000
-/* The socket of the connection whose local port is port (what the pre-request callback is told),
- * or -1. A socket's port is asked once, when first needed after it connected. */
-static int socket_of(ig_sockets *set, int port) {
-  if (!set || port <= 0) return -1;
+/* An address's port, and whether it is the address ip (text, as libcurl gives it) and port. */
+static int port_of(const struct sockaddr_storage *sa) {
+  if (sa->ss_family == AF_INET) return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+  if (sa->ss_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+  return 0;
+}
+
+static int same_address(const struct sockaddr_storage *sa, const char *ip, int port) {
+  unsigned char want[16];
+  char text[64];
+  if (!ip || port_of(sa) != port) return 0;
+  size_t n = strcspn(ip, "%"); /* (an IPv6 scope, "fe80::1%eth0": the address is before it) */
+  if (n >= sizeof text) return 0;
+  memcpy(text, ip, n);
+  text[n] = '\0';
+  ip = text;
+  if (sa->ss_family == AF_INET)
+    return inet_pton(AF_INET, ip, want) == 1 && memcmp(&((const struct sockaddr_in *)sa)->sin_addr, want, 4) == 0;
+  if (sa->ss_family == AF_INET6)
+    return inet_pton(AF_INET6, ip, want) == 1 && memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, want, 16) == 0;
+  return 0;
+}
+
+/* The socket of the connection from local_ip:local_port to ip:port (what the pre-request callback
+ * is told), or -1. Two connections of a session may share a local port (to different servers, or
+ * over IPv4 and IPv6): the ports, asked once per socket, pick the candidates; both addresses decide. */
+static int socket_of(ig_sockets *set, const char *ip, int port, const char *local_ip, int local_port) {
+  if (!set || local_port <= 0) return -1;
   for (int i = 0; i < set->n; i++) {
-    if (set->s[i].port == 0) {
-      struct sockaddr_storage sa;
-      socklen_t len = sizeof sa;
-      if (getsockname(set->s[i].fd, (struct sockaddr *)&sa, &len) == 0) {
-        if (sa.ss_family == AF_INET) set->s[i].port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-        else if (sa.ss_family == AF_INET6) set->s[i].port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+    struct sockaddr_storage here, there;
+    socklen_t hl = sizeof here, tl = sizeof there;
+    if (set->s[i].lport == 0 || set->s[i].rport == 0) { /* (not connected yet: asked again next time) */
+      if (getsockname(set->s[i].fd, (struct sockaddr *)&here, &hl) == 0 &&
+          getpeername(set->s[i].fd, (struct sockaddr *)&there, &tl) == 0) {
+        set->s[i].lport = port_of(&here);
+        set->s[i].rport = port_of(&there);
       }
     }
-    if (set->s[i].port == port) return (int)set->s[i].fd;
+    if (set->s[i].lport != local_port || set->s[i].rport != port) continue;
+    hl = sizeof here, tl = sizeof there;
+    if (getsockname(set->s[i].fd, (struct sockaddr *)&here, &hl) == 0 && same_address(&here, local_ip, local_port) &&
+        getpeername(set->s[i].fd, (struct sockaddr *)&there, &tl) == 0 && same_address(&there, ip, port))
+      return (int)set->s[i].fd;
   }
   return -1;
 }
@@ -383,14 +413,15 @@ static int same_openssl(void) {
  * again on another (ig_stale_retry). Over TLS only when libcurl's OpenSSL is the one linked (else it
  * cannot be told whether the connection speaks HTTP/2, whose frames may wait on it by right: answers
  * carry their stream's id). */
-static int reused_holds_bytes(ig_xfer *x, int local_port) {
+static int reused_holds_bytes(ig_xfer *x, const char *ip, int port, const char *local_ip, int local_port) {
   long made = 0;
   struct curl_tlssessioninfo *info = NULL;
   if (!x->easy) return 0;
   if (!x->tls) { /* (plain: HTTP/1.x here, never h2c; one at a time, the socket sets looked just before) */
     if (!x->in_batch) return 0;
     if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &made) != CURLE_OK || made != 0) return 0; /* new */
-    return readable(socket_of(x->sockets, local_port));
+    int fd = socket_of(x->sockets, ip, port, local_ip, local_port);
+    return fd < 0 || readable(fd); /* (a socket not found cannot be looked at: not reused) */
   }
   if (!same_openssl()) return 0;
   if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &made) != CURLE_OK || made != 0) return 0; /* new */
@@ -401,9 +432,11 @@ static int reused_holds_bytes(ig_xfer *x, int local_port) {
   unsigned int alen = 0;
   SSL_get0_alpn_selected(ssl, &alpn, &alen);
   if (alen == 2 && memcmp(alpn, "h2", 2) == 0) return 0;
+  if (SSL_pending(ssl) > 0 || SSL_has_pending(ssl)) return 1;
   int fd = SSL_get_fd(ssl);
-  if (fd < 0 && x->in_batch) fd = socket_of(x->sockets, local_port); /* (one at a time: the sets looked) */
-  return SSL_pending(ssl) > 0 || SSL_has_pending(ssl) || readable(fd);
+  if (fd >= 0 || !x->in_batch) return readable(fd); /* (one at a time: the socket sets looked just before) */
+  fd = socket_of(x->sockets, ip, port, local_ip, local_port);
+  return fd < 0 || readable(fd); /* (a socket not found cannot be looked at: not reused) */
 }
 
 int ig_stale_retry(ig_xfer *x) {
@@ -419,12 +452,11 @@ int ig_stale_retry(ig_xfer *x) {
  * server has read would be carried out twice. The second attempt of such a request is refused. */
 static int on_prereq(void *ud, char *ip, char *local_ip, int port, int local_port) {
   ig_xfer *x = (ig_xfer *)ud;
-  (void)ip; (void)local_ip; (void)port;
   if (x->attempts > 0 && x->no_replay) { /* (before the look: a replay refused stays refused) */
     x->attempts++;
     return CURL_PREREQFUNC_ABORT;
   }
-  if (reused_holds_bytes(x, local_port)) {
+  if (reused_holds_bytes(x, ip, port, local_ip, local_port)) {
     x->stale = 1;
     return CURL_PREREQFUNC_ABORT;
   }

@@ -377,7 +377,11 @@ function _M.new(opts)
       on_throttle = opts.throttle.on_throttle,
     } or nil,
   }, Client)
-  secrets[c] = { app_secret = opts.app_secret }
+  -- want: the only headers of an answer the client reads (_interpret), which it tells its transport
+  -- (a transport may leave out the rest); a list of its own, so a transport that changes it changes
+  -- nothing for other clients
+  secrets[c] = { app_secret = opts.app_secret, want = { "content-type", "retry-after", "x-app-usage",
+    "x-business-use-case-usage", "x-ad-account-usage" } }
   if opts.access_token then c:set_access_token(opts.access_token) else set_list(secrets[c], opts.app_secret) end
   if opts.token_key then -- (after the token is set: it is shared on the first call, not here)
     c.token_key = c.store_key .. "token:" .. opts.token_key
@@ -892,9 +896,6 @@ end
 local share_usage -- (below: the shared state)
 local call_deadline -- (below, with the throttle)
 
--- The only headers of an answer the client reads (_interpret): a transport may leave out the rest.
-local WANT_HEADERS = { "content-type", "retry-after", "x-app-usage", "x-business-use-case-usage",
-                       "x-ad-account-usage" }
 
 -- The usage headers of an answer, parsed and scrubbed (a server may echo anything into them), or
 -- nil. They change slowly: the same texts as the last answer's (and the same scrub list) give the
@@ -1091,7 +1092,7 @@ function Client:_build(method, path, params, opts)
       message = "refusing a URL longer than 64 KiB (" .. #url .. " bytes)" }, list)
   end
   return { method = method, url = url, headers = headers, body = body, timeout = opts.timeout, decode = true,
-           want_headers = WANT_HEADERS }, list
+           want_headers = s.want }, list
 end
 
 -- When a call that starts now must be over (seconds, the client's clock), or nil for no limit:

@@ -52,7 +52,8 @@ end
 -- @tparam[opt] {string,...} req.want_headers the lower-case names of the only answer headers the
 --   caller reads (the client sets it: the usage headers, `retry-after`, `content-type`): a
 --   transport may then leave the others out of `headers` (this one does, so a call makes no
---   strings of headers nobody reads); one that does not just answers them all
+--   strings of headers nobody reads); one that does not just answers them all. It is the caller's
+--   list: read it, never change it
 -- @treturn[1] table `{ status = integer, headers = { [lower-case name] = value }, body = string }`
 --   (a repeated header's values joined with `", "`). With `req.decode`, this transport decodes
 --   in the C core, straight from its buffer (@{instagram.json.decode}'s rules): `value` is the

@@ -112,8 +112,8 @@ static void run(ig_session *s, ig_many *m, int conc) {
   for (int i = 0; i < conc; i++) idle[nidle++] = s->pool[i];
   int next = 0, done = 0, running = 0;
   /* A transfer added while others run may take up, inside curl_multi_perform, a connection one of
-   * them freed with bytes past its answer. A TLS one is looked at when sent; any other connects
-   * afresh once one transfer of the batch is done (plain http is for loopback only). */
+   * them freed with bytes past its answer: it is looked at when sent, or (TLS through another
+   * OpenSSL than the linked one) connects afresh once one transfer of the batch is done. */
   CURLMcode mc = CURLM_OK;
   while (done < n && mc == CURLM_OK) {
     while (nidle > 0 && next < n) {
@@ -125,8 +125,7 @@ static void run(ig_session *s, ig_many *m, int conc) {
       ig_set_method(e, &it->x, it->method, it->body, it->blen);
       /* Wait for HTTP/2 multiplexing on an existing connection rather than open another;
        * over HTTP/1.1 that would serialise the transfers, so only then (and only over TLS, the only
-       * way to HTTP/2 here: a plain transfer never waits for a connection another one frees, which
-       * it would take up before the look below). */
+       * way to HTTP/2 here). */
       if (s->http2 != IG_HTTP2_NEVER && it->x.tls) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
       if (done > 0 && !ig_looked_at_when_sent(&it->x)) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
       curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)it);

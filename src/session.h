@@ -27,9 +27,9 @@
 #define IG_CALL_MT "instagram.core.call"
 
 /* The sockets libcurl opened for a session's connections (its opensocket and closesocket callbacks
- * keep the list), each with its local port once connected: what the pre-request look needs to find a
- * reused connection's socket, which libcurl 7.88 does not name then, nor lets OpenSSL hold (its own
- * BIO: SSL_get_fd is -1). */
+ * keep the list), each with its local and remote ports once connected: what the pre-request look
+ * needs to find a reused connection's socket, which libcurl 7.88 does not name then, nor lets
+ * OpenSSL hold (its own BIO: SSL_get_fd is -1). */
 #define IG_MAX_TRACKED 512 /* (many's cache keeps up to 4 x 64 connections; request and start a few) */
 typedef struct {
   struct { curl_socket_t fd; int lport, rport; } s[IG_MAX_TRACKED]; /* ports: 0 until known */
@@ -140,11 +140,11 @@ void ig_set_method(CURL *e, ig_xfer *x, const char *method, const char *body, si
 /* After a transfer on e finished (before it leaves a multi handle): note the connection it left
  * alive, when that speaks HTTP/1.x (HTTP/2 tags every answer with its stream). */
 void ig_socks_note(ig_socks *set, CURL *e);
-/* Whether the pre-request look sees bytes a reused connection of x's kind holds past its last
- * answer, at the moment of sending: a TLS one with libcurl's OpenSSL the linked one. Otherwise
- * (plain: libcurl 7.88 names a connection's socket only once a transfer is done) only the look
- * before a transfer starts stands, and a transfer that must not take up a connection another frees
- * meanwhile connects afresh (get_many). */
+/* Whether the pre-request look sees, at the moment of sending, bytes a reused connection of a batch
+ * transfer like x holds past its last answer: a plain one (its socket), a TLS one when libcurl's
+ * OpenSSL is the linked one (OpenSSL's buffer and the socket). Otherwise only the look before a
+ * batch starts stands, and a transfer that must not take up a connection another frees meanwhile
+ * connects afresh (get_many). */
 int ig_looked_at_when_sent(const ig_xfer *x);
 void ig_drop_stale_connections(ig_session *s); /* the same, for s->easy (request, upload) */
 /* Before the next transfer: whether one of the noted connections has bytes (or an end, or an

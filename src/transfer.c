@@ -366,18 +366,18 @@ static int socket_of(ig_sockets *set, const char *ip, int port, const char *loca
   for (int i = 0; i < set->n; i++) {
     struct sockaddr_storage here, there;
     socklen_t hl = sizeof here, tl = sizeof there;
+    int asked = 0;
     if (set->s[i].lport == 0 || set->s[i].rport == 0) { /* (not connected yet: asked again next time) */
-      if (getsockname(set->s[i].fd, (struct sockaddr *)&here, &hl) == 0 &&
-          getpeername(set->s[i].fd, (struct sockaddr *)&there, &tl) == 0) {
-        set->s[i].lport = port_of(&here);
-        set->s[i].rport = port_of(&there);
-      }
+      if (getsockname(set->s[i].fd, (struct sockaddr *)&here, &hl) != 0 ||
+          getpeername(set->s[i].fd, (struct sockaddr *)&there, &tl) != 0) continue;
+      set->s[i].lport = port_of(&here);
+      set->s[i].rport = port_of(&there);
+      asked = 1;
     }
     if (set->s[i].lport != local_port || set->s[i].rport != port) continue;
-    hl = sizeof here, tl = sizeof there;
-    if (getsockname(set->s[i].fd, (struct sockaddr *)&here, &hl) == 0 && same_address(&here, local_ip, local_port) &&
-        getpeername(set->s[i].fd, (struct sockaddr *)&there, &tl) == 0 && same_address(&there, ip, port))
-      return (int)set->s[i].fd;
+    if (!asked && (getsockname(set->s[i].fd, (struct sockaddr *)&here, &hl) != 0 ||
+                   getpeername(set->s[i].fd, (struct sockaddr *)&there, &tl) != 0)) continue;
+    if (same_address(&here, local_ip, local_port) && same_address(&there, ip, port)) return (int)set->s[i].fd;
   }
   return -1;
 }
@@ -404,39 +404,33 @@ static int same_openssl(void) {
 
 /* A reused HTTP/1.x connection holding bytes past the last answer, which this request would read
  * as its own: over TLS inside OpenSSL (bytes that came in the answer's last record; libcurl read no
- * further than the answer's length, so the socket shows nothing), and for a transfer of a get_many
- * batch on its socket (found by its local port, what libcurl tells the pre-request callback:
- * libcurl 7.88 names no socket then, and gives OpenSSL a BIO of its own, SSL_get_fd -1). The socket
- * sets (ig_socks_stale) look before a transfer starts, which for one at a time is just before; this
- * looks at the moment of sending, also between two transfers of one batch.
- * The request is refused before a byte leaves, libcurl closes the connection, and the caller tries
- * again on another (ig_stale_retry). Over TLS only when libcurl's OpenSSL is the one linked (else it
- * cannot be told whether the connection speaks HTTP/2, whose frames may wait on it by right: answers
- * carry their stream's id). */
+ * further than the answer's length, so the socket shows nothing), and on its socket. One at a time
+ * the socket sets (ig_socks_stale) looked just before; a transfer of a get_many batch, which may
+ * take up a connection another of the batch freed, has its socket found from the addresses libcurl
+ * tells the pre-request callback (libcurl 7.88 names no socket then, and gives OpenSSL a BIO of its
+ * own: SSL_get_fd is -1), and one not found is not reused. The request is refused before a byte
+ * leaves, libcurl closes the connection, and the caller tries again on another (ig_stale_retry).
+ * Over TLS only when libcurl's OpenSSL is the one linked (else it cannot be told whether the
+ * connection speaks HTTP/2, whose frames may wait on it by right: answers carry their stream's id). */
 static int reused_holds_bytes(ig_xfer *x, const char *ip, int port, const char *local_ip, int local_port) {
   long made = 0;
   struct curl_tlssessioninfo *info = NULL;
-  if (!x->easy) return 0;
-  if (!x->tls) { /* (plain: HTTP/1.x here, never h2c; one at a time, the socket sets looked just before) */
-    if (!x->in_batch) return 0;
-    if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &made) != CURLE_OK || made != 0) return 0; /* new */
-    int fd = socket_of(x->sockets, ip, port, local_ip, local_port);
-    return fd < 0 || readable(fd); /* (a socket not found cannot be looked at: not reused) */
-  }
-  if (!same_openssl()) return 0;
+  if (!x->easy || (!x->tls && !x->in_batch) || (x->tls && !same_openssl())) return 0;
   if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &made) != CURLE_OK || made != 0) return 0; /* new */
-  if (curl_easy_getinfo(x->easy, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || !info) return 0;
-  if (info->backend != CURLSSLBACKEND_OPENSSL || !info->internals) return 0;
-  SSL *ssl = (SSL *)info->internals;
-  const unsigned char *alpn = NULL;
-  unsigned int alen = 0;
-  SSL_get0_alpn_selected(ssl, &alpn, &alen);
-  if (alen == 2 && memcmp(alpn, "h2", 2) == 0) return 0;
-  if (SSL_pending(ssl) > 0 || SSL_has_pending(ssl)) return 1;
-  int fd = SSL_get_fd(ssl);
-  if (fd >= 0 || !x->in_batch) return readable(fd); /* (one at a time: the socket sets looked just before) */
-  fd = socket_of(x->sockets, ip, port, local_ip, local_port);
-  return fd < 0 || readable(fd); /* (a socket not found cannot be looked at: not reused) */
+  if (x->tls) { /* (plain: HTTP/1.x here, never h2c) */
+    if (curl_easy_getinfo(x->easy, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || !info) return 0;
+    if (info->backend != CURLSSLBACKEND_OPENSSL || !info->internals) return 0;
+    SSL *ssl = (SSL *)info->internals;
+    const unsigned char *alpn = NULL;
+    unsigned int alen = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &alen);
+    if (alen == 2 && memcmp(alpn, "h2", 2) == 0) return 0;
+    if (SSL_pending(ssl) > 0 || SSL_has_pending(ssl)) return 1;
+    int fd = SSL_get_fd(ssl);
+    if (fd >= 0 || !x->in_batch) return readable(fd);
+  }
+  int fd = socket_of(x->sockets, ip, port, local_ip, local_port);
+  return fd < 0 || readable(fd);
 }
 
 int ig_stale_retry(ig_xfer *x) {
@@ -467,7 +461,7 @@ static int on_prereq(void *ud, char *ip, char *local_ip, int port, int local_por
 
 int ig_looked_at_when_sent(const ig_xfer *x) {
 #if LIBCURL_VERSION_NUM >= 0x075000
-  return x->tls && same_openssl();
+  return !x->tls || same_openssl();
 #else
   (void)x;
   return 0;

@@ -17,6 +17,13 @@ describe("instagram.usage", function()
     assert.equal(300, u.regain_access_seconds)
   end)
 
+  it("names in HEADERS the headers parse reads (what the client asks its transport for)", function()
+    assert.same({ "x-app-usage", "x-business-use-case-usage", "x-ad-account-usage" }, usage.HEADERS)
+    for _, name in ipairs(usage.HEADERS) do
+      assert.is_table(usage.parse{ [name] = '{"call_count":1}' }, name)
+    end
+  end)
+
   it("returns nil without usage headers and survives garbage", function()
     assert.is_nil(usage.parse{})
     assert.is_nil(usage.parse(nil))

@@ -377,11 +377,12 @@ function _M.new(opts)
       on_throttle = opts.throttle.on_throttle,
     } or nil,
   }, Client)
-  -- want: the only headers of an answer the client reads (_interpret), which it tells its transport
-  -- (a transport may leave out the rest); a list of its own, so a transport that changes it changes
-  -- nothing for other clients
-  secrets[c] = { app_secret = opts.app_secret, want = { "content-type", "retry-after", "x-app-usage",
-    "x-business-use-case-usage", "x-ad-account-usage" } }
+  -- want: the only headers of an answer the client reads (_interpret: these two and the usage
+  -- module's), which it tells its transport (a transport may leave out the rest); a list of its own,
+  -- so a transport that changes it changes nothing for other clients
+  local want = { "content-type", "retry-after" }
+  for _, name in ipairs(usage_m.HEADERS) do want[#want + 1] = name end
+  secrets[c] = { app_secret = opts.app_secret, want = want }
   if opts.access_token then c:set_access_token(opts.access_token) else set_list(secrets[c], opts.app_secret) end
   if opts.token_key then -- (after the token is set: it is shared on the first call, not here)
     c.token_key = c.store_key .. "token:" .. opts.token_key
@@ -896,12 +897,13 @@ end
 local share_usage -- (below: the shared state)
 local call_deadline -- (below, with the throttle)
 
+local APP_H, BUC_H, AD_H = usage_m.HEADERS[1], usage_m.HEADERS[2], usage_m.HEADERS[3]
 
 -- The usage headers of an answer, parsed and scrubbed (a server may echo anything into them), or
 -- nil. They change slowly: the same texts as the last answer's (and the same scrub list) give the
 -- table made then, so an unchanged header costs three comparisons.
 local function usage_of(self, headers, list, from_store)
-  local app, buc, ad = headers["x-app-usage"], headers["x-business-use-case-usage"], headers["x-ad-account-usage"]
+  local app, buc, ad = headers[APP_H], headers[BUC_H], headers[AD_H]
   if app == nil and buc == nil and ad == nil then return nil end
   local s = secrets[self] -- (kept with the secrets: the cache knows the scrub list)
   local c = s.usage_seen
@@ -957,7 +959,7 @@ local function pull_usage(self, force)
   if type(text) ~= "string" or #text > 4096 or text == s.usage_shared then return end
   s.usage_shared = text
   local own = s.usage_seen or {}
-  local headers = { ["x-app-usage"] = text, ["x-business-use-case-usage"] = own.buc, ["x-ad-account-usage"] = own.ad }
+  local headers = { [APP_H] = text, [BUC_H] = own.buc, [AD_H] = own.ad }
   local u = usage_of(self, headers, s.own, true)
   if u then s.usage = u end
 end

@@ -50,6 +50,14 @@ end
 local APP_KEYS = { "call_count", "total_time", "total_cputime", "call_volume", "cpu_time" }
 local AD_KEYS = { "acc_id_util_pct" }
 
+
+--- The (lower-case) names of the headers @{parse} reads: the app's, the business use cases' and the
+-- ad accounts' usage.
+-- @table HEADERS
+-- @usage for _, name in ipairs(require("instagram.usage").HEADERS) do print(name) end
+_M.HEADERS = { "x-app-usage", "x-business-use-case-usage", "x-ad-account-usage" }
+local HEADERS = _M.HEADERS
+
 --- Reads the usage headers of an answer.
 -- Values that are numbers (or numeric strings) become numbers; a header that is not JSON counts as
 -- empty. Never raises, whatever a server sent.
@@ -69,9 +77,9 @@ local AD_KEYS = { "acc_id_util_pct" }
 -- print(u.max_percent) --> 28
 function _M.parse(headers)
   if type(headers) ~= "table" then return nil end
-  local app_h = headers["x-app-usage"]
-  local buc_h = headers["x-business-use-case-usage"]
-  local ad_h = headers["x-ad-account-usage"]
+  local app_h = headers[HEADERS[1]]
+  local buc_h = headers[HEADERS[2]]
+  local ad_h = headers[HEADERS[3]]
   if not (app_h or buc_h or ad_h) then return nil end
   local u = { max_percent = 0, regain_access_seconds = 0 }
   if app_h then

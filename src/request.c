@@ -56,6 +56,7 @@ int ig_l_request(lua_State *L) {
   check_decode_arg(L, &o);                                      /* 7; 9, 10 */
   ig_check_want(L, 8, "want", &w);                              /* 8; the names pushed */
   ig_call *c = ig_call_new(L, s->x.body.max);
+  int ci = lua_gettop(L);
   ig_build_headers(L, lua_istable(L, 4) ? 4 : 0, &c->headers);  /* may run finalizers, may raise */
   ig_session_enter(L, s);                                       /* no allocation from here ... */
   ig_drop_stale_connections(s);
@@ -70,7 +71,7 @@ int ig_l_request(lua_State *L) {
   c->headers = NULL;
   ig_take_response(&s->x, &c->x);
   ig_session_leave(s);                                          /* ... to here */
-  int n = decode ? ig_push_decoded(L, c->status, &c->x, c->rc, &o, &w) : ig_push_result(L, c->status, &c->x, c->rc, &w);
+  int n = ig_call_push(L, ci, c, decode ? &o : NULL, &w);
   ig_give_back(s, &c->x);
   return n;
 }

@@ -115,8 +115,9 @@ typedef struct {
   ig_xfer x;
   long status;
   CURLcode rc;
-  int running; /* libcurl is using it (an upload's progress callback runs Lua meanwhile): a __gc
-                * called by hand then (debug.getmetatable) frees nothing */
+  int running; /* libcurl is using it (an upload's progress callback runs Lua meanwhile), or its
+                * answer is being pushed: a __gc called by hand then (debug.getmetatable) frees nothing */
+  const void *push; /* ig_call_push's arguments, while it runs */
 } ig_call;
 
 /* session.c: lifetime */
@@ -130,6 +131,12 @@ long ig_opt_ms(lua_State *L, int idx, const char *name);
 /* transfer.c: what every kind of transfer shares */
 ig_call *ig_call_new(lua_State *L, size_t max_body); /* pushes the scratch userdata */
 void ig_call_free(ig_call *c);
+/* Pushes the answer c (at idx) holds (decoded with o when o is not NULL; only the headers in want when it is
+ * not NULL) and returns how many values. While it pushes, c is marked running: a finalizer that
+ * calls c's __gc by hand (the debug library reaches the call on the C function's stack) frees none
+ * of the buffers being read. It runs under lua_pcall, so an error there frees them and is raised
+ * again rather than leaving c marked. */
+int ig_call_push(lua_State *L, int idx, ig_call *c, const ig_json_opts *o, const ig_want *want);
 void ig_build_headers(lua_State *L, int idx, struct curl_slist **list); /* appends; raises on bad input */
 const char *ig_check_url(lua_State *L, int idx);
 int ig_valid_url(const char *url, size_t len);

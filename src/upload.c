@@ -152,7 +152,7 @@ int ig_l_upload(lua_State *L) {
   }
   if (u.aborted) return fail(L, "aborted", "upload stopped by the progress callback");
   if (u.read_error) return fail(L, "file", "error reading the file");
-  ig_push_result(L, c->status, &c->x, c->rc, NULL);
+  int n = ig_call_push(L, 8, c, NULL, NULL);
   ig_give_back(s, &c->x);
-  return 3;
+  return n;
 }

@@ -173,6 +173,48 @@ function cases.want_emptied_while_pushing()
   return ("15 answers with the wanted headers only, %d with the list emptied during the call"):format(emptied)
 end
 
+-- A finalizer that finds the call's scratch among request()'s stack slots (the debug library shows a
+-- C function's) and runs its __gc by hand while the answer, 600 headers and a 10 KB JSON page, is
+-- pushed, decoded or not: it frees nothing being read (the header parser and the decoder read
+-- freed buffers before, on both runtimes). No headers are sent, so a __gc while they are built
+-- loses none.
+function cases.call_freed_while_pushing()
+  H.reset()
+  local items = {}
+  for i = 1, 40 do
+    items[i] = ('{"id":"1791819522%07d","caption":"%s","media_type":"IMAGE","like_count":%d}'):format(i, ("x"):rep(200), i)
+  end
+  local page = '{"data":[' .. table.concat(items, ",") .. ']}'
+  H.config{ faults = { { path = "/me$", headers = 600, header_size = 40, status = 200, body = page,
+                         content_type = "application/json" } } }
+  local s = new_session{ http2 = false }
+  local decode = require("instagram.json").core_options
+  local freed = 0
+  restless_gc()
+  local stop = haunt(function()
+    for level = 2, 12 do
+      if not debug.getinfo(level, "f") then break end
+      for i = 1, 40 do
+        local name, v = debug.getlocal(level, i)
+        if name == nil then break end
+        local mt = type(v) == "userdata" and debug.getmetatable(v)
+        if mt and mt.__name == "instagram.core.call" then mt.__gc(v); freed = freed + 1 end
+      end
+    end
+  end)
+  for _ = 1, 15 do
+    local status, headers, _, value = s:request("GET", url, {}, nil, nil, decode())
+    assert(status == 200 and headers["x-flood-600"] == string.rep("v", 40), "an answer, its headers whole")
+    assert(type(value) == "table" and #value.data == 40 and value.data[40].like_count == 40, "the answer decoded whole")
+    local status2, _, body2 = s:request("GET", url, {})
+    assert(status2 == 200 and body2 == page, "the body whole, not decoded")
+  end
+  stop()
+  s:close()
+  assert(freed > 0, "the call's scratch was never found")
+  return ("30 answers whole, the call's __gc run by hand %d times while they were pushed"):format(freed)
+end
+
 -- s:many() while a finalizer empties the request tables and collects.
 function cases.many_tables_emptied()
   local s = new_session()

@@ -23,20 +23,27 @@ typedef struct {
 } ig_many_item;
 
 typedef struct {
-  int n;
+  int n;       /* items read so far (what __gc frees, idempotently, and run() makes) */
+  int total;   /* items of the call */
+  int pushing; /* the answers are being pushed from items (1: about to, 2: under way): a __gc called
+                * by hand frees nothing then */
   ig_many_item items[1];
 } ig_many;
 
-/* The scratch userdata's __gc: whatever a raise or a normal return leaves behind. */
-static int l_many_gc(lua_State *L) {
-  ig_many *m = (ig_many *)luaL_checkudata(L, 1, IG_MANY_MT);
+static void many_free(void *ud) {
+  ig_many *m = (ig_many *)ud;
   for (int i = 0; i < m->n; i++) {
     curl_slist_free_all(m->items[i].headers);
     m->items[i].headers = NULL;
     ig_buf_free(&m->items[i].x.body);
     ig_buf_free(&m->items[i].x.head);
   }
-  m->n = 0;
+}
+
+/* The scratch userdata's __gc: whatever a raise or a normal return leaves behind. */
+static int l_many_gc(lua_State *L) {
+  ig_many *m = (ig_many *)luaL_checkudata(L, 1, IG_MANY_MT);
+  if (!m->pushing) many_free(m);
   return 0;
 }
 
@@ -176,6 +183,33 @@ static void run(ig_session *s, ig_many *m, int conc) {
   }
 }
 
+/* (scratch, results): each answer into results as a table, its buffers freed once it is there. */
+static int push_answers(lua_State *L) {
+  ig_many *m = (ig_many *)luaL_checkudata(L, 1, IG_MANY_MT);
+  if (m->pushing != 1) return luaL_error(L, "no answers to push"); /* (nor twice at once: it frees) */
+  luaL_checktype(L, 2, LUA_TTABLE);
+  m->pushing = 2; /* (still busy for __gc) */
+  for (int i = 0; i < m->total; i++) {
+    ig_many_item *it = &m->items[i];
+    luaL_checkstack(L, 5, "too many nested calls");
+    lua_createtable(L, 0, 3);
+    ig_push_result(L, it->status, &it->x, it->rc, NULL); /* status, headers, body | nil, kind, message */
+    if (lua_isnil(L, -3)) {
+      lua_setfield(L, -4, "message");
+      lua_setfield(L, -3, "error");
+      lua_pop(L, 1);
+    } else {
+      lua_setfield(L, -4, "body");
+      lua_setfield(L, -3, "headers");
+      lua_setfield(L, -2, "status");
+    }
+    lua_rawseti(L, 2, i + 1);
+    ig_buf_free(&it->x.body);
+    ig_buf_free(&it->x.head);
+  }
+  return 0;
+}
+
 int ig_l_many(lua_State *L) {
   ig_session *s = ig_check_open(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -190,6 +224,7 @@ int ig_l_many(lua_State *L) {
   size_t size = sizeof(ig_many) + (size_t)(n - 1) * sizeof(ig_many_item);
   ig_many *m = (ig_many *)lua_newuserdata(L, size); /* 5 */
   memset(m, 0, size);
+  m->total = n;
   luaL_setmetatable(L, IG_MANY_MT);
   lua_createtable(L, 3 * n, 0); /* 6: anchors */
   for (int i = 0; i < n; i++) {
@@ -207,23 +242,9 @@ int ig_l_many(lua_State *L) {
   run(s, m, (int)conc);
   ig_session_leave(s);
 
-  for (int i = 0; i < n; i++) {
-    ig_many_item *it = &m->items[i];
-    lua_createtable(L, 0, 3);
-    ig_push_result(L, it->status, &it->x, it->rc, NULL); /* status, headers, body | nil, kind, message */
-    if (lua_isnil(L, -3)) {
-      lua_setfield(L, -4, "message");
-      lua_setfield(L, -3, "error");
-      lua_pop(L, 1);
-    } else {
-      lua_setfield(L, -4, "body");
-      lua_setfield(L, -3, "headers");
-      lua_setfield(L, -2, "status");
-    }
-    lua_rawseti(L, 4, i + 1);
-    ig_buf_free(&it->x.body);
-    ig_buf_free(&it->x.head);
-  }
+  lua_pushvalue(L, 5);
+  lua_pushvalue(L, 4);
+  ig_pcall_busy(L, push_answers, 2, &m->pushing, many_free, m);
   lua_settop(L, 4); /* the scratch and anchors go; the scratch's __gc frees the header lists */
   return 1;
 }

@@ -20,6 +20,7 @@ struct ig_pending {
   CURLcode rc;
   long status;
   int done;
+  int pushing; /* finish() pushes the answer from x: a __gc called by hand frees nothing then */
 };
 
 /* Takes the transfer out of the session's async handle; never raises, never allocates. Its
@@ -119,6 +120,18 @@ static ig_pending *check_pending(lua_State *L) { return (ig_pending *)luaL_check
 /* pending:finish() -> status, headers, body | nil, kind, message
  * The wait runs no Lua. Once done, the buffers are this object's alone: a cancel() from a
  * finalizer while the results are pushed leaves them be (the object's __gc frees them). */
+static void free_answer(void *ud) {
+  ig_pending *p = (ig_pending *)ud;
+  ig_buf_free(&p->x.body);
+  ig_buf_free(&p->x.head);
+}
+
+static int push_answer(lua_State *L) { /* (p) -> status, headers, body | nil, kind, message */
+  ig_pending *p = check_pending(L);
+  if (!p->pushing) return luaL_error(L, "no answer to push");
+  return ig_push_result(L, p->status, &p->x, p->rc, NULL);
+}
+
 static int l_pending_finish(lua_State *L) {
   ig_pending *p = check_pending(L);
   if (p->done) return luaL_error(L, "this request was already finished");
@@ -147,10 +160,10 @@ static int l_pending_finish(lua_State *L) {
   if (!finished) p->rc = CURLE_SEND_ERROR;
   ig_pending_stop(p);
   p->done = 1;
-  ig_push_result(L, p->status, &p->x, p->rc, NULL);
-  ig_buf_free(&p->x.body);
-  ig_buf_free(&p->x.head);
-  return 3;
+  lua_settop(L, 1);
+  int n = ig_pcall_busy(L, push_answer, 1, &p->pushing, free_answer, p);
+  free_answer(p);
+  return n;
 }
 
 /* pending:cancel(): drops the request; idempotent. */
@@ -171,12 +184,12 @@ static int l_pending_cancel(lua_State *L) {
   return 0;
 }
 
-/* __gc: nothing can be using the object any more. */
+/* __gc: from the collector nothing can be using the object any more; called by hand (the debug
+ * library) while finish() pushes the answer, it leaves the buffers to finish(). */
 static int l_pending_gc(lua_State *L) {
   ig_pending *p = check_pending(L);
   ig_pending_stop(p);
-  ig_buf_free(&p->x.body);
-  ig_buf_free(&p->x.head);
+  if (!p->pushing) free_answer(p);
   return 0;
 }
 

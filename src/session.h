@@ -137,6 +137,12 @@ void ig_call_free(ig_call *c);
  * of the buffers being read. It runs under lua_pcall, so an error there frees them and is raised
  * again rather than leaving c marked. */
 int ig_call_push(lua_State *L, int idx, ig_call *c, const ig_json_opts *o, const ig_want *want);
+/* Pushing an answer from buffers a userdata owns: fn runs under lua_pcall with the nargs values on
+ * top as its arguments and *busy set meanwhile, which the owner's __gc heeds (a finalizer may call
+ * it by hand: the debug library reaches any userdata on a C function's stack). On an error,
+ * cleanup(ud) frees what the owner holds and the error is raised again, so nothing stays marked.
+ * Returns how many values fn left. */
+int ig_pcall_busy(lua_State *L, lua_CFunction fn, int nargs, int *busy, void (*cleanup)(void *), void *ud);
 void ig_build_headers(lua_State *L, int idx, struct curl_slist **list); /* appends; raises on bad input */
 const char *ig_check_url(lua_State *L, int idx);
 int ig_valid_url(const char *url, size_t len);

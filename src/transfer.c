@@ -685,6 +685,20 @@ int ig_push_decoded(lua_State *L, long status, ig_xfer *x, CURLcode rc, const ig
   return 5;
 }
 
+int ig_pcall_busy(lua_State *L, lua_CFunction fn, int nargs, int *busy, void (*cleanup)(void *), void *ud) {
+  int top = lua_gettop(L) - nargs;
+  *busy = 1; /* (before anything that allocates: a finalizer may call a __gc by hand from here) */
+  lua_pushcfunction(L, fn);
+  lua_insert(L, top + 1);
+  int rc = lua_pcall(L, nargs, LUA_MULTRET, 0);
+  *busy = 0;
+  if (rc != 0) { /* (out of memory, or a finalizer's error on LuaJIT) */
+    cleanup(ud);
+    return lua_error(L);
+  }
+  return lua_gettop(L) - top;
+}
+
 /* What ig_call_push hands the function it runs under lua_pcall, through the call (c->push is set
  * only meanwhile: the function and its arguments, which the debug library can take from the stack,
  * do nothing once it is over). */
@@ -696,7 +710,7 @@ typedef struct {
 static int push_protected(lua_State *L) { /* (call, array_mt|nil, numbers|nil) -> the answer */
   ig_call *c = (ig_call *)luaL_checkudata(L, 1, IG_CALL_MT);
   const push_args *a = (const push_args *)c->push;
-  if (!a) return luaL_error(L, "no answer to push");
+  if (!a || !c->running) return luaL_error(L, "no answer to push");
   ig_json_opts o;
   o.max_depth = a->max_depth;
   o.array_mt = lua_istable(L, 2) ? 2 : 0;
@@ -705,23 +719,22 @@ static int push_protected(lua_State *L) { /* (call, array_mt|nil, numbers|nil) -
                    : ig_push_result(L, c->status, &c->x, c->rc, a->want);
 }
 
+static void call_cleanup(void *ud) {
+  ig_call *c = (ig_call *)ud;
+  c->push = NULL;
+  ig_call_free(c);
+}
+
 int ig_call_push(lua_State *L, int idx, ig_call *c, const ig_json_opts *o, const ig_want *want) {
   push_args a = { want, o != NULL, o ? o->max_depth : 0 };
-  int top = lua_gettop(L);
   idx = ig_absindex(L, idx);
-  c->running = 1; /* (before anything that allocates: a finalizer may call __gc by hand from here) */
+  c->running = 1; /* (ig_pcall_busy sets it again; here before the pushes below allocate) */
   luaL_checkstack(L, 4, "too many nested calls");
-  lua_pushcfunction(L, push_protected);
   lua_pushvalue(L, idx);
   if (o && o->array_mt) lua_pushvalue(L, o->array_mt); else lua_pushnil(L);
   if (o && o->numbers) lua_pushvalue(L, o->numbers); else lua_pushnil(L);
   c->push = &a;
-  int rc = lua_pcall(L, 3, LUA_MULTRET, 0);
+  int n = ig_pcall_busy(L, push_protected, 3, &c->running, call_cleanup, c);
   c->push = NULL;
-  c->running = 0;
-  if (rc != 0) { /* (out of memory, or a finalizer's error on LuaJIT): nothing kept, the error raised */
-    ig_call_free(c);
-    return lua_error(L);
-  }
-  return lua_gettop(L) - top;
+  return n;
 }

@@ -173,13 +173,8 @@ function cases.want_emptied_while_pushing()
   return ("15 answers with the wanted headers only, %d with the list emptied during the call"):format(emptied)
 end
 
--- A finalizer that finds the call's scratch among request()'s stack slots (the debug library shows a
--- C function's) and runs its __gc by hand while the answer, 600 headers and a 10 KB JSON page, is
--- pushed, decoded or not: it frees nothing being read (the header parser and the decoder read
--- freed buffers before, on both runtimes). No headers are sent, so a __gc while they are built
--- loses none.
-function cases.call_freed_while_pushing()
-  H.reset()
+-- A 10 KB JSON page behind 600 headers of 40 bytes at /me: an answer whose push allocates a lot.
+local function flooded_page()
   local items = {}
   for i = 1, 40 do
     items[i] = ('{"id":"1791819522%07d","caption":"%s","media_type":"IMAGE","like_count":%d}'):format(i, ("x"):rep(200), i)
@@ -187,21 +182,40 @@ function cases.call_freed_while_pushing()
   local page = '{"data":[' .. table.concat(items, ",") .. ']}'
   H.config{ faults = { { path = "/me$", headers = 600, header_size = 40, status = 200, body = page,
                          content_type = "application/json" } } }
-  local s = new_session{ http2 = false }
-  local decode = require("instagram.json").core_options
+  return page
+end
+
+-- A finalizer that runs, by hand, the __gc of each userdata of metatable name found among the stack
+-- slots of the C functions below it (the debug library shows them). Returns the stop function and a
+-- function that counts the runs.
+local function haunt_by_hand(name)
   local freed = 0
-  restless_gc()
   local stop = haunt(function()
     for level = 2, 12 do
       if not debug.getinfo(level, "f") then break end
       for i = 1, 40 do
-        local name, v = debug.getlocal(level, i)
-        if name == nil then break end
+        local slot, v = debug.getlocal(level, i)
+        if slot == nil then break end
         local mt = type(v) == "userdata" and debug.getmetatable(v)
-        if mt and mt.__name == "instagram.core.call" then mt.__gc(v); freed = freed + 1 end
+        if mt and mt.__name == name then mt.__gc(v); freed = freed + 1 end
       end
     end
   end)
+  return stop, function() return freed end
+end
+
+-- A finalizer that finds the call's scratch among request()'s stack slots (the debug library shows a
+-- C function's) and runs its __gc by hand while the answer, 600 headers and a 10 KB JSON page, is
+-- pushed, decoded or not: it frees nothing being read (the header parser and the decoder read
+-- freed buffers before, on both runtimes). No headers are sent, so a __gc while they are built
+-- loses none.
+function cases.call_freed_while_pushing()
+  H.reset()
+  local page = flooded_page()
+  local s = new_session{ http2 = false }
+  local decode = require("instagram.json").core_options
+  restless_gc()
+  local stop, freed = haunt_by_hand("instagram.core.call")
   for _ = 1, 15 do
     local status, headers, _, value = s:request("GET", url, {}, nil, nil, decode())
     assert(status == 200 and headers["x-flood-600"] == string.rep("v", 40), "an answer, its headers whole")
@@ -211,8 +225,55 @@ function cases.call_freed_while_pushing()
   end
   stop()
   s:close()
-  assert(freed > 0, "the call's scratch was never found")
-  return ("30 answers whole, the call's __gc run by hand %d times while they were pushed"):format(freed)
+  assert(freed() > 0, "the call's scratch was never found")
+  return ("30 answers whole, the call's __gc run by hand %d times while they were pushed"):format(freed())
+end
+
+-- The same for s:many()'s scratch, while the batch's answers are pushed.
+function cases.many_freed_while_pushing()
+  H.reset()
+  local page = flooded_page()
+  local s = new_session{ http2 = false }
+  restless_gc()
+  local stop, freed = haunt_by_hand("instagram.core.many")
+  for _ = 1, 10 do
+    local results = s:many({ { method = "GET", url = url }, { method = "GET", url = url } }, 2)
+    for k = 1, 2 do
+      local r = results[k]
+      assert(r.status == 200 and r.headers["x-flood-600"] == string.rep("v", 40) and r.body == page,
+        "answer " .. k .. " whole: " .. tostring(r.error))
+    end
+  end
+  stop()
+  s:close()
+  assert(freed() > 0, "many's scratch was never found")
+  return ("20 answers whole, many's __gc run by hand %d times while they were pushed"):format(freed())
+end
+
+-- A started request's own object, its __gc run by hand from a finalizer while finish() pushes the
+-- answer (the caller holds the object: no debug.getlocal needed, only debug.getmetatable).
+function cases.pending_freed_while_pushing()
+  H.reset()
+  local page = flooded_page()
+  local s = new_session{ http2 = false }
+  restless_gc()
+  local runs, whole = 0, 0
+  for round = 1, 20 do
+    local p = s:start("GET", url, {})
+    local gc = debug.getmetatable(p).__gc
+    local stop = haunt(function() gc(p); runs = runs + 1 end, round % 5) -- (a __gc before finish() is a cancel)
+    local ok, status, headers, body = pcall(p.finish, p)
+    stop()
+    if ok then
+      assert(status == 200 and headers["x-flood-600"] == string.rep("v", 40) and body == page, "the answer whole")
+      whole = whole + 1
+    else
+      assert(tostring(status):find("cancelled", 1, true), tostring(status))
+    end
+  end
+  s:close()
+  assert(runs > 0 and whole > 0, ("the finalizer ran %d times, %d answers whole"):format(runs, whole))
+  return ("%d answers whole, the started request's __gc run by hand %d times"):format(whole, runs)
 end
 
 -- s:many() while a finalizer empties the request tables and collects.

@@ -73,5 +73,6 @@ int ig_l_request(lua_State *L) {
   ig_session_leave(s);                                          /* ... to here */
   int n = ig_call_push(L, ci, c, decode ? &o : NULL, &w);
   ig_give_back(s, &c->x);
+  ig_call_spare(L, ci, c);
   return n;
 }

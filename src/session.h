@@ -130,6 +130,8 @@ long ig_opt_ms(lua_State *L, int idx, const char *name);
 
 /* transfer.c: what every kind of transfer shares */
 ig_call *ig_call_new(lua_State *L, size_t max_body); /* pushes the scratch userdata */
+/* The call c at idx is over: if it holds nothing, it is the next call's (never allocates). */
+void ig_call_spare(lua_State *L, int idx, const ig_call *c);
 void ig_call_free(ig_call *c);
 /* Pushes the answer c (at idx) holds (decoded with o when o is not NULL; only the headers in want when it is
  * not NULL) and returns how many values. While it pushes, c is marked running: a finalizer that

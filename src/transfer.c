@@ -36,13 +36,54 @@ static int l_call_gc(lua_State *L) {
   return 0;
 }
 
+/* The registry's slot for a spare call scratch: a finished call that holds nothing is kept for the
+ * next one (~500 bytes a call less to allocate and collect: Lua 5.4's collector works in proportion
+ * to the bytes allocated; measured -0.5 to -1.5 us a call. On LuaJIT, whose allocation is cheap,
+ * the registry's look-ups cost more than they save: +0.7 to +1.7 us, so it allocates). false while
+ * a call uses it, so a call a finalizer makes meanwhile gets one of its own; the slot exists from
+ * the start, so neither taking nor giving back allocates. */
+#if LUA_VERSION_NUM >= 503
+#define SPARE_CALL 1
+#else
+#define SPARE_CALL 0
+#endif
+static const char spare_call = 0;
+
+/* The spare, pushed and taken from its slot; or NULL, nothing pushed. */
+static ig_call *take_spare(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&spare_call);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  ig_call *c = (ig_call *)luaL_testudata(L, -1, IG_CALL_MT);
+  if (!c || c->running) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  lua_pushlightuserdata(L, (void *)&spare_call);
+  lua_pushboolean(L, 0);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+  ig_call_free(c); /* (given back empty; in case) */
+  return c;
+}
+
 ig_call *ig_call_new(lua_State *L, size_t max_body) {
-  ig_call *c = (ig_call *)lua_newuserdata(L, sizeof *c);
+  ig_call *c = SPARE_CALL ? take_spare(L) : NULL;
+  if (!c) {
+    c = (ig_call *)lua_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c); /* (before it has its __gc) */
+    luaL_setmetatable(L, IG_CALL_MT);
+  }
   memset(c, 0, sizeof *c);
   c->x.body.max = max_body;
   c->x.head.max = IG_MAX_HEADER_BLOCK;
-  luaL_setmetatable(L, IG_CALL_MT);
   return c;
+}
+
+void ig_call_spare(lua_State *L, int idx, const ig_call *c) {
+  if (!SPARE_CALL || c->headers || c->file || c->x.body.data || c->x.head.data || c->running) return;
+  idx = ig_absindex(L, idx);
+  lua_pushlightuserdata(L, (void *)&spare_call);
+  lua_pushvalue(L, idx);
+  lua_rawset(L, LUA_REGISTRYINDEX);
 }
 
 /* core.regular_file(path) -> true | nil, message: can this be opened for reading without
@@ -76,6 +117,9 @@ static int l_regular_file(lua_State *L) {
 void ig_transfer_open(lua_State *L) {
   ig_new_class(L, IG_CALL_MT, NULL, l_call_gc, 0, NULL);
   lua_pop(L, 1);
+  lua_pushlightuserdata(L, (void *)&spare_call);
+  lua_pushboolean(L, 0);
+  lua_rawset(L, LUA_REGISTRYINDEX);
   lua_pushcfunction(L, l_regular_file);
   lua_setfield(L, -2, "regular_file");
 }

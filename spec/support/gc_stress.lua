@@ -185,6 +185,16 @@ local function flooded_page()
   return page
 end
 
+-- A clean emulator serving flooded_page() to a new HTTP/1.1 session, and the restless collector:
+-- the page and the session.
+local function flooded_session()
+  H.reset()
+  local page = flooded_page()
+  local s = new_session{ http2 = false }
+  restless_gc()
+  return page, s
+end
+
 -- A finalizer that runs, by hand, the __gc of each userdata of metatable name found among the stack
 -- slots of the C functions below it (the debug library shows them). Returns the stop function and a
 -- function that counts the runs.
@@ -210,11 +220,8 @@ end
 -- freed buffers before, on both runtimes). No headers are sent, so a __gc while they are built
 -- loses none.
 function cases.call_freed_while_pushing()
-  H.reset()
-  local page = flooded_page()
-  local s = new_session{ http2 = false }
+  local page, s = flooded_session()
   local decode = require("instagram.json").core_options
-  restless_gc()
   local stop, freed = haunt_by_hand("instagram.core.call")
   for _ = 1, 15 do
     local status, headers, _, value = s:request("GET", url, {}, nil, nil, decode())
@@ -231,10 +238,7 @@ end
 
 -- The same for s:many()'s scratch, while the batch's answers are pushed.
 function cases.many_freed_while_pushing()
-  H.reset()
-  local page = flooded_page()
-  local s = new_session{ http2 = false }
-  restless_gc()
+  local page, s = flooded_session()
   local stop, freed = haunt_by_hand("instagram.core.many")
   for _ = 1, 10 do
     local results = s:many({ { method = "GET", url = url }, { method = "GET", url = url } }, 2)
@@ -253,10 +257,7 @@ end
 -- A started request's own object, its __gc run by hand from a finalizer while finish() pushes the
 -- answer (the caller holds the object: no debug.getlocal needed, only debug.getmetatable).
 function cases.pending_freed_while_pushing()
-  H.reset()
-  local page = flooded_page()
-  local s = new_session{ http2 = false }
-  restless_gc()
+  local page, s = flooded_session()
   local runs, whole = 0, 0
   for round = 1, 20 do
     local p = s:start("GET", url, {})

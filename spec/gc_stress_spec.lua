@@ -37,7 +37,8 @@ describe("C core under hostile finalizers", function()
 
   for _, name in ipairs{ "close_while_building", "close_while_pushing", "reenter_while_pushing",
                          "want_emptied_while_pushing", "call_freed_while_pushing",
-                         "many_freed_while_pushing", "pending_freed_while_pushing", "many_tables_emptied", "start_race",
+                         "many_freed_while_pushing", "pending_freed_while_pushing", "finalizer_errors_everywhere",
+                         "many_tables_emptied", "start_race",
                          "cancel_while_finishing", "fifo" } do
     it("survives the hostile finalizer case " .. name .. " (a process of its own)", function()
       local out, code = run_case(name)

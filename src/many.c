@@ -47,9 +47,12 @@ static int l_many_gc(lua_State *L) {
   return 0;
 }
 
+static const ig_pusher answers_pusher; /* (below) */
+
 void ig_many_open(lua_State *L) {
   ig_new_class(L, IG_MANY_MT, NULL, l_many_gc, 0, NULL);
   lua_pop(L, 1);
+  ig_pusher_register(L, &answers_pusher);
 }
 
 /* t[key] read raw, left on the stack top. */
@@ -210,6 +213,8 @@ static int push_answers(lua_State *L) {
   return 0;
 }
 
+static const ig_pusher answers_pusher = { push_answers };
+
 int ig_l_many(lua_State *L) {
   ig_session *s = ig_check_open(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -235,6 +240,7 @@ int ig_l_many(lua_State *L) {
     read_request(L, s, it, i + 1, 6);
   }
 
+  luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls"); /* (the answers', before sending) */
   ig_session_enter(L, s);
   if (ig_socks_stale(&s->many_socks) && s->multi) { curl_multi_cleanup(s->multi); s->multi = NULL; } /* closes its connections */
   const char *why = ensure_handles(s, (int)conc);
@@ -242,9 +248,10 @@ int ig_l_many(lua_State *L) {
   run(s, m, (int)conc);
   ig_session_leave(s);
 
+  luaL_checkstack(L, 3, "too many nested calls");
   lua_pushvalue(L, 5);
   lua_pushvalue(L, 4);
-  ig_pcall_busy(L, push_answers, 2, &m->pushing, many_free, m);
+  ig_pcall_busy(L, &answers_pusher, 2, &m->pushing, many_free, m);
   lua_settop(L, 4); /* the scratch and anchors go; the scratch's __gc frees the header lists */
   return 1;
 }

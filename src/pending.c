@@ -132,11 +132,14 @@ static int push_answer(lua_State *L) { /* (p) -> status, headers, body | nil, ki
   return ig_push_result(L, p->status, &p->x, p->rc, NULL);
 }
 
+static const ig_pusher answer_pusher = { push_answer };
+
 static int l_pending_finish(lua_State *L) {
   ig_pending *p = check_pending(L);
   if (p->done) return luaL_error(L, "this request was already finished");
   ig_session *s = p->s;
   if (!s) return luaL_error(L, "this request was cancelled, or its session closed");
+  luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls"); /* (the answer's, before taking it) */
   CURLMcode mc = CURLM_OK;
   int finished = 0;
   while (!finished && mc == CURLM_OK) {
@@ -161,7 +164,7 @@ static int l_pending_finish(lua_State *L) {
   ig_pending_stop(p);
   p->done = 1;
   lua_settop(L, 1);
-  int n = ig_pcall_busy(L, push_answer, 1, &p->pushing, free_answer, p);
+  int n = ig_pcall_busy(L, &answer_pusher, 1, &p->pushing, free_answer, p);
   free_answer(p);
   return n;
 }
@@ -202,4 +205,5 @@ static const luaL_Reg pending_methods[] = {
 void ig_pending_open(lua_State *L) {
   ig_new_class(L, IG_PENDING_MT, pending_methods, l_pending_gc, 0, NULL);
   lua_pop(L, 1);
+  ig_pusher_register(L, &answer_pusher);
 }

@@ -139,12 +139,20 @@ void ig_call_free(ig_call *c);
  * of the buffers being read. It runs under lua_pcall, so an error there frees them and is raised
  * again rather than leaving c marked. */
 int ig_call_push(lua_State *L, int idx, ig_call *c, const ig_json_opts *o, const ig_want *want);
-/* Pushing an answer from buffers a userdata owns: fn runs under lua_pcall with the nargs values on
- * top as its arguments and *busy set meanwhile, which the owner's __gc heeds (a finalizer may call
- * it by hand: the debug library reaches any userdata on a C function's stack). On an error,
- * cleanup(ud) frees what the owner holds and the error is raised again, so nothing stays marked.
- * Returns how many values fn left. */
-int ig_pcall_busy(lua_State *L, lua_CFunction fn, int nargs, int *busy, void (*cleanup)(void *), void *ud);
+/* Pushing an answer from buffers a userdata owns: p->fn runs under lua_pcall with the nargs values
+ * on top as its arguments and *busy set meanwhile, which the owner's __gc heeds (a finalizer may call
+ * it by hand: the debug library reaches any userdata on a C function's stack). *busy is set only
+ * once nothing is left to allocate or raise before the protected call (the function comes from the
+ * registry, not a new closure: LuaJIT's could run a finalizer that raises), and on an error inside,
+ * cleanup(ud) frees what the owner holds and the error is raised again: nothing stays marked.
+ * Returns how many values p->fn left. */
+/* The Lua stack pushing an answer needs (ig_pcall_busy's function and arguments, then the frame
+ * of the function it calls): checked before a request is sent, so that an answer is never lost to a
+ * full stack once the request may have reached the server. */
+#define IG_PUSH_SLOTS (LUA_MINSTACK + 6)
+typedef struct { lua_CFunction fn; } ig_pusher; /* its address keys the function in the registry */
+void ig_pusher_register(lua_State *L, const ig_pusher *p); /* at the module's opening */
+int ig_pcall_busy(lua_State *L, const ig_pusher *p, int nargs, int *busy, void (*cleanup)(void *), void *ud);
 void ig_build_headers(lua_State *L, int idx, struct curl_slist **list); /* appends; raises on bad input */
 const char *ig_check_url(lua_State *L, int idx);
 int ig_valid_url(const char *url, size_t len);

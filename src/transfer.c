@@ -114,12 +114,15 @@ static int l_regular_file(lua_State *L) {
 }
 
 /* With the module table on the stack top. */
+static const ig_pusher call_pusher; /* (below) */
+
 void ig_transfer_open(lua_State *L) {
   ig_new_class(L, IG_CALL_MT, NULL, l_call_gc, 0, NULL);
   lua_pop(L, 1);
   lua_pushlightuserdata(L, (void *)&spare_call);
   lua_pushboolean(L, 0);
   lua_rawset(L, LUA_REGISTRYINDEX);
+  ig_pusher_register(L, &call_pusher);
   lua_pushcfunction(L, l_regular_file);
   lua_setfield(L, -2, "regular_file");
 }
@@ -729,11 +732,23 @@ int ig_push_decoded(lua_State *L, long status, ig_xfer *x, CURLcode rc, const ig
   return 5;
 }
 
-int ig_pcall_busy(lua_State *L, lua_CFunction fn, int nargs, int *busy, void (*cleanup)(void *), void *ud) {
+void ig_pusher_register(lua_State *L, const ig_pusher *p) {
+  lua_pushlightuserdata(L, (void *)p);
+  lua_pushcfunction(L, p->fn);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+int ig_pcall_busy(lua_State *L, const ig_pusher *p, int nargs, int *busy, void (*cleanup)(void *), void *ud) {
   int top = lua_gettop(L) - nargs;
-  *busy = 1; /* (before anything that allocates: a finalizer may call a __gc by hand from here) */
-  lua_pushcfunction(L, fn);
+  luaL_checkstack(L, 2, "too many nested calls"); /* (may raise: nothing is marked yet) */
+  lua_pushlightuserdata(L, (void *)p);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  if (lua_tocfunction(L, -1) != p->fn) { /* (replaced there, by the debug library) */
+    lua_pop(L, 1);
+    lua_pushcfunction(L, p->fn); /* (may allocate, and run a finalizer that raises: nothing marked yet) */
+  }
   lua_insert(L, top + 1);
+  *busy = 1; /* from here to the protected call nothing allocates or raises, on either runtime */
   int rc = lua_pcall(L, nargs, LUA_MULTRET, 0);
   *busy = 0;
   if (rc != 0) { /* (out of memory, or a finalizer's error on LuaJIT) */
@@ -753,8 +768,8 @@ typedef struct {
 
 static int push_protected(lua_State *L) { /* (call, array_mt|nil, numbers|nil) -> the answer */
   ig_call *c = (ig_call *)luaL_checkudata(L, 1, IG_CALL_MT);
+  if (!c->running || !c->push) return luaL_error(L, "no answer to push");
   const push_args *a = (const push_args *)c->push;
-  if (!a || !c->running) return luaL_error(L, "no answer to push");
   ig_json_opts o;
   o.max_depth = a->max_depth;
   o.array_mt = lua_istable(L, 2) ? 2 : 0;
@@ -762,6 +777,8 @@ static int push_protected(lua_State *L) { /* (call, array_mt|nil, numbers|nil) -
   return a->decode ? ig_push_decoded(L, c->status, &c->x, c->rc, &o, a->want)
                    : ig_push_result(L, c->status, &c->x, c->rc, a->want);
 }
+
+static const ig_pusher call_pusher = { push_protected };
 
 static void call_cleanup(void *ud) {
   ig_call *c = (ig_call *)ud;
@@ -772,13 +789,12 @@ static void call_cleanup(void *ud) {
 int ig_call_push(lua_State *L, int idx, ig_call *c, const ig_json_opts *o, const ig_want *want) {
   push_args a = { want, o != NULL, o ? o->max_depth : 0 };
   idx = ig_absindex(L, idx);
-  c->running = 1; /* (ig_pcall_busy sets it again; here before the pushes below allocate) */
-  luaL_checkstack(L, 4, "too many nested calls");
+  luaL_checkstack(L, 5, "too many nested calls"); /* (the function too: ig_pcall_busy's own check then never raises) */
   lua_pushvalue(L, idx);
   if (o && o->array_mt) lua_pushvalue(L, o->array_mt); else lua_pushnil(L);
   if (o && o->numbers) lua_pushvalue(L, o->numbers); else lua_pushnil(L);
-  c->push = &a;
-  int n = ig_pcall_busy(L, push_protected, 3, &c->running, call_cleanup, c);
+  c->push = &a; /* (push_protected heeds it only while c is marked running) */
+  int n = ig_pcall_busy(L, &call_pusher, 3, &c->running, call_cleanup, c);
   c->push = NULL;
   return n;
 }

@@ -109,6 +109,7 @@ int ig_l_upload(lua_State *L) {
     return fail(L, "file", lua_tostring(L, -1));
   }
 
+  luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls"); /* (the answer's, before sending) */
   ig_session_enter(L, s);
   u.last_change = monotonic();
   ig_drop_stale_connections(s);

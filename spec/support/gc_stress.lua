@@ -277,6 +277,115 @@ function cases.pending_freed_while_pushing()
   return ("%d answers whole, the started request's __gc run by hand %d times"):format(whole, runs)
 end
 
+-- A finalizer that raises at its k-th run during a call, k = 1, 2, ...: every point where the
+-- collector runs one inside request (decoded or not), many, start/finish and upload. LuaJIT hands the
+-- error to the allocation that ran the finalizer (Lua 5.4 makes it a warning). Each call answers or
+-- raises that error, and later calls are whole; that nothing stays marked in use (an error between
+-- marking a scratch and its protected push left it "busy", its buffers never freed) is valgrind's
+-- to see: spec/run runs this case under it on LuaJIT too.
+function cases.finalizer_errors_everywhere()
+  local _, s = flooded_session()
+  local decode = require("instagram.json").core_options
+  local file = os.tmpname()
+  local fh = assert(io.open(file, "wb"))
+  fh:write(string.rep("u", 5000))
+  fh:close()
+  local calls = {
+    request = function() return s:request("GET", url, {}) end,
+    decoded = function() return s:request("GET", url, {}, nil, nil, decode()) end,
+    many = function() return s:many({ { method = "GET", url = url }, { method = "GET", url = url } }, 2)[2].status end,
+    start = function() return s:start("GET", url, {}):finish() end,
+    upload = function() return s:upload(url, {}, file, 0, function() end) end,
+  }
+  local raised, answered = 0, 0
+  for _, name in ipairs{ "request", "decoded", "many", "start", "upload" } do
+    for k = 1, 40 do
+      local n, active = 0, false
+      local on = true
+      local function plant()
+        finalizable(function()
+          if not on then return end
+          plant()
+          if not active then return end
+          n = n + 1
+          if n == k then error("boom " .. k) end
+        end)
+      end
+      plant()
+      active = true
+      local ok, e = pcall(calls[name])
+      active, on = false, false
+      if ok then answered = answered + 1
+      else
+        raised = raised + 1
+        assert(tostring(e):find("boom", 1, true), name .. ": " .. tostring(e))
+      end
+    end
+    assert(calls[name]() == 200, name .. " after the errors")
+  end
+  os.remove(file)
+  s:close()
+  return ("%d calls answered, %d raised a finalizer's error, later calls whole"):format(answered, raised)
+end
+
+-- request() called with the Lua stack all but full: it raises "too many nested calls" before
+-- sending, never after (the answer would be lost, and a POST may have been carried out). The stack is
+-- filled by recursion to the deepest level where a call still gets through, with 0-3 slots of
+-- padding and want lists of 13-16 names (checked apart, before the answer's own room was). Lua 5.4
+-- (its stack grows to a million slots: spec/stack_limit_spec.lua runs it, not under valgrind).
+function cases.stack_full_after_sending()
+  H.reset()
+  H.config{ faults = { { path = "/me$", status = 200, body = string.rep("B", 1000) } } }
+  local s = new_session{ http2 = false }
+  local function count() return #H.requests("/me$") end
+  local leaves, leaf = {}, nil
+  for k = 0, 3 do
+    local src = "local s, url = ...; return function(w) "
+    for i = 1, k do src = src .. "local a" .. i .. " = " .. i .. "; " end
+    leaves[k] = load(src .. "return pcall(s.request, s, 'GET', url, nil, nil, nil, nil, w) end")(s, url)
+  end
+  local function f(d, w)
+    if d == 0 then return leaf(w) end
+    local ok, e = f(d - 1, w)
+    return ok, e
+  end
+  local function names(n)
+    local w = {}
+    for i = 1, n do w[i] = "x-h" .. i end
+    return w
+  end
+  local function attempt(d, w)
+    collectgarbage("collect") -- (a stack left large by the last overflow shrinks back)
+    local before = count()
+    local okf, ok, e = pcall(f, d, w)
+    if not okf then return "recursion overflow", 0 end
+    return ok and "ok" or tostring(e), count() - before
+  end
+  local lost, refused = 0, 0
+  for k = 0, 3 do
+    leaf = leaves[k]
+    local lo, hi = 1, 400000 -- the deepest d where request() still sends
+    while lo < hi do
+      local mid = math.floor((lo + hi + 1) / 2)
+      local _, made = attempt(mid, {})
+      if made == 0 then hi = mid - 1 else lo = mid end
+    end
+    for d = lo - 2, lo + 1 do
+      for n = 13, 16 do
+        local r, made = attempt(d, names(n))
+        if made > 0 and r ~= "ok" then lost = lost + 1 end
+        if made == 0 and r:find("too many nested calls", 1, true) then refused = refused + 1 end
+      end
+    end
+  end
+  collectgarbage("collect")
+  assert(lost == 0, lost .. " calls raised after their request was sent")
+  assert(refused > 0, "the stack was never full enough to refuse a call")
+  assert(s:request("GET", url) == 200)
+  s:close()
+  return ("%d calls refused before sending, none raised after"):format(refused)
+end
+
 -- s:many() while a finalizer empties the request tables and collects.
 function cases.many_tables_emptied()
   local s = new_session()

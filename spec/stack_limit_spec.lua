@@ -1,0 +1,18 @@
+--- A request made with the Lua stack all but full (Lua 5.4, whose stack grows to a million slots):
+-- refused before anything is sent, never raised after the answer was taken (it would be lost, and a
+-- POST may have been carried out). The case recurses hundreds of thousands of levels deep many
+-- times: it runs here, in a process of its own, rather than among the GC-stress cases valgrind runs.
+local H = require "spec.helper"
+
+if _VERSION == "Lua 5.4" and not jit then
+  describe("C core with the Lua stack all but full", function()
+    it("refuses a request before sending it, never raises after", function()
+      H.reset()
+      local p = assert(io.popen("timeout 300 lua5.4 spec/support/gc_stress.lua stack_full_after_sending 2>&1; echo \"exit=$?\""))
+      local out = p:read("*a")
+      p:close()
+      assert.equal("0", out:match("exit=(%d+)%s*$"), out)
+      assert.matches("ok stack_full_after_sending: %d+ calls refused before sending, none raised after", out)
+    end)
+  end)
+end

@@ -43,16 +43,16 @@ static void many_free(void *ud) {
 /* The scratch userdata's __gc: whatever a raise or a normal return leaves behind. */
 static int l_many_gc(lua_State *L) {
   ig_many *m = (ig_many *)luaL_checkudata(L, 1, IG_MANY_MT);
+  size_t size = ig_rawlen(L, 1); /* (not one, the debug library setting the metatable: left alone) */
+  if (size < sizeof *m || m->total < 1 || m->n < 0 || m->n > m->total ||
+      size != sizeof *m + (size_t)(m->total - 1) * sizeof m->items[0]) return 0;
   if (!m->pushing) many_free(m);
   return 0;
 }
 
-static const ig_pusher answers_pusher; /* (below) */
-
 void ig_many_open(lua_State *L) {
   ig_new_class(L, IG_MANY_MT, NULL, l_many_gc, 0, NULL);
   lua_pop(L, 1);
-  ig_pusher_register(L, &answers_pusher);
 }
 
 /* t[key] read raw, left on the stack top. */
@@ -186,11 +186,13 @@ static void run(ig_session *s, ig_many *m, int conc) {
   }
 }
 
-/* (scratch, results): each answer into results as a table, its buffers freed once it is there. */
+/* (results): each answer into results as a table, its buffers freed once it is there; the scratch
+ * is the closure's upvalue. () -> nothing. */
 static int push_answers(lua_State *L) {
-  ig_many *m = (ig_many *)luaL_checkudata(L, 1, IG_MANY_MT);
+  ig_many *m = (ig_many *)lua_touserdata(L, lua_upvalueindex(1));
+  if (lua_gettop(L) == 0) return 0; /* (ig_pusher_ready's probe) */
   if (m->pushing != 1) return luaL_error(L, "no answers to push"); /* (nor twice at once: it frees) */
-  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 1, LUA_TTABLE);
   m->pushing = 2; /* (still busy for __gc) */
   for (int i = 0; i < m->total; i++) {
     ig_many_item *it = &m->items[i];
@@ -206,14 +208,12 @@ static int push_answers(lua_State *L) {
       lua_setfield(L, -3, "headers");
       lua_setfield(L, -2, "status");
     }
-    lua_rawseti(L, 2, i + 1);
+    lua_rawseti(L, 1, i + 1);
     ig_buf_free(&it->x.body);
     ig_buf_free(&it->x.head);
   }
   return 0;
 }
-
-static const ig_pusher answers_pusher = { push_answers };
 
 int ig_l_many(lua_State *L) {
   ig_session *s = ig_check_open(L, 1);
@@ -241,6 +241,7 @@ int ig_l_many(lua_State *L) {
   }
 
   luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls"); /* (the answers', before sending) */
+  int pf = ig_pusher_ready(L, push_answers, 5);
   ig_session_enter(L, s);
   if (ig_socks_stale(&s->many_socks) && s->multi) { curl_multi_cleanup(s->multi); s->multi = NULL; } /* closes its connections */
   const char *why = ensure_handles(s, (int)conc);
@@ -248,10 +249,8 @@ int ig_l_many(lua_State *L) {
   run(s, m, (int)conc);
   ig_session_leave(s);
 
-  luaL_checkstack(L, 3, "too many nested calls");
-  lua_pushvalue(L, 5);
   lua_pushvalue(L, 4);
-  ig_pcall_busy(L, &answers_pusher, 2, &m->pushing, many_free, m);
+  ig_pcall_busy(L, pf, 1, &m->pushing, many_free, m);
   lua_settop(L, 4); /* the scratch and anchors go; the scratch's __gc frees the header lists */
   return 1;
 }

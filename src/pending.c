@@ -94,7 +94,11 @@ int ig_l_start(lua_State *L) {
   return 1;
 }
 
-static ig_pending *check_pending(lua_State *L) { return (ig_pending *)luaL_checkudata(L, 1, IG_PENDING_MT); }
+static ig_pending *check_pending(lua_State *L) {
+  ig_pending *p = (ig_pending *)luaL_checkudata(L, 1, IG_PENDING_MT);
+  if (ig_rawlen(L, 1) != sizeof *p) luaL_argerror(L, 1, "not a started request"); /* (the debug library can set any metatable) */
+  return p;
+}
 
 /***
  * A request started by @{Session:start}. Collecting it cancels it.
@@ -126,20 +130,20 @@ static void free_answer(void *ud) {
   ig_buf_free(&p->x.head);
 }
 
-static int push_answer(lua_State *L) { /* (p) -> status, headers, body | nil, kind, message */
-  ig_pending *p = check_pending(L);
+static int push_answer(lua_State *L) { /* (anything) -> status, headers, body | nil, kind, message; () -> nothing */
+  ig_pending *p = (ig_pending *)lua_touserdata(L, lua_upvalueindex(1));
+  if (lua_gettop(L) == 0) return 0; /* (ig_pusher_ready's probe) */
   if (!p->pushing) return luaL_error(L, "no answer to push");
   return ig_push_result(L, p->status, &p->x, p->rc, NULL);
 }
 
-static const ig_pusher answer_pusher = { push_answer };
-
 static int l_pending_finish(lua_State *L) {
   ig_pending *p = check_pending(L);
+  luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls"); /* (the answer's, before taking it) */
+  int pf = ig_pusher_ready(L, push_answer, 1); /* (may run a finalizer, which may cancel: before the checks) */
   if (p->done) return luaL_error(L, "this request was already finished");
   ig_session *s = p->s;
   if (!s) return luaL_error(L, "this request was cancelled, or its session closed");
-  luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls"); /* (the answer's, before taking it) */
   CURLMcode mc = CURLM_OK;
   int finished = 0;
   while (!finished && mc == CURLM_OK) {
@@ -163,8 +167,9 @@ static int l_pending_finish(lua_State *L) {
   if (!finished) p->rc = CURLE_SEND_ERROR;
   ig_pending_stop(p);
   p->done = 1;
-  lua_settop(L, 1);
-  int n = ig_pcall_busy(L, &answer_pusher, 1, &p->pushing, free_answer, p);
+  lua_settop(L, pf);
+  lua_pushvalue(L, 1);
+  int n = ig_pcall_busy(L, pf, 1, &p->pushing, free_answer, p);
   free_answer(p);
   return n;
 }
@@ -205,5 +210,4 @@ static const luaL_Reg pending_methods[] = {
 void ig_pending_open(lua_State *L) {
   ig_new_class(L, IG_PENDING_MT, pending_methods, l_pending_gc, 0, NULL);
   lua_pop(L, 1);
-  ig_pusher_register(L, &answer_pusher);
 }

@@ -59,6 +59,7 @@ int ig_l_request(lua_State *L) {
   int ci = lua_gettop(L);
   ig_build_headers(L, lua_istable(L, 4) ? 4 : 0, &c->headers);  /* may run finalizers, may raise */
   luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls");  /* (the answer's, before sending) */
+  int pf = ig_call_ready(L, ci);                                /* (its function; raises if no C call fits) */
   ig_session_enter(L, s);                                       /* no allocation from here ... */
   ig_drop_stale_connections(s);
   setup_request(s, a.url, c->headers, a.timeout_ms);
@@ -72,7 +73,7 @@ int ig_l_request(lua_State *L) {
   c->headers = NULL;
   ig_take_response(&s->x, &c->x);
   ig_session_leave(s);                                          /* ... to here */
-  int n = ig_call_push(L, ci, c, decode ? &o : NULL, &w);
+  int n = ig_call_push(L, pf, c, decode ? &o : NULL, &w);
   ig_give_back(s, &c->x);
   ig_call_spare(L, ci, c);
   return n;

@@ -118,6 +118,7 @@ typedef struct {
   int running; /* libcurl is using it (an upload's progress callback runs Lua meanwhile), or its
                 * answer is being pushed: a __gc called by hand then (debug.getmetatable) frees nothing */
   const void *push; /* ig_call_push's arguments, while it runs */
+  int in_use;       /* from ig_call_new until given back as the spare: never taken as one meanwhile */
 } ig_call;
 
 /* session.c: lifetime */
@@ -131,28 +132,30 @@ long ig_opt_ms(lua_State *L, int idx, const char *name);
 /* transfer.c: what every kind of transfer shares */
 ig_call *ig_call_new(lua_State *L, size_t max_body); /* pushes the scratch userdata */
 /* The call c at idx is over: if it holds nothing, it is the next call's (never allocates). */
-void ig_call_spare(lua_State *L, int idx, const ig_call *c);
+void ig_call_spare(lua_State *L, int idx, ig_call *c);
 void ig_call_free(ig_call *c);
-/* Pushes the answer c (at idx) holds (decoded with o when o is not NULL; only the headers in want when it is
- * not NULL) and returns how many values. While it pushes, c is marked running: a finalizer that
- * calls c's __gc by hand (the debug library reaches the call on the C function's stack) frees none
- * of the buffers being read. It runs under lua_pcall, so an error there frees them and is raised
- * again rather than leaving c marked. */
-int ig_call_push(lua_State *L, int idx, ig_call *c, const ig_json_opts *o, const ig_want *want);
-/* Pushing an answer from buffers a userdata owns: p->fn runs under lua_pcall with the nargs values
- * on top as its arguments and *busy set meanwhile, which the owner's __gc heeds (a finalizer may call
- * it by hand: the debug library reaches any userdata on a C function's stack). *busy is set only
- * once nothing is left to allocate or raise before the protected call (the function comes from the
- * registry, not a new closure: LuaJIT's could run a finalizer that raises), and on an error inside,
- * cleanup(ud) frees what the owner holds and the error is raised again: nothing stays marked.
- * Returns how many values p->fn left. */
+/* Pushes the answer c holds (decoded with o when o is not NULL; only the headers in want when it is
+ * not NULL) with the closure at fn (ig_call_ready's, made before the request was sent) and returns
+ * how many values: through ig_pcall_busy, c marked running meanwhile. */
+int ig_call_ready(lua_State *L, int idx); /* ig_pusher_ready for the call at idx */
+int ig_call_push(lua_State *L, int fn, ig_call *c, const ig_json_opts *o, const ig_want *want);
+/* Pushing an answer from buffers a userdata owns: the closure at fn (ig_pusher_ready's) runs under
+ * lua_pcall with the nargs values on top as its arguments (at least one) and *busy set meanwhile,
+ * which the owner's __gc heeds (a finalizer may call it by hand: the debug library reaches any
+ * userdata on a C function's stack). *busy is set only once nothing is left to allocate or raise
+ * before the protected call, and on an error inside, cleanup(ud) frees what the owner holds and the
+ * error is raised again: nothing stays marked. Returns how many values the closure left. */
 /* The Lua stack pushing an answer needs (ig_pcall_busy's function and arguments, then the frame
  * of the function it calls): checked before a request is sent, so that an answer is never lost to a
  * full stack once the request may have reached the server. */
 #define IG_PUSH_SLOTS (LUA_MINSTACK + 6)
-typedef struct { lua_CFunction fn; } ig_pusher; /* its address keys the function in the registry */
-void ig_pusher_register(lua_State *L, const ig_pusher *p); /* at the module's opening */
-int ig_pcall_busy(lua_State *L, const ig_pusher *p, int nargs, int *busy, void (*cleanup)(void *), void *ud);
+/* Before a request is sent: pushes fn as a C closure over the userdata at owner (the owner of the
+ * answer's buffers: so fn always works on its own, alive) and makes sure one more protected call
+ * fits, by calling it with no arguments (fn must return at once then): Lua 5.4 counts C calls, and
+ * at its limit the push's lua_pcall would raise once the request was sent. Raises now if not.
+ * Returns the closure's stack index, for ig_pcall_busy. */
+int ig_pusher_ready(lua_State *L, lua_CFunction fn, int owner);
+int ig_pcall_busy(lua_State *L, int fn, int nargs, int *busy, void (*cleanup)(void *), void *ud);
 void ig_build_headers(lua_State *L, int idx, struct curl_slist **list); /* appends; raises on bad input */
 const char *ig_check_url(lua_State *L, int idx);
 int ig_valid_url(const char *url, size_t len);

@@ -32,6 +32,7 @@ void ig_call_free(ig_call *c) {
 
 static int l_call_gc(lua_State *L) {
   ig_call *c = (ig_call *)luaL_checkudata(L, 1, IG_CALL_MT);
+  if (ig_rawlen(L, 1) != sizeof *c) return 0; /* (not one: the debug library can set any metatable) */
   if (!c->running) ig_call_free(c); /* (the collector only runs it once the call is over) */
   return 0;
 }
@@ -54,7 +55,7 @@ static ig_call *take_spare(lua_State *L) {
   lua_pushlightuserdata(L, (void *)&spare_call);
   lua_rawget(L, LUA_REGISTRYINDEX);
   ig_call *c = (ig_call *)luaL_testudata(L, -1, IG_CALL_MT);
-  if (!c || c->running) {
+  if (!c || ig_rawlen(L, -1) != sizeof *c || c->running || c->in_use) { /* (the debug library may put anything there) */
     lua_pop(L, 1);
     return NULL;
   }
@@ -73,13 +74,15 @@ ig_call *ig_call_new(lua_State *L, size_t max_body) {
     luaL_setmetatable(L, IG_CALL_MT);
   }
   memset(c, 0, sizeof *c);
+  c->in_use = 1;
   c->x.body.max = max_body;
   c->x.head.max = IG_MAX_HEADER_BLOCK;
   return c;
 }
 
-void ig_call_spare(lua_State *L, int idx, const ig_call *c) {
+void ig_call_spare(lua_State *L, int idx, ig_call *c) {
   if (!SPARE_CALL || c->headers || c->file || c->x.body.data || c->x.head.data || c->running) return;
+  c->in_use = 0;
   idx = ig_absindex(L, idx);
   lua_pushlightuserdata(L, (void *)&spare_call);
   lua_pushvalue(L, idx);
@@ -114,15 +117,12 @@ static int l_regular_file(lua_State *L) {
 }
 
 /* With the module table on the stack top. */
-static const ig_pusher call_pusher; /* (below) */
-
 void ig_transfer_open(lua_State *L) {
   ig_new_class(L, IG_CALL_MT, NULL, l_call_gc, 0, NULL);
   lua_pop(L, 1);
   lua_pushlightuserdata(L, (void *)&spare_call);
   lua_pushboolean(L, 0);
   lua_rawset(L, LUA_REGISTRYINDEX);
-  ig_pusher_register(L, &call_pusher);
   lua_pushcfunction(L, l_regular_file);
   lua_setfield(L, -2, "regular_file");
 }
@@ -732,21 +732,18 @@ int ig_push_decoded(lua_State *L, long status, ig_xfer *x, CURLcode rc, const ig
   return 5;
 }
 
-void ig_pusher_register(lua_State *L, const ig_pusher *p) {
-  lua_pushlightuserdata(L, (void *)p);
-  lua_pushcfunction(L, p->fn);
-  lua_rawset(L, LUA_REGISTRYINDEX);
+int ig_pusher_ready(lua_State *L, lua_CFunction fn, int owner) {
+  owner = ig_absindex(L, owner);
+  lua_pushvalue(L, owner);
+  lua_pushcclosure(L, fn, 1);
+  lua_pushvalue(L, -1);
+  if (lua_pcall(L, 0, 0, 0) != 0) lua_error(L); /* the probe */
+  return lua_gettop(L);
 }
 
-int ig_pcall_busy(lua_State *L, const ig_pusher *p, int nargs, int *busy, void (*cleanup)(void *), void *ud) {
+int ig_pcall_busy(lua_State *L, int fn, int nargs, int *busy, void (*cleanup)(void *), void *ud) {
   int top = lua_gettop(L) - nargs;
-  luaL_checkstack(L, 2, "too many nested calls"); /* (may raise: nothing is marked yet) */
-  lua_pushlightuserdata(L, (void *)p);
-  lua_rawget(L, LUA_REGISTRYINDEX);
-  if (lua_tocfunction(L, -1) != p->fn) { /* (replaced there, by the debug library) */
-    lua_pop(L, 1);
-    lua_pushcfunction(L, p->fn); /* (may allocate, and run a finalizer that raises: nothing marked yet) */
-  }
+  lua_pushvalue(L, fn); /* (room: IG_PUSH_SLOTS, checked before sending) */
   lua_insert(L, top + 1);
   *busy = 1; /* from here to the protected call nothing allocates or raises, on either runtime */
   int rc = lua_pcall(L, nargs, LUA_MULTRET, 0);
@@ -759,26 +756,27 @@ int ig_pcall_busy(lua_State *L, const ig_pusher *p, int nargs, int *busy, void (
 }
 
 /* What ig_call_push hands the function it runs under lua_pcall, through the call (c->push is set
- * only meanwhile: the function and its arguments, which the debug library can take from the stack,
- * do nothing once it is over). */
+ * only meanwhile: the function, which the debug library can take from the stack, does nothing
+ * once it is over). */
 typedef struct {
   const ig_want *want;
   int decode, max_depth;
 } push_args;
 
-static int push_protected(lua_State *L) { /* (call, array_mt|nil, numbers|nil) -> the answer */
-  ig_call *c = (ig_call *)luaL_checkudata(L, 1, IG_CALL_MT);
+static int push_call(lua_State *L) { /* (array_mt|nil, numbers|nil) -> the answer; () -> nothing */
+  ig_call *c = (ig_call *)lua_touserdata(L, lua_upvalueindex(1));
+  if (lua_gettop(L) == 0) return 0; /* (ig_pusher_ready's probe) */
   if (!c->running || !c->push) return luaL_error(L, "no answer to push");
   const push_args *a = (const push_args *)c->push;
   ig_json_opts o;
   o.max_depth = a->max_depth;
-  o.array_mt = lua_istable(L, 2) ? 2 : 0;
-  o.numbers = lua_istable(L, 3) ? 3 : 0;
+  o.array_mt = lua_istable(L, 1) ? 1 : 0;
+  o.numbers = lua_istable(L, 2) ? 2 : 0;
   return a->decode ? ig_push_decoded(L, c->status, &c->x, c->rc, &o, a->want)
                    : ig_push_result(L, c->status, &c->x, c->rc, a->want);
 }
 
-static const ig_pusher call_pusher = { push_protected };
+int ig_call_ready(lua_State *L, int idx) { return ig_pusher_ready(L, push_call, idx); }
 
 static void call_cleanup(void *ud) {
   ig_call *c = (ig_call *)ud;
@@ -786,15 +784,12 @@ static void call_cleanup(void *ud) {
   ig_call_free(c);
 }
 
-int ig_call_push(lua_State *L, int idx, ig_call *c, const ig_json_opts *o, const ig_want *want) {
+int ig_call_push(lua_State *L, int fn, ig_call *c, const ig_json_opts *o, const ig_want *want) {
   push_args a = { want, o != NULL, o ? o->max_depth : 0 };
-  idx = ig_absindex(L, idx);
-  luaL_checkstack(L, 5, "too many nested calls"); /* (the function too: ig_pcall_busy's own check then never raises) */
-  lua_pushvalue(L, idx);
   if (o && o->array_mt) lua_pushvalue(L, o->array_mt); else lua_pushnil(L);
   if (o && o->numbers) lua_pushvalue(L, o->numbers); else lua_pushnil(L);
-  c->push = &a; /* (push_protected heeds it only while c is marked running) */
-  int n = ig_pcall_busy(L, &call_pusher, 3, &c->running, call_cleanup, c);
+  c->push = &a; /* (push_call heeds it only while c is marked running) */
+  int n = ig_pcall_busy(L, fn, 2, &c->running, call_cleanup, c);
   c->push = NULL;
   return n;
 }

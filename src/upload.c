@@ -110,6 +110,7 @@ int ig_l_upload(lua_State *L) {
   }
 
   luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls"); /* (the answer's, before sending) */
+  int pf = ig_call_ready(L, 8);
   ig_session_enter(L, s);
   u.last_change = monotonic();
   ig_drop_stale_connections(s);
@@ -153,7 +154,7 @@ int ig_l_upload(lua_State *L) {
   }
   if (u.aborted) return fail(L, "aborted", "upload stopped by the progress callback");
   if (u.read_error) return fail(L, "file", "error reading the file");
-  int n = ig_call_push(L, 8, c, NULL, NULL);
+  int n = ig_call_push(L, pf, c, NULL, NULL);
   ig_give_back(s, &c->x);
   return n;
 }

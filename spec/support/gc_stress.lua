@@ -386,6 +386,109 @@ function cases.stack_full_after_sending()
   return ("%d calls refused before sending, none raised after"):format(refused)
 end
 
+-- request (a POST), many, upload and finish called from 185 to 200 protected calls deep: Lua 5.4
+-- counts C calls (at most 200), and the answer's push is one more (lua_pcall). A call that cannot
+-- make it is refused before its request is sent (a started one, before its answer is taken: finish
+-- can be called again), never raised after. (LuaJIT counts no C calls this way: nothing is refused.)
+function cases.cstack_full_before_sending()
+  H.reset()
+  local s = new_session{ http2 = false }
+  local file = os.tmpname()
+  local fh = assert(io.open(file, "wb"))
+  fh:write("u")
+  fh:close()
+  local started
+  local calls = {
+    request = function() return s:request("POST", url, auth, "x=1") end,
+    many = function() return s:many({ { method = "GET", url = url, headers = auth } }) end,
+    upload = function() return s:upload(url, auth, file) end,
+    finish = function() return started:finish() end,
+  }
+  local function nest(d, call) -- each level one more C call on the C stack
+    if d == 0 then return pcall(call) end
+    local r = { pcall(nest, d - 1, call) }
+    return (table.unpack or unpack)(r, 2)
+  end
+  local lost, refused = 0, 0
+  for _, name in ipairs{ "request", "many", "upload", "finish" } do
+    for depth = 185, 200 do
+      if name == "finish" then started = s:start("GET", url, auth) end
+      local before = #H.requests("/me$")
+      local ok = nest(depth, calls[name])
+      local sent = #H.requests("/me$") - before
+      if name == "finish" then -- (sent at start(): the answer must not be gone)
+        local again = { pcall(started.finish, started) }
+        if not ok and not again[1] then lost = lost + 1 end
+        if not ok and again[1] then refused = refused + 1 end
+      else
+        if sent > 0 and not ok then lost = lost + 1 end
+        if sent == 0 and not ok then refused = refused + 1 end
+      end
+    end
+  end
+  os.remove(file)
+  assert(lost == 0, lost .. " calls raised after their request was sent or their answer taken")
+  assert(jit or refused > 0, "the C stack was never full enough to refuse a call")
+  assert(s:request("GET", url, auth) == 200)
+  s:close()
+  return ("%d calls refused before sending, none raised after"):format(refused)
+end
+
+-- A request's scratch in use (its header list half built), put by hostile code in the registry's
+-- spare slot (Lua 5.4 keeps one there) from a finalizer that then makes another request: that one
+-- never takes it (it would free the first one's headers, or give it its own).
+function cases.spare_in_use_not_taken()
+  H.reset()
+  local s1, s2 = new_session{ http2 = false }, new_session{ http2 = false }
+  assert(s1:request("GET", url, auth) == 200)
+  local reg, slot = debug.getregistry(), nil
+  for k, v in pairs(reg) do
+    local mt = type(v) == "userdata" and debug.getmetatable(v)
+    if type(k) == "userdata" and mt and mt.__name == "instagram.core.call" then slot = k end
+  end
+  if not slot then
+    assert(jit, "Lua 5.4 keeps a spare scratch")
+    return "no spare scratch on LuaJIT"
+  end
+  local hdrs = { Authorization = auth.Authorization }
+  for i = 1, 150 do hdrs["X-A-" .. i] = 1000000 + i end
+  local rounds, placed = 0, 0
+  for round = 1, 10 do
+    local done = false
+    restless_gc()
+    local stop = haunt(function()
+      if done then return end
+      for level = 2, 12 do
+        if not debug.getinfo(level, "f") then break end
+        for i = 1, 30 do
+          local name, v = debug.getlocal(level, i)
+          if not name then break end
+          local mt = type(v) == "userdata" and debug.getmetatable(v)
+          if mt and mt.__name == "instagram.core.call" and not done then
+            done, reg[slot] = true, v
+            s2:request("GET", H.graph_url .. "/v24.0/other", { ["X-From-B"] = "secret-of-B" })
+            return
+          end
+        end
+      end
+    end, round)
+    local status = s1:request("GET", url, hdrs)
+    stop()
+    collectgarbage("setpause", 200)
+    local seen = H.requests("/me$")
+    local last, n = seen[#seen].headers, 0
+    for k in pairs(last) do if k:find("^x%-a%-") then n = n + 1 end end
+    assert(status == 200 and last.authorization and last["x-from-b"] == nil and n == 150,
+      ("the first request went out whole (%d of its 150 headers)"):format(n))
+    rounds = rounds + 1
+    if done then placed = placed + 1 end
+  end
+  s1:close()
+  s2:close()
+  assert(placed > 0, "the scratch was never put in the slot")
+  return ("%d requests whole, %d with their scratch put in the spare slot while in use"):format(rounds, placed)
+end
+
 -- s:many() while a finalizer empties the request tables and collects.
 function cases.many_tables_emptied()
   local s = new_session()

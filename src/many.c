@@ -232,6 +232,8 @@ int ig_l_many(lua_State *L) {
   m->total = n;
   luaL_setmetatable(L, IG_MANY_MT);
   lua_createtable(L, 3 * n, 0); /* 6: anchors */
+  luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls"); /* (the answers', before sending) */
+  int pf = ig_pusher_ready(L, push_answers, 5); /* 7 (made while m holds nothing) */
   for (int i = 0; i < n; i++) {
     ig_many_item *it = &m->items[i];
     it->x.body.max = s->x.body.max;
@@ -240,8 +242,6 @@ int ig_l_many(lua_State *L) {
     read_request(L, s, it, i + 1, 6);
   }
 
-  luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls"); /* (the answers', before sending) */
-  int pf = ig_pusher_ready(L, push_answers, 5);
   ig_session_enter(L, s);
   if (ig_socks_stale(&s->many_socks) && s->multi) { curl_multi_cleanup(s->multi); s->multi = NULL; } /* closes its connections */
   const char *why = ensure_handles(s, (int)conc);

@@ -489,6 +489,44 @@ function cases.spare_in_use_not_taken()
   return ("%d requests whole, %d with their scratch put in the spare slot while in use"):format(rounds, placed)
 end
 
+-- The scratch's __gc run by hand at every allocation of request, many and upload, with the collector's
+-- phase moved a little each round: before sending too, while the function that pushes the answer is
+-- made. A request never goes out without the caller's headers, an upload never reads a closed file.
+function cases.byhand_before_sending()
+  local s = new_session{ http2 = false }
+  local file = os.tmpname()
+  local fh = assert(io.open(file, "wb"))
+  fh:write(string.rep("u", 3000))
+  fh:close()
+  local hdrs = { ["X-Marker"] = "yes", Authorization = auth.Authorization }
+  local calls = {
+    request = function() return s:request("GET", url, hdrs) end,
+    many = function() return s:many({ { method = "GET", url = url, headers = hdrs } })[1].status end,
+    upload = function() return s:upload(H.graph_url .. "/ig-api-upload/v24.0/1", hdrs, file, 0) end,
+  }
+  local sent, runs = 0, 0
+  for _, name in ipairs{ "request", "many", "upload" } do
+    for pad = 0, 40 do
+      H.reset()
+      restless_gc()
+      for _ = 1, pad do local _ = {} end -- (the collector's phase moves)
+      local stop, freed = haunt_by_hand(name == "many" and "instagram.core.many" or "instagram.core.call")
+      pcall(calls[name])
+      stop()
+      runs = runs + freed()
+      local seen = H.requests(name == "upload" and "/ig%-api%-upload/" or "/me$")
+      for _, r in ipairs(seen) do
+        sent = sent + 1
+        assert(r.headers["x-marker"] == "yes", name .. ": a request went out without the caller's headers")
+      end
+    end
+  end
+  os.remove(file)
+  s:close()
+  assert(sent > 0 and runs > 0, ("%d requests, %d runs of __gc by hand"):format(sent, runs))
+  return ("%d requests, each with its headers; __gc run by hand %d times"):format(sent, runs)
+end
+
 -- s:many() while a finalizer empties the request tables and collects.
 function cases.many_tables_emptied()
   local s = new_session()

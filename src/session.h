@@ -134,28 +134,30 @@ ig_call *ig_call_new(lua_State *L, size_t max_body); /* pushes the scratch userd
 /* The call c at idx is over: if it holds nothing, it is the next call's (never allocates). */
 void ig_call_spare(lua_State *L, int idx, ig_call *c);
 void ig_call_free(ig_call *c);
-/* Pushes the answer c holds (decoded with o when o is not NULL; only the headers in want when it is
- * not NULL) with the closure at fn (ig_call_ready's, made before the request was sent) and returns
- * how many values: through ig_pcall_busy, c marked running meanwhile. */
-int ig_call_ready(lua_State *L, int idx); /* ig_pusher_ready for the call at idx */
-int ig_call_push(lua_State *L, int fn, ig_call *c, const ig_json_opts *o, const ig_want *want);
-/* Pushing an answer from buffers a userdata owns: the closure at fn (ig_pusher_ready's) runs under
- * lua_pcall with the nargs values on top as its arguments (at least one) and *busy set meanwhile,
- * which the owner's __gc heeds (a finalizer may call it by hand: the debug library reaches any
- * userdata on a C function's stack). *busy is set only once nothing is left to allocate or raise
- * before the protected call, and on an error inside, cleanup(ud) frees what the owner holds and the
- * error is raised again: nothing stays marked. Returns how many values the closure left. */
+/* Pushing an answer, on every path (request, upload, many, a started request's finish): */
 /* The Lua stack pushing an answer needs (ig_pcall_busy's function and arguments, then the frame
  * of the function it calls): checked before a request is sent, so that an answer is never lost to a
  * full stack once the request may have reached the server. */
 #define IG_PUSH_SLOTS (LUA_MINSTACK + 6)
-/* Before a request is sent: pushes fn as a C closure over the userdata at owner (the owner of the
- * answer's buffers: so fn always works on its own, alive) and makes sure one more protected call
- * fits, by calling it with no arguments (fn must return at once then): Lua 5.4 counts C calls, and
- * at its limit the push's lua_pcall would raise once the request was sent. Raises now if not.
- * Returns the closure's stack index, for ig_pcall_busy. */
+/* As soon as the owner of the answer's buffers exists (the userdata at owner, holding nothing yet:
+ * a finalizer running its __gc by hand from this allocation frees nothing) and before the request is
+ * sent: pushes fn as a C closure over the owner (so fn always works on its own, alive) and makes
+ * sure one more protected call fits, by calling it with no arguments (fn must return at once then):
+ * Lua 5.4 counts C calls, and at its limit the push's lua_pcall would raise once the request was
+ * sent. Raises now if not. Returns the closure's stack index, for ig_pcall_busy. */
 int ig_pusher_ready(lua_State *L, lua_CFunction fn, int owner);
+/* The closure at fn runs under lua_pcall with the nargs values on top as its arguments (at least
+ * one) and *busy set meanwhile, which the owner's __gc heeds (a finalizer may call it by hand: the
+ * debug library reaches any userdata on a C function's stack). *busy is set only once nothing is
+ * left to allocate or raise before the protected call, and on an error inside, cleanup(ud) frees
+ * what the owner holds and the error is raised again: nothing stays marked. Returns how many values
+ * the closure left. */
 int ig_pcall_busy(lua_State *L, int fn, int nargs, int *busy, void (*cleanup)(void *), void *ud);
+int ig_call_ready(lua_State *L, int idx); /* ig_pusher_ready for the call at idx */
+/* Pushes the answer c holds (decoded with o when o is not NULL; only the headers in want when it is
+ * not NULL) with the closure at fn (ig_call_ready's) and returns how many values: through
+ * ig_pcall_busy, c marked running meanwhile. */
+int ig_call_push(lua_State *L, int fn, ig_call *c, const ig_json_opts *o, const ig_want *want);
 void ig_build_headers(lua_State *L, int idx, struct curl_slist **list); /* appends; raises on bad input */
 const char *ig_check_url(lua_State *L, int idx);
 int ig_valid_url(const char *url, size_t len);

@@ -232,7 +232,6 @@ int ig_l_many(lua_State *L) {
   m->total = n;
   luaL_setmetatable(L, IG_MANY_MT);
   lua_createtable(L, 3 * n, 0); /* 6: anchors */
-  luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls"); /* (the answers', before sending) */
   int pf = ig_pusher_ready(L, push_answers, 5); /* 7 (made while m holds nothing) */
   for (int i = 0; i < n; i++) {
     ig_many_item *it = &m->items[i];

@@ -121,9 +121,6 @@ static ig_pending *check_pending(lua_State *L) {
  * @usage local status, headers, body = p:finish()
  */
 
-/* pending:finish() -> status, headers, body | nil, kind, message
- * The wait runs no Lua. Once done, the buffers are this object's alone: a cancel() from a
- * finalizer while the results are pushed leaves them be (the object's __gc frees them). */
 static void free_answer(void *ud) {
   ig_pending *p = (ig_pending *)ud;
   ig_buf_free(&p->x.body);
@@ -137,9 +134,11 @@ static int push_answer(lua_State *L) { /* (anything) -> status, headers, body | 
   return ig_push_result(L, p->status, &p->x, p->rc, NULL);
 }
 
+/* pending:finish() -> status, headers, body | nil, kind, message
+ * The wait runs no Lua. Once done, the buffers are this object's alone: a cancel() from a
+ * finalizer while the results are pushed leaves them be (the object's __gc frees them). */
 static int l_pending_finish(lua_State *L) {
   ig_pending *p = check_pending(L);
-  luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls"); /* (the answer's, before taking it) */
   int pf = ig_pusher_ready(L, push_answer, 1); /* (may run a finalizer, which may cancel: before the checks) */
   if (p->done) return luaL_error(L, "this request was already finished");
   ig_session *s = p->s;

@@ -57,7 +57,6 @@ int ig_l_request(lua_State *L) {
   ig_check_want(L, 8, "want", &w);                              /* 8; the names pushed */
   ig_call *c = ig_call_new(L, s->x.body.max);
   int ci = lua_gettop(L);
-  luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls");  /* (the answer's, before sending) */
   int pf = ig_call_ready(L, ci);                                /* (its function, while c holds nothing) */
   ig_build_headers(L, lua_istable(L, 4) ? 4 : 0, &c->headers);  /* may run finalizers, may raise */
   ig_session_enter(L, s);                                       /* no allocation from here ... */

@@ -136,15 +136,16 @@ void ig_call_spare(lua_State *L, int idx, ig_call *c);
 void ig_call_free(ig_call *c);
 /* Pushing an answer, on every path (request, upload, many, a started request's finish): */
 /* The Lua stack pushing an answer needs (ig_pcall_busy's function and arguments, then the frame
- * of the function it calls): checked before a request is sent, so that an answer is never lost to a
- * full stack once the request may have reached the server. */
+ * of the function it calls): checked by ig_pusher_ready, before a request is sent, so that an
+ * answer is never lost to a full stack once the request may have reached the server. */
 #define IG_PUSH_SLOTS (LUA_MINSTACK + 6)
 /* As soon as the owner of the answer's buffers exists (the userdata at owner, holding nothing yet:
  * a finalizer running its __gc by hand from this allocation frees nothing) and before the request is
  * sent: pushes fn as a C closure over the owner (so fn always works on its own, alive) and makes
  * sure one more protected call fits, by calling it with no arguments (fn must return at once then):
  * Lua 5.4 counts C calls, and at its limit the push's lua_pcall would raise once the request was
- * sent. Raises now if not. Returns the closure's stack index, for ig_pcall_busy. */
+ * sent. Raises now if not (also without IG_PUSH_SLOTS of room). Returns the closure's stack index,
+ * for ig_pcall_busy. */
 int ig_pusher_ready(lua_State *L, lua_CFunction fn, int owner);
 /* The closure at fn runs under lua_pcall with the nargs values on top as its arguments (at least
  * one) and *busy set meanwhile, which the owner's __gc heeds (a finalizer may call it by hand: the

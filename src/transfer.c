@@ -70,8 +70,7 @@ ig_call *ig_call_new(lua_State *L, size_t max_body) {
   ig_call *c = SPARE_CALL ? take_spare(L) : NULL;
   if (!c) {
     c = (ig_call *)lua_newuserdata(L, sizeof *c);
-    memset(c, 0, sizeof *c); /* (before it has its __gc) */
-    luaL_setmetatable(L, IG_CALL_MT);
+    luaL_setmetatable(L, IG_CALL_MT); /* (allocates nothing: no finalizer sees it before the memset) */
   }
   memset(c, 0, sizeof *c);
   c->in_use = 1;
@@ -120,9 +119,11 @@ static int l_regular_file(lua_State *L) {
 void ig_transfer_open(lua_State *L) {
   ig_new_class(L, IG_CALL_MT, NULL, l_call_gc, 0, NULL);
   lua_pop(L, 1);
-  lua_pushlightuserdata(L, (void *)&spare_call);
-  lua_pushboolean(L, 0);
-  lua_rawset(L, LUA_REGISTRYINDEX);
+  if (SPARE_CALL) {
+    lua_pushlightuserdata(L, (void *)&spare_call);
+    lua_pushboolean(L, 0);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+  }
   lua_pushcfunction(L, l_regular_file);
   lua_setfield(L, -2, "regular_file");
 }
@@ -734,6 +735,7 @@ int ig_push_decoded(lua_State *L, long status, ig_xfer *x, CURLcode rc, const ig
 
 int ig_pusher_ready(lua_State *L, lua_CFunction fn, int owner) {
   owner = ig_absindex(L, owner);
+  luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls"); /* (the push's, before sending) */
   lua_pushvalue(L, owner);
   lua_pushcclosure(L, fn, 1);
   lua_pushvalue(L, -1);

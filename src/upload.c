@@ -84,7 +84,6 @@ int ig_l_upload(lua_State *L) {
   long stall_ms = lua_isnoneornil(L, 7) ? s->timeout_ms : ig_opt_ms(L, 7, "stall_timeout");
   lua_settop(L, 7);
   ig_call *c = ig_call_new(L, s->x.body.max); /* 8; the progress callback's results land above it */
-  luaL_checkstack(L, IG_PUSH_SLOTS, "too many nested calls"); /* (the answer's, before sending) */
   int pf = ig_call_ready(L, 8); /* 9 (made while c holds nothing: no file, no header list) */
   ig_build_headers(L, lua_istable(L, 3) ? 3 : 0, &c->headers);
 

@@ -27,6 +27,7 @@ typedef struct {
   int total;   /* items of the call */
   int pushing; /* the answers are being pushed from items (1: about to, 2: under way): a __gc called
                 * by hand frees nothing then */
+  int pushed;  /* answers already in the results (their buffers freed): another try goes on from there */
   ig_many_item items[1];
 } ig_many;
 
@@ -194,7 +195,7 @@ static int push_answers(lua_State *L) {
   if (m->pushing != 1) return luaL_error(L, "no answers to push"); /* (nor twice at once: it frees) */
   luaL_checktype(L, 1, LUA_TTABLE);
   m->pushing = 2; /* (still busy for __gc) */
-  for (int i = 0; i < m->total; i++) {
+  for (int i = m->pushed; i < m->total; i++) {
     ig_many_item *it = &m->items[i];
     luaL_checkstack(L, 5, "too many nested calls");
     lua_createtable(L, 0, 3);
@@ -209,6 +210,7 @@ static int push_answers(lua_State *L) {
       lua_setfield(L, -2, "status");
     }
     lua_rawseti(L, 1, i + 1);
+    m->pushed = i + 1;
     ig_buf_free(&it->x.body);
     ig_buf_free(&it->x.head);
   }

@@ -135,10 +135,13 @@ ig_call *ig_call_new(lua_State *L, size_t max_body); /* pushes the scratch userd
 void ig_call_spare(lua_State *L, int idx, ig_call *c);
 void ig_call_free(ig_call *c);
 /* Pushing an answer, on every path (request, upload, many, a started request's finish): */
-/* The Lua stack pushing an answer needs (ig_pcall_busy's function and arguments, then the frame
- * of the function it calls): checked by ig_pusher_ready, before a request is sent, so that an
- * answer is never lost to a full stack once the request may have reached the server. */
-#define IG_PUSH_SLOTS (LUA_MINSTACK + 6)
+/* The Lua stack pushing an answer needs: ig_pcall_busy's function and copies of its arguments,
+ * the frame of the function it calls (LUA_MINSTACK; the decoder grows the stack on its own, never
+ * raising), and room for a finalizer of ours run from an allocation there (its call and frame: on
+ * LuaJIT a finalizer that finds no room raises from that allocation). Checked by ig_pusher_ready,
+ * before a request is sent, so that an answer is never lost to a full stack once the request may
+ * have reached the server. */
+#define IG_PUSH_SLOTS (2 * LUA_MINSTACK + 16)
 /* As soon as the owner of the answer's buffers exists (the userdata at owner, holding nothing yet:
  * a finalizer running its __gc by hand from this allocation frees nothing) and before the request is
  * sent: pushes fn as a C closure over the owner (so fn always works on its own, alive) and makes
@@ -150,9 +153,13 @@ int ig_pusher_ready(lua_State *L, lua_CFunction fn, int owner);
 /* The closure at fn runs under lua_pcall with the nargs values on top as its arguments (at least
  * one) and *busy set meanwhile, which the owner's __gc heeds (a finalizer may call it by hand: the
  * debug library reaches any userdata on a C function's stack). *busy is set only once nothing is
- * left to allocate or raise before the protected call, and on an error inside, cleanup(ud) frees
- * what the owner holds and the error is raised again: nothing stays marked. Returns how many values
- * the closure left. */
+ * left to allocate or raise before the protected call. A runtime error inside is a finalizer's (on
+ * LuaJIT they are raised from whatever allocation ran them; on Lua 5.4 they are warnings): the
+ * closure runs again, up to IG_PUSH_TRIES times in all, so it must be able to start over (or go on)
+ * from what it left. At the last, or on any other error (out of memory), cleanup(ud) frees what the
+ * owner holds and the error is raised again: nothing stays marked. Returns how many values the
+ * closure left on top (its arguments stay below them). */
+#define IG_PUSH_TRIES 3
 int ig_pcall_busy(lua_State *L, int fn, int nargs, int *busy, void (*cleanup)(void *), void *ud);
 int ig_call_ready(lua_State *L, int idx); /* ig_pusher_ready for the call at idx */
 /* Pushes the answer c holds (decoded with o when o is not NULL; only the headers in want when it is

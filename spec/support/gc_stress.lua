@@ -280,7 +280,9 @@ end
 -- A finalizer that raises at its k-th run during a call, k = 1, 2, ...: every point where the
 -- collector runs one inside request (decoded or not), many, start/finish and upload. LuaJIT hands the
 -- error to the allocation that ran the finalizer (Lua 5.4 makes it a warning). Each call answers or
--- raises that error, and later calls are whole; that nothing stays marked in use (an error between
+-- raises that error before its request is sent: once sent, an error while its answer is pushed runs
+-- the push again, and the answer is never lost (before: 154 of 200 calls lost on LuaJIT). Later
+-- calls are whole; that nothing stays marked in use (an error between
 -- marking a scratch and its protected push left it "busy", its buffers never freed) is valgrind's
 -- to see: spec/run runs this case under it on LuaJIT too.
 function cases.finalizer_errors_everywhere()
@@ -297,9 +299,10 @@ function cases.finalizer_errors_everywhere()
     start = function() return s:start("GET", url, {}):finish() end,
     upload = function() return s:upload(url, {}, file, 0, function() end) end,
   }
-  local raised, answered = 0, 0
+  local raised, answered, lost = 0, 0, 0
   for _, name in ipairs{ "request", "decoded", "many", "start", "upload" } do
     for k = 1, 40 do
+      local before = #H.requests("/me$")
       local n, active = 0, false
       local on = true
       local function plant()
@@ -319,13 +322,15 @@ function cases.finalizer_errors_everywhere()
       else
         raised = raised + 1
         assert(tostring(e):find("boom", 1, true), name .. ": " .. tostring(e))
+        if #H.requests("/me$") > before then lost = lost + 1 end
       end
     end
     assert(calls[name]() == 200, name .. " after the errors")
   end
   os.remove(file)
   s:close()
-  return ("%d calls answered, %d raised a finalizer's error, later calls whole"):format(answered, raised)
+  assert(lost == 0, lost .. " calls raised a finalizer's error after their request was sent")
+  return ("%d calls answered, %d raised a finalizer's error (before sending), later calls whole"):format(answered, raised)
 end
 
 -- request() called with the Lua stack all but full: it raises "too many nested calls" before

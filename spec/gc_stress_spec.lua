@@ -48,6 +48,14 @@ describe("C core under hostile finalizers", function()
     end)
   end
 
+  if jit then -- (Lua 5.4's stack grows to a million slots: spec/stack_limit_spec.lua runs it there)
+    it("decodes, and answers or refuses every kind of call, with the Lua stack all but full (LuaJIT)", function()
+      local out, code = run_case("stack_edge")
+      assert.equal(0, code, out)
+      assert.matches("ok stack_edge: ", out)
+    end)
+  end
+
   it("s:many() reads request tables raw: fields behind __index are refused, not read after they are freed", function()
     local s = core.session{ ca_file = H.ca_file, timeout = 10 }
     local proxy = setmetatable({}, { __index = function(_, k)

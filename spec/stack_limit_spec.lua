@@ -1,7 +1,8 @@
 --- A request made with the Lua stack all but full (Lua 5.4, whose stack grows to a million slots):
 -- refused before anything is sent, never raised after the answer was taken (it would be lost, and a
--- POST may have been carried out). The case recurses hundreds of thousands of levels deep many
--- times: it runs here, in a process of its own, rather than among the GC-stress cases valgrind runs.
+-- POST may have been carried out); the JSON decoder there answers nil, message, never raises. The
+-- cases recurse hundreds of thousands of levels deep many times: they run here, in processes of
+-- their own, rather than among the GC-stress cases valgrind runs.
 local H = require "spec.helper"
 
 if _VERSION == "Lua 5.4" and not jit then
@@ -13,6 +14,14 @@ if _VERSION == "Lua 5.4" and not jit then
       p:close()
       assert.equal("0", out:match("exit=(%d+)%s*$"), out)
       assert.matches("ok stack_full_after_sending: %d+ calls refused before sending, none raised after", out)
+    end)
+    it("decodes, and answers or refuses every kind of call, never raising after sending", function()
+      H.reset()
+      local p = assert(io.popen("timeout 300 lua5.4 spec/support/gc_stress.lua stack_edge 2>&1; echo \"exit=$?\""))
+      local out = p:read("*a")
+      p:close()
+      assert.equal("0", out:match("exit=(%d+)%s*$"), out)
+      assert.matches("ok stack_edge: ", out)
     end)
   end)
 end

@@ -572,45 +572,99 @@ static void count_recorded(parser *j) {
   lua_rawset(L, j->numbers);
 }
 
-int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opts *o) {
-  parser j;
-  memset(&j, 0, sizeof j);
-  j.L = L;
-  j.s = j.p = (const unsigned char *)text;
-  j.end = j.s + len;
-  j.max_depth = o->max_depth;
-  j.array_mt = o->array_mt ? ig_absindex(L, o->array_mt) : 0;
-  j.numbers = o->numbers ? ig_absindex(L, o->numbers) : 0;
+/* The decode, its parser's state in *j (the caller's: on LuaJIT it is read after a raise). */
+static int decode_here(lua_State *L, const char *text, size_t len, const ig_json_opts *o, parser *j) {
+  memset(j, 0, sizeof *j);
+  j->L = L;
+  j->s = j->p = (const unsigned char *)text;
+  j->end = j->s + len;
+  j->max_depth = o->max_depth;
+  j->array_mt = o->array_mt ? ig_absindex(L, o->array_mt) : 0;
+  j->numbers = o->numbers ? ig_absindex(L, o->numbers) : 0;
   int max_depth = o->max_depth;
   int base = lua_gettop(L);
   key_cache keys; /* only table, made, used and n[] need a start: k[d][i] is read below n[d] */
   keys.table = base + 1;
   keys.made = keys.used = 0;
   memset(keys.n, 0, sizeof keys.n);
-  j.keys = &keys;
+  j->keys = &keys;
   luaL_checkstack(L, 5, "out of Lua stack"); /* the keys' slot, nil, message, the count: a C function is given 20 */
   lua_pushnil(L); /* the keys' slot */
-  if (!lua_checkstack(L, VALUE_SLOTS)) fail(&j, "nested too deep for the Lua stack", j.p);
-  else if (value(&j) == 0) {
-    const unsigned char *rest = skip_ws(j.p, j.end);
-    if (rest == j.end) {
+  if (!lua_checkstack(L, VALUE_SLOTS)) fail(j, "nested too deep for the Lua stack", j->p);
+  else if (value(j) == 0) {
+    const unsigned char *rest = skip_ws(j->p, j->end);
+    if (rest == j->end) {
       lua_replace(L, base + 1); /* the value over the keys' slot */
-      count_recorded(&j);
+      count_recorded(j);
       return 1;
     }
-    fail(&j, "expected the end of the text", rest);
+    fail(j, "expected the end of the text", rest);
   }
   lua_settop(L, base); /* also closes a luaL_Buffer's box (Lua 5.4) */
-  count_recorded(&j);
+  count_recorded(j);
   char msg[160];
-  size_t at = (size_t)(j.err_at - j.s) + 1;
-  const char *eot = j.err_at >= j.end ? " (the end of the text)" : "";
-  if (j.err == E_DEPTH) snprintf(msg, sizeof msg, "JSON nested deeper than %d levels at byte %zu", max_depth, at);
-  else snprintf(msg, sizeof msg, "%s at byte %zu%s", j.err, at, eot);
+  size_t at = (size_t)(j->err_at - j->s) + 1;
+  const char *eot = j->err_at >= j->end ? " (the end of the text)" : "";
+  if (j->err == E_DEPTH) snprintf(msg, sizeof msg, "JSON nested deeper than %d levels at byte %zu", max_depth, at);
+  else snprintf(msg, sizeof msg, "%s at byte %zu%s", j->err, at, eot);
   lua_pushnil(L);
   lua_pushstring(L, msg);
   return 2;
 }
+
+#if LUA_VERSION_NUM < 502
+/* LuaJIT (luajit2 before 2.1-20231006; Debian's is 2.1-20230119): lua_checkstack raises "stack
+ * overflow" at the thread stack's limit (65500 slots) where Lua 5.4's returns 0, so a decode runs
+ * under one protected call, and that error becomes nil, message like the rest (what a decode with
+ * room to spare on Lua 5.4 would have put in tables instead fails here). Any other error (a
+ * finalizer's) is raised again. The function is kept in the registry: pushing a new one allocates. */
+typedef struct {
+  const char *text;
+  size_t len;
+  int max_depth;
+  parser j;
+} decode_args;
+
+static const char PROTECTED_KEY = 0;
+
+static int decode_protected(lua_State *L) { /* (args, array_mt|nil, numbers|nil) */
+  decode_args *a = (decode_args *)lua_touserdata(L, 1);
+  ig_json_opts o;
+  o.max_depth = a->max_depth;
+  o.array_mt = lua_istable(L, 2) ? 2 : 0;
+  o.numbers = lua_istable(L, 3) ? 3 : 0;
+  return decode_here(L, a->text, a->len, &o, &a->j);
+}
+
+int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opts *o) {
+  decode_args a;
+  a.text = text;
+  a.len = len;
+  a.max_depth = o->max_depth;
+  a.j.s = a.j.p = NULL;
+  luaL_checkstack(L, 4, "out of Lua stack"); /* (a C function is given 20) */
+  lua_pushlightuserdata(L, (void *)&PROTECTED_KEY);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  lua_pushlightuserdata(L, &a);
+  if (o->array_mt) lua_pushvalue(L, o->array_mt); else lua_pushnil(L);
+  if (o->numbers) lua_pushvalue(L, o->numbers); else lua_pushnil(L);
+  int top = lua_gettop(L) - 4;
+  int rc = lua_pcall(L, 3, LUA_MULTRET, 0);
+  if (rc == 0) return lua_gettop(L) - top;
+  const char *e = lua_tostring(L, -1);
+  if (rc != LUA_ERRRUN || !e || strcmp(e, "stack overflow") != 0) return lua_error(L);
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  size_t at = a.j.s ? (size_t)(a.j.p - a.j.s) : 0;
+  lua_pushfstring(L, "nested too deep for the Lua stack at byte %d", (int)(at < 0x7ffffffe ? at + 1 : 0x7fffffff));
+  return 2;
+}
+#else
+int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opts *o) {
+  parser j;
+  return decode_here(L, text, len, o, &j);
+}
+#endif
 
 void ig_json_check_opts(lua_State *L, int t, const char *what, ig_json_opts *o) {
   o->max_depth = IG_JSON_MAX_DEPTH;
@@ -693,4 +747,11 @@ static const luaL_Reg json_funcs[] = {
   {NULL, NULL}
 };
 
-void ig_json_open(lua_State *L) { luaL_setfuncs(L, json_funcs, 0); }
+void ig_json_open(lua_State *L) {
+  luaL_setfuncs(L, json_funcs, 0);
+#if LUA_VERSION_NUM < 502
+  lua_pushlightuserdata(L, (void *)&PROTECTED_KEY);
+  lua_pushcfunction(L, decode_protected);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+#endif
+}

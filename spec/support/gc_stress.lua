@@ -391,6 +391,88 @@ function cases.stack_full_after_sending()
   return ("%d calls refused before sending, none raised after"):format(refused)
 end
 
+-- The JSON decoder and every kind of call with the Lua stack all but full: recursion to the deepest
+-- level where a call still gets through, then back up 30 levels, with 0-40 slots of padding. The
+-- decoder answers a value or nil, message, never raises once it runs (before, LuaJIT's
+-- lua_checkstack raised "stack overflow" at the stack's limit, where Lua 5.4's returns 0: a wide
+-- array raised instead of going into its table); a call is refused before its request is sent or
+-- answers, never raises after (a decoded request did, 1 in 200). LuaJIT here (a 65500-slot stack);
+-- Lua 5.4's grows to a million slots: spec/stack_limit_spec.lua runs it there.
+function cases.stack_edge()
+  local _, s = flooded_session()
+  collectgarbage("restart")
+  collectgarbage(LUA54 and "generational" or "setpause", LUA54 and nil or 200)
+  local decode = require("instagram.json").core_options
+  local file = os.tmpname()
+  local fh = assert(io.open(file, "wb"))
+  fh:write("u")
+  fh:close()
+  local unpack = table.unpack or unpack
+  local pad = {}
+  for i = 1, 40 do pad[i] = i end
+  local deep, wide = ("["):rep(300) .. ("]"):rep(300), "[" .. ("1,"):rep(3000) .. "1]"
+  local started
+  local calls = {
+    deep = function() return core.json_decode(deep) end,
+    wide = function() return core.json_decode(wide) end,
+    decoded = function() return s:request("GET", url, auth, nil, nil, decode()) end,
+    many = function() return s:many({ { method = "GET", url = url, headers = auth } }) end,
+    upload = function() return s:upload(url, auth, file) end,
+    finish = function() return started:finish() end,
+  }
+  local call
+  local function leaf()
+    if not pcall(core.now) then return "no room to call" end -- (a C function's frame: not the decoder's)
+    return pcall(call)
+  end
+  local function f(d, k)
+    if d == 0 then return leaf(unpack(pad, 1, k)) end
+    local a, b, c = f(d - 1, k)
+    return a, b, c
+  end
+  call = core.now
+  local lo, hi = 1, LUA54 and 400000 or 40000 -- (the edge is the recursion's and leaf's: one for all)
+  while lo < hi do
+    local mid = math.floor((lo + hi + 1) / 2)
+    if pcall(f, mid, 0) then lo = mid else hi = mid - 1 end
+  end
+  local report = {}
+  for _, name in ipairs{ "deep", "wide", "decoded", "many", "upload", "finish" } do
+    call = calls[name]
+    local answered, refused, lost, raised = 0, 0, 0, 0
+    for d = lo - 30, lo + 1, LUA54 and 5 or 1 do
+      for k = 0, 40, LUA54 and 10 or 4 do
+        if name == "finish" then started = s:start("GET", url, auth) end
+        local before = #H.requests("/me$")
+        local okf, ok, v, e = pcall(f, d, k)
+        local sent = #H.requests("/me$") - before
+        if not okf or ok == "no room to call" then
+          refused = refused + 1
+        elseif name == "deep" or name == "wide" then
+          if not ok then raised = raised + 1
+          elseif v ~= nil or tostring(e):find("nested too deep", 1, true) then answered = answered + 1
+          else error(name .. ": " .. tostring(e)) end
+        elseif name == "finish" then -- (sent by start(): the answer must still be there)
+          if ok then answered = answered + 1
+          elseif pcall(started.finish, started) then refused = refused + 1
+          else lost = lost + 1 end
+        elseif ok then answered = answered + 1
+        elseif sent > 0 then lost = lost + 1
+        else refused = refused + 1 end
+        if name == "finish" then started:cancel() end
+      end
+    end
+    assert(raised == 0, ("%s: the decoder raised %d times"):format(name, raised))
+    assert(lost == 0, ("%s: %d calls raised after their request was sent"):format(name, lost))
+    assert(answered > 0 and refused > 0, ("%s: %d answered, %d refused: not the stack's edge"):format(name, answered, refused))
+    report[#report + 1] = ("%s %d/%d"):format(name, answered, refused)
+  end
+  os.remove(file)
+  assert(s:request("GET", url, auth) == 200)
+  s:close()
+  return "answered/refused at the stack's edge, none raised after sending: " .. table.concat(report, ", ")
+end
+
 -- request (a POST), many, upload and finish called from 185 to 200 protected calls deep: Lua 5.4
 -- counts C calls (at most 200), and the answer's push is one more (lua_pcall). A call that cannot
 -- make it is refused before its request is sent (a started one, before its answer is taken: finish

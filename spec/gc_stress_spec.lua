@@ -38,7 +38,7 @@ describe("C core under hostile finalizers", function()
   for _, name in ipairs{ "close_while_building", "close_while_pushing", "reenter_while_pushing",
                          "want_emptied_while_pushing", "call_freed_while_pushing",
                          "many_freed_while_pushing", "pending_freed_while_pushing", "finalizer_errors_everywhere",
-                         "cstack_full_before_sending", "spare_in_use_not_taken", "byhand_before_sending",
+                         "cstack_full_before_sending", "spare_in_use_not_taken", "byhand_before_sending", "decode_function_taken",
                          "many_tables_emptied", "start_race",
                          "cancel_while_finishing", "fifo" } do
     it("survives the hostile finalizer case " .. name .. " (a process of its own)", function()

@@ -617,18 +617,25 @@ static int decode_here(lua_State *L, const char *text, size_t len, const ig_json
  * overflow" at the thread stack's limit (65500 slots) where Lua 5.4's returns 0, so a decode runs
  * under one protected call, and that error becomes nil, message like the rest (what a decode with
  * room to spare on Lua 5.4 would have put in tables instead fails here). Any other error (a
- * finalizer's) is raised again. The function is kept in the registry: pushing a new one allocates. */
-typedef struct {
+ * finalizer's) is raised again. The function is kept in the registry (pushing a new one allocates);
+ * one that is not it there (hostile code can reach the registry) is put back. Its argument points
+ * into a C frame: a finalizer can take both from the stack (debug library) and call it later, or
+ * during the decode, so it runs only for the innermost decode of this thread, and once. */
+typedef struct decode_args {
   const char *text;
   size_t len;
-  int max_depth;
+  int max_depth, started;
+  struct decode_args *outer; /* the decode this one runs inside (from a finalizer), or NULL */
   parser j;
 } decode_args;
 
+static _Thread_local decode_args *innermost;
 static const char PROTECTED_KEY = 0;
 
 static int decode_protected(lua_State *L) { /* (args, array_mt|nil, numbers|nil) */
   decode_args *a = (decode_args *)lua_touserdata(L, 1);
+  if (!a || a != innermost || a->started) return luaL_error(L, "no decode to run");
+  a->started = 1;
   ig_json_opts o;
   o.max_depth = a->max_depth;
   o.array_mt = lua_istable(L, 2) ? 2 : 0;
@@ -641,15 +648,23 @@ int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opt
   a.text = text;
   a.len = len;
   a.max_depth = o->max_depth;
+  a.started = 0;
   a.j.s = a.j.p = NULL;
   luaL_checkstack(L, 4, "out of Lua stack"); /* (a C function is given 20) */
   lua_pushlightuserdata(L, (void *)&PROTECTED_KEY);
   lua_rawget(L, LUA_REGISTRYINDEX);
+  if (lua_tocfunction(L, -1) != decode_protected) { /* (may run a finalizer: before a is the innermost) */
+    lua_pop(L, 1);
+    lua_pushcfunction(L, decode_protected);
+  }
   lua_pushlightuserdata(L, &a);
   if (o->array_mt) lua_pushvalue(L, o->array_mt); else lua_pushnil(L);
   if (o->numbers) lua_pushvalue(L, o->numbers); else lua_pushnil(L);
   int top = lua_gettop(L) - 4;
+  a.outer = innermost;
+  innermost = &a; /* (nothing allocates from here to the call) */
   int rc = lua_pcall(L, 3, LUA_MULTRET, 0);
+  innermost = a.outer;
   if (rc == 0) return lua_gettop(L) - top;
   const char *e = lua_tostring(L, -1);
   if (rc != LUA_ERRRUN || !e || strcmp(e, "stack overflow") != 0) return lua_error(L);

@@ -473,6 +473,58 @@ function cases.stack_edge()
   return "answered/refused at the stack's edge, none raised after sending: " .. table.concat(report, ", ")
 end
 
+-- On LuaJIT a decode runs under a protected call of a C function given a pointer into the C stack
+-- (the decode's arguments): a finalizer that takes both from the stack (debug library) and calls the
+-- function during the decode, later, or after replacing or removing it in the registry, gets an
+-- error or a whole decode, never a decode of freed arguments (before: a bus error). Lua 5.4 has no
+-- such frame: nothing to take.
+function cases.decode_function_taken()
+  restless_gc()
+  local got, on = {}, true
+  local function plant()
+    finalizable(function()
+      if not on then return end
+      plant()
+      for level = 2, 40 do
+        local info = debug.getinfo(level, "f")
+        if not info then break end
+        if info.func == core.json_decode and not got.f then
+          local inner = debug.getinfo(level - 1, "fS")
+          local _, v = debug.getlocal(level - 1, 1)
+          if inner and inner.what == "C" and type(v) == "userdata" then
+            got.f, got.a = inner.func, v
+            got.during = { pcall(inner.func, v, nil, nil) }
+          end
+        end
+      end
+    end)
+  end
+  plant()
+  local text = "[" .. ('{"a":"%s","b":[1,2,3]},'):format(("x"):rep(50)):rep(300) .. "1]"
+  for _ = 1, 50 do assert(#core.json_decode(text) == 301) end
+  on = false
+  if not jit then
+    assert(got.f == nil, "a C function above json_decode on Lua 5.4")
+    return "no function to take (Lua 5.4)"
+  end
+  assert(got.f, "the decode's function was never seen")
+  assert(not got.during[1] and tostring(got.during[2]):find("no decode to run", 1, true), tostring(got.during[2]))
+  for _ = 1, 5 do
+    local ok, e = pcall(got.f, got.a, nil, nil)
+    assert(not ok and tostring(e):find("no decode to run", 1, true), tostring(e))
+  end
+  local reg, replaced = debug.getregistry(), 0
+  for k, v in pairs(reg) do
+    if v == got.f then reg[k] = function() return 1, 2, 3 end; replaced = replaced + 1 end
+  end
+  assert(replaced == 1 and core.json_decode("[1,2]")[2] == 2, "a replaced function was called")
+  for k, v in pairs(reg) do
+    if type(k) == "userdata" and type(v) == "function" and v ~= got.f then reg[k] = nil end
+  end
+  assert(core.json_decode("[1,2]")[2] == 2, "a removed function was not made again")
+  return "refused during the decode and after it; the registry's function replaced or removed: decodes whole"
+end
+
 -- request (a POST), many, upload and finish called from 185 to 200 protected calls deep: Lua 5.4
 -- counts C calls (at most 200), and the answer's push is one more (lua_pcall). A call that cannot
 -- make it is refused before its request is sent (a started one, before its answer is taken: finish

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <poll.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
@@ -215,6 +216,25 @@ const char *ig_check_url(lua_State *L, int idx) {
 
 /* Appends the table at idx (0: none) to *list, then "Expect:". Every line is on *list as soon as
  * it is made, so whoever owns *list frees it even when this raises halfway. */
+/* A number's text as Lua's tostring writes it (integers as integers; floats "%.14g", on Lua 5.3+
+ * with ".0" when that looks like an integer), formatted here rather than by lua_tolstring, which
+ * allocates: a finalizer run from that allocation could run the __gc of what holds the list being
+ * built by hand (the debug library reaches it), and the lines built so far were lost. */
+static size_t number_text(lua_State *L, int idx, char *buf, size_t size) {
+#if LUA_VERSION_NUM >= 503
+  if (lua_isinteger(L, idx)) return (size_t)snprintf(buf, size, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
+#endif
+  int n = snprintf(buf, size, "%.14g", (double)lua_tonumber(L, idx));
+#if LUA_VERSION_NUM >= 503
+  if (n > 0 && (size_t)n + 2 < size && buf[strspn(buf, "-0123456789")] == '\0') {
+    buf[n++] = lua_getlocaledecpoint();
+    buf[n++] = '0';
+    buf[n] = '\0';
+  }
+#endif
+  return n > 0 ? (size_t)n : 0;
+}
+
 void ig_build_headers(lua_State *L, int idx, struct curl_slist **list) {
   struct curl_slist *tmp;
   if (idx != 0) {
@@ -226,8 +246,10 @@ void ig_build_headers(lua_State *L, int idx, struct curl_slist **list) {
       if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
         luaL_error(L, "header values must be strings or numbers");
       const char *k = lua_tolstring(L, -2, &klen);
-      lua_pushvalue(L, -1); /* tolstring on a copy: never convert a key in place during lua_next */
-      const char *v = lua_tolstring(L, -1, &vlen);
+      char num[64];
+      const char *v = num;
+      if (lua_type(L, -1) == LUA_TSTRING) v = lua_tolstring(L, -1, &vlen); /* (nothing here allocates) */
+      else vlen = number_text(L, -1, num, sizeof num);
       if (!valid_header_name(k, klen))
         luaL_error(L, "invalid header name: names are HTTP tokens of at most 256 bytes");
       if ((klen == 14 && strncasecmp(k, "content-length", 14) == 0) ||
@@ -244,7 +266,7 @@ void ig_build_headers(lua_State *L, int idx, struct curl_slist **list) {
       free(line);
       if (!tmp) luaL_error(L, "out of memory");
       *list = tmp;
-      lua_pop(L, 2);
+      lua_pop(L, 1);
     }
   }
   tmp = curl_slist_append(*list, "Expect:"); /* no 100-continue round trip on POST bodies */

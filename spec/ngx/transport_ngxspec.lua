@@ -527,7 +527,14 @@ describe("the ngx transport and TLS", function()
       .. "-keyout k.pem -out c.pem -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1"))
     os.execute(require("spec.support.redis").clean("cd " .. dir .. " && (openssl s_server -accept 18397 -cert c.pem "
       .. "-key k.pem -www -quiet > /dev/null 2>&1 & echo $! > pid)"))
-    ngx.sleep(0.5)
+    for _ = 1, 100 do -- (up to 10 s: openssl takes longer on a loaded machine, then the answer was 'connect')
+      local sock = ngx.socket.tcp()
+      sock:settimeout(200)
+      local up = sock:connect("127.0.0.1", 18397)
+      sock:close()
+      if up then break end
+      ngx.sleep(0.1)
+    end
     local res, reason, message = ngx_transport.new{ timeout = 5 }:request{ method = "GET", url = "https://127.0.0.1:18397/" }
     os.execute("kill $(cat " .. dir .. "/pid) 2>/dev/null; rm -rf " .. dir)
     assert.is_nil(res)

@@ -153,12 +153,13 @@ int ig_pusher_ready(lua_State *L, lua_CFunction fn, int owner);
 /* The closure at fn runs under lua_pcall with the nargs values on top as its arguments (at least
  * one) and *busy set meanwhile, which the owner's __gc heeds (a finalizer may call it by hand: the
  * debug library reaches any userdata on a C function's stack). *busy is set only once nothing is
- * left to allocate or raise before the protected call. A runtime error inside is a finalizer's (on
- * LuaJIT they are raised from whatever allocation ran them; on Lua 5.4 they are warnings): the
- * closure runs again, up to IG_PUSH_TRIES times in all, so it must be able to start over (or go on)
- * from what it left. At the last, or on any other error (out of memory), cleanup(ud) frees what the
- * owner holds and the error is raised again: nothing stays marked. Returns how many values the
- * closure left on top (its arguments stay below them). */
+ * left to allocate or raise before the protected call. A runtime or memory error inside is a
+ * finalizer's (on LuaJIT they are raised from whatever allocation ran them; on Lua 5.4 they are
+ * warnings): the closure runs again, up to IG_PUSH_TRIES times in all, the last (or the one after a
+ * memory error) with the collector stopped, so that no finalizer runs; so it must be able to start
+ * over (or go on) from what it left. If that fails too (out of memory), or on any other error,
+ * cleanup(ud) frees what the owner holds and the error is raised again: nothing stays marked.
+ * Returns how many values the closure left on top (its arguments stay below them). */
 #define IG_PUSH_TRIES 3
 int ig_pcall_busy(lua_State *L, int fn, int nargs, int *busy, void (*cleanup)(void *), void *ud);
 int ig_call_ready(lua_State *L, int idx); /* ig_pusher_ready for the call at idx */

@@ -767,19 +767,27 @@ int ig_pusher_ready(lua_State *L, lua_CFunction fn, int owner) {
 
 int ig_pcall_busy(lua_State *L, int fn, int nargs, int *busy, void (*cleanup)(void *), void *ud) {
   int args = lua_gettop(L) - nargs; /* (the arguments above it stay, for another try) */
+  int stopped = 0;
   for (int tries = 1;; tries++) {
     lua_pushvalue(L, fn); /* (room: IG_PUSH_SLOTS, checked before sending) */
     for (int i = 1; i <= nargs; i++) lua_pushvalue(L, args + i);
     *busy = 1; /* from here to the protected call nothing allocates or raises, on either runtime */
     int rc = lua_pcall(L, nargs, LUA_MULTRET, 0);
     *busy = 0;
+    if (stopped) lua_gc(L, LUA_GCRESTART, 0);
     if (rc == 0) return lua_gettop(L) - args - nargs;
-    if (rc != LUA_ERRRUN || tries == IG_PUSH_TRIES) { /* (out of memory; an error again and again) */
+    if ((rc != LUA_ERRRUN && rc != LUA_ERRMEM) || tries == IG_PUSH_TRIES) {
       cleanup(ud);
       return lua_error(L);
     }
-    lua_pop(L, 1); /* (a finalizer's error on LuaJIT, where they are raised from any allocation, or its
-                    * call's stack overflow: what was pushed is gone, the answer's buffers are whole) */
+    lua_pop(L, 1); /* (a finalizer's error on LuaJIT, where they are raised from any allocation, its call's
+                    * stack overflow, or its allocation that failed: what was pushed is gone, the answer's
+                    * buffers are whole) */
+    if (tries == IG_PUSH_TRIES - 1 || rc == LUA_ERRMEM) { /* the last try runs no finalizer */
+      tries = IG_PUSH_TRIES - 1;
+      stopped = lua_gc(L, LUA_GCISRUNNING, 0) == 1;
+      if (stopped) lua_gc(L, LUA_GCSTOP, 0);
+    }
   }
 }
 

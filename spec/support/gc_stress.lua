@@ -291,11 +291,12 @@ function cases.pending_freed_while_pushing()
   return ("%d answers whole, the started request's __gc run by hand %d times"):format(whole, runs)
 end
 
--- A finalizer that raises at its k-th run during a call, k = 1, 2, ...: every point where the
+-- A finalizer that raises at its k-th to (k+4)-th runs during a call, k = 1, 2, ...: every point where the
 -- collector runs one inside request (decoded or not), many, start/finish and upload. LuaJIT hands the
 -- error to the allocation that ran the finalizer (Lua 5.4 makes it a warning). Each call answers or
 -- raises that error before its request is sent: once sent, an error while its answer is pushed runs
--- the push again, and the answer is never lost (before: 154 of 200 calls lost on LuaJIT). Later
+-- the push again, the last time with the collector stopped, and the answer is never lost (before:
+-- 154 of 200 calls lost on LuaJIT; with three tries and no stop, errors in a row still lost some). Later
 -- calls are whole; that nothing stays marked in use (an error between
 -- marking a scratch and its protected push left it "busy", its buffers never freed) is valgrind's
 -- to see: spec/run runs this case under it on LuaJIT too.
@@ -325,7 +326,7 @@ function cases.finalizer_errors_everywhere()
           plant()
           if not active then return end
           n = n + 1
-          if n == k then error("boom " .. k) end
+          if n >= k and n < k + 5 then error("boom " .. k) end -- (5 in a row: more than the push's tries)
         end)
       end
       plant()

@@ -785,8 +785,10 @@ int ig_pcall_busy(lua_State *L, int fn, int nargs, int *busy, void (*cleanup)(vo
                     * buffers are whole) */
     if (tries == IG_PUSH_TRIES - 1 || rc == LUA_ERRMEM) { /* the last try runs no finalizer */
       tries = IG_PUSH_TRIES - 1;
+#ifdef LUA_GCISRUNNING /* (Lua 5.2+ and LuaJIT; plain Lua 5.1 cannot tell, and leaves it running) */
       stopped = lua_gc(L, LUA_GCISRUNNING, 0) == 1;
       if (stopped) lua_gc(L, LUA_GCSTOP, 0);
+#endif
     }
   }
 }

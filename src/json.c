@@ -581,7 +581,6 @@ static int decode_here(lua_State *L, const char *text, size_t len, const ig_json
   j->max_depth = o->max_depth;
   j->array_mt = o->array_mt ? ig_absindex(L, o->array_mt) : 0;
   j->numbers = o->numbers ? ig_absindex(L, o->numbers) : 0;
-  int max_depth = o->max_depth;
   int base = lua_gettop(L);
   key_cache keys; /* only table, made, used and n[] need a start: k[d][i] is read below n[d] */
   keys.table = base + 1;
@@ -605,7 +604,7 @@ static int decode_here(lua_State *L, const char *text, size_t len, const ig_json
   char msg[160];
   size_t at = (size_t)(j->err_at - j->s) + 1;
   const char *eot = j->err_at >= j->end ? " (the end of the text)" : "";
-  if (j->err == E_DEPTH) snprintf(msg, sizeof msg, "JSON nested deeper than %d levels at byte %zu", max_depth, at);
+  if (j->err == E_DEPTH) snprintf(msg, sizeof msg, "JSON nested deeper than %d levels at byte %zu", j->max_depth, at);
   else snprintf(msg, sizeof msg, "%s at byte %zu%s", j->err, at, eot);
   lua_pushnil(L);
   lua_pushstring(L, msg);
@@ -618,13 +617,15 @@ static int decode_here(lua_State *L, const char *text, size_t len, const ig_json
  * under one protected call, and that error becomes nil, message like the rest (what a decode with
  * room to spare on Lua 5.4 would have put in tables instead fails here). Any other error (a
  * finalizer's) is raised again. The function is kept in the registry (pushing a new one allocates);
- * one that is not it there (hostile code can reach the registry) is put back. Its argument points
+ * what hostile code left in its place instead (the registry is reachable) is never called: a new
+ * one is made and stored there. Its argument points
  * into a C frame: a finalizer can take both from the stack (debug library) and call it later, or
  * during the decode, so it runs only for the innermost decode of this thread, and once. */
 typedef struct decode_args {
   const char *text;
   size_t len;
-  int max_depth, started;
+  const ig_json_opts *o; /* the caller's: its stack indexes are the caller frame's */
+  int started;
   struct decode_args *outer; /* the decode this one runs inside (from a finalizer), or NULL */
   parser j;
 } decode_args;
@@ -636,8 +637,7 @@ static int decode_protected(lua_State *L) { /* (args, array_mt|nil, numbers|nil)
   decode_args *a = (decode_args *)lua_touserdata(L, 1);
   if (!a || a != innermost || a->started) return luaL_error(L, "no decode to run");
   a->started = 1;
-  ig_json_opts o;
-  o.max_depth = a->max_depth;
+  ig_json_opts o = *a->o;
   o.array_mt = lua_istable(L, 2) ? 2 : 0;
   o.numbers = lua_istable(L, 3) ? 3 : 0;
   return decode_here(L, a->text, a->len, &o, &a->j);
@@ -647,7 +647,7 @@ int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opt
   decode_args a;
   a.text = text;
   a.len = len;
-  a.max_depth = o->max_depth;
+  a.o = o;
   a.started = 0;
   a.j.s = a.j.p = NULL;
   luaL_checkstack(L, 4, "out of Lua stack"); /* (a C function is given 20) */
@@ -656,6 +656,9 @@ int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opt
   if (lua_tocfunction(L, -1) != decode_protected) { /* (may run a finalizer: before a is the innermost) */
     lua_pop(L, 1);
     lua_pushcfunction(L, decode_protected);
+    lua_pushlightuserdata(L, (void *)&PROTECTED_KEY);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
   }
   lua_pushlightuserdata(L, &a);
   if (o->array_mt) lua_pushvalue(L, o->array_mt); else lua_pushnil(L);

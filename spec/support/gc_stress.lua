@@ -538,15 +538,16 @@ function cases.decode_function_taken()
     local ok, e = pcall(got.f, got.a, nil, nil)
     assert(not ok and tostring(e):find("no decode to run", 1, true), tostring(e))
   end
-  local reg, replaced = debug.getregistry(), 0
+  local reg, replaced, key = debug.getregistry(), 0, nil
+  local function hostile() return 1, 2, 3 end
   for k, v in pairs(reg) do
-    if v == got.f then reg[k] = function() return 1, 2, 3 end; replaced = replaced + 1 end
+    if v == got.f then reg[k], key = hostile, k; replaced = replaced + 1 end
   end
   assert(replaced == 1 and core.json_decode("[1,2]")[2] == 2, "a replaced function was called")
-  for k, v in pairs(reg) do
-    if type(k) == "userdata" and type(v) == "function" and v ~= got.f then reg[k] = nil end
-  end
+  assert(type(reg[key]) == "function" and reg[key] ~= hostile and pcall(reg[key]) == false, "not stored back")
+  reg[key] = nil
   assert(core.json_decode("[1,2]")[2] == 2, "a removed function was not made again")
+  assert(type(reg[key]) == "function" and reg[key] ~= hostile, "a removed function was not stored back")
   return "refused during the decode and after it; the registry's function replaced or removed: decodes whole"
 end
 

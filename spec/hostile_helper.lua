@@ -256,8 +256,9 @@ function T:walk_pager(label, make, how, max_steps)
       local list, err = p:all()
       if not list then self:check_err(label .. " all()", err) end
     elseif how == "pages" then
-      for _ in p:pages() do
+      for _, page in p:pages() do -- (the pages handed back: their links and cursors hold no secret)
         steps = steps + 1
+        self:check(label .. " page " .. steps .. " paging", type(page) == "table" and page.paging or nil)
         if steps > (max_steps or 50) then break end
       end
     else

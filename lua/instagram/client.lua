@@ -22,9 +22,9 @@ local token_m = require "instagram.token"
 
 local type, pairs, ipairs, tostring, tonumber, setmetatable, error, pcall, select =
       type, pairs, ipairs, tostring, tonumber, setmetatable, error, pcall, select
-local find, sub, match, lower, format, gsub, gmatch, char, concat =
-      string.find, string.sub, string.match, string.lower, string.format, string.gsub, string.gmatch, string.char,
-      table.concat
+local find, sub, match, lower, upper, format, gsub, gmatch, char, concat =
+      string.find, string.sub, string.match, string.lower, string.upper, string.format, string.gsub, string.gmatch,
+      string.char, table.concat
 local min, max, random, huge, next = math.min, math.max, math.random, math.huge, next
 
 local _M = { DEFAULT_VERSION = "v24.0", _VERSION = core._VERSION }
@@ -423,11 +423,22 @@ local REFRESH_PAUSE = 60
 -- holding anything else is not believed).
 local sendable = token_m.is_sendable
 
+-- How many replaced tokens (and their proofs) errors are still scrubbed of: a replaced token is
+-- usually still valid, and a server (or a refresh's answer) may echo it after the change.
+local KEEP_REPLACED = 2
+
 local function set_token(self, token, obj)
   local s = secrets[self]
+  if s.token and s.token ~= token then
+    local old = s.replaced or {}
+    table.insert(old, 1, { s.token, s.proof })
+    old[KEEP_REPLACED + 1] = nil
+    s.replaced = old
+  end
   s.token, s.token_obj = token, obj
   s.proof = s.app_secret and core.hmac_sha256_hex(s.app_secret, token) or nil
-  set_list(s, s.token, s.app_secret, s.proof)
+  local r1, r2 = s.replaced and s.replaced[1] or {}, s.replaced and s.replaced[2] or {}
+  set_list(s, s.token, s.app_secret, s.proof, r1[1], r1[2], r2[1], r2[2])
 end
 
 -- Shares this client's token; first: only into an empty store (add), so that a token another
@@ -554,7 +565,11 @@ function Client:_maybe_refresh()
     local ok, holder = pcall(self.store.get, self.store, lock)
     if ok and holder == s.lock_id then pcall(self.store.delete, self.store, lock) end
   end
-  if self.on_refresh then self.on_refresh(new, err) end
+  if self.on_refresh then -- (what the refresh answered is scrubbed of this client's secrets too: its proof)
+    if type(err) == "table" then errors.scrub_error(err, s.own)
+    elseif type(err) == "string" then err = errors.scrub(err, s.own) end
+    self.on_refresh(new, err)
+  end
 end
 
 --- Scrubs this client's secrets out of a string, for log lines of your own.
@@ -652,12 +667,16 @@ local function secret_runs(list)
   if runs then return runs end
   runs = {}
   local seen = {}
-  for i = 1, #list do
-    local secret = list[i]
+  local function add(secret)
     for j = 1, #secret - RUN + 1 do
       local r = sub(secret, j, j + RUN - 1)
       if not seen[r] then seen[r] = true; runs[#runs + 1] = r end
     end
+  end
+  for i = 1, #list do
+    local secret = list[i]
+    add(secret)
+    if not find(secret, "[^%x]") then add(upper(secret)); add(lower(secret)) end -- (hex: either case)
   end
   runs_of[list] = runs
   return runs
@@ -702,6 +721,48 @@ local function strip_query(url, list, all, part)
   end
   if #kept == 0 then return head end
   return head .. "?" .. concat(kept, "&")
+end
+
+-- Every string of t (keys too, 4 levels deep) that holds a secret of the list, or a run of one,
+-- scrubbed in place.
+local function scrub_strings(t, list, depth)
+  local renamed
+  for k, v in pairs(t) do
+    if type(v) == "string" then
+      if holds_secret(v, list, true) then t[k] = errors.scrub(v, list) end
+    elseif type(v) == "table" and depth < 4 then
+      scrub_strings(v, list, depth + 1)
+    end
+    if type(k) == "string" and holds_secret(k, list, true) then renamed = renamed or {}; renamed[k] = true end
+  end
+  for k in pairs(renamed or {}) do t[errors.scrub(k, list)], t[k] = t[k], nil end
+end
+
+-- An answer's paging links and cursors as handed back. Every answer: a link's access_token and
+-- appsecret_proof parameters are dropped (the API may write the token it was called with there),
+-- looked for with two plain finds ("token", "proof": also as access%5Ftoken). A pager's pages
+-- (`all`): anything in a link or cursor that holds a secret of the list, or a run of one, too (a
+-- server may echo them anywhere; the pager's own walk has read them already).
+local function clean_link(pg, k, list, all)
+  local u = pg[k]
+  if type(u) == "string" and (all or find(u, "token", 1, true) or find(u, "proof", 1, true)) then
+    local kept = strip_query(u, list, true, all)
+    if all and holds_secret(kept, list, true) then kept = errors.scrub(kept, list) end
+    if kept ~= u then pg[k] = kept end
+  end
+end
+
+local function clean_paging(value, list, all)
+  local pg = value.paging
+  if type(pg) ~= "table" then return end
+  clean_link(pg, "next", list, all)
+  clean_link(pg, "previous", list, all)
+  if all then scrub_strings(pg, list, 0) end
+end
+
+-- For the pager (all) and batch results: an answer's paging cleaned (see clean_paging).
+function Client:_clean_paging(value, list, all)
+  if type(value) == "table" then clean_paging(value, list or secrets[self].own, all) end
 end
 
 -- ---- URLs ----------------------------------------------------------------------------------
@@ -1005,6 +1066,7 @@ function Client:_interpret(res, list)
     if res.decode_error == nil and (body == "" or body == nil) then return true end -- 2xx with no body (e.g. 204)
     return nil, errors.decode(status, body or "", why, list)
   end
+  if type(value) == "table" then clean_paging(value, list) end
   return value
 end
 
@@ -1497,6 +1559,9 @@ function Client:raw_upload(url, headers, file, offset, progress)
   local s = secrets[self]
   local uerr = self:_upload_url_error(url)
   if uerr then return nil, uerr end
+  -- a server-supplied URI's access_token, appsecret_proof or anything holding a secret is dropped:
+  -- the token goes in the Authorization header alone, never in a URL
+  if find(url, "?", 1, true) or find(url, "#", 1, true) then url = strip_query(url, s.own, true, true) end
   local h = { Accept = "application/json" }
   for k, v in pairs(headers or {}) do h[k] = v end
   if s.token then h.Authorization = "OAuth " .. s.token end

@@ -24,6 +24,7 @@ local json = require "instagram.json"
 local setmetatable, getmetatable, tostring, type, tonumber = setmetatable, getmetatable, tostring, type, tonumber
 local pairs, next, floor = pairs, next, math.floor
 local concat, find, sub, byte, gsub = table.concat, string.find, string.sub, string.byte, string.gsub
+local upper, lower = string.upper, string.lower
 local tointeger = math.tointeger or function(n) return n end
 
 local _M = {}
@@ -80,12 +81,21 @@ end
 -- every RUN-byte piece of those of RUN bytes or more.
 local function make_prepared(secrets)
   local whole_list, runs = {}, nil
+  local function add_one(s)
+    whole_list[#whole_list + 1] = s
+    if #s >= RUN then
+      runs = runs or {}
+      for i = 1, #s - RUN + 1 do runs[sub(s, i, i + RUN - 1)] = true end
+    end
+  end
   local function add(_, s)
     if type(s) == "string" and #s >= 4 then
-      whole_list[#whole_list + 1] = s
-      if #s >= RUN then
-        runs = runs or {}
-        for i = 1, #s - RUN + 1 do runs[sub(s, i, i + RUN - 1)] = true end
+      add_one(s)
+      -- hex (an app secret, a proof) is the same value in either case: its other spellings too
+      if not find(s, "[^%x]") then
+        local up, low = upper(s), lower(s)
+        if up ~= s then add_one(up) end
+        if low ~= s then add_one(low) end
       end
     end
   end

@@ -133,30 +133,32 @@ end
 
 -- A call whose parameters carry secrets the client does not know as its own (a code being
 -- exchanged, a token being inspected, the app secret): they are scrubbed from any error.
--- An answer's strings (a server's words), scrubbed of the call's secrets in place, but for the
--- tokens it hands out (`access_token` members, which a scrub could not tell from an echo).
-local function scrub_answer(v, scrub, depth)
+-- An answer's strings (a server's words), scrubbed of the call's secrets in place; `access_token`
+-- members, when they are what the call hands out, only of token_scrub (see call).
+local function scrub_answer(v, scrub, depth, token_scrub)
   if type(v) ~= "table" or depth > json.MAX_DEPTH then return end
   for k, x in pairs(v) do
-    if k ~= "access_token" then
-      if type(x) == "string" then
-        local y = errors.scrub(x, scrub)
-        if y ~= x then v[k] = y end
-      elseif type(x) == "table" then
-        scrub_answer(x, scrub, depth + 1)
-      end
+    local list = k == "access_token" and token_scrub or scrub
+    if type(x) == "string" then
+      local y = errors.scrub(x, list)
+      if y ~= x then v[k] = y end
+    elseif type(x) == "table" then
+      scrub_answer(x, scrub, depth + 1, token_scrub)
     end
   end
 end
 
 -- answer_scrub: the secrets to scrub an answer of, when not all of scrub (an app token's app id
--- part is no secret, and an answer names the app).
-local function call(c, method, path, params, opts, scrub, answer_scrub)
+-- part is no secret, and an answer names the app). token_scrub: for an answer whose
+-- `access_token` members are what the call is for (an exchange's new token, the Pages' tokens),
+-- what those are scrubbed of: the app secret alone (a refreshed token may be the one sent); nil
+-- for an answer that has no token of its own to give (those are scrubbed as the rest).
+local function call(c, method, path, params, opts, scrub, answer_scrub, token_scrub)
   opts = opts or {}
   opts.scrub = scrub
   local res, err = c:request(method, path, params, opts)
   if not res then return nil, errors.scrub_error(err, scrub) end
-  scrub_answer(res, answer_scrub or scrub, 0)
+  scrub_answer(res, answer_scrub or scrub, 0, token_scrub)
   return res
 end
 
@@ -306,9 +308,11 @@ end
 function redirect_error(p)
   if p.error or p.error_reason then
     local cancelled = p.error_reason == "user_denied" or p.error == "access_denied"
-    return oauth_error(cancelled and "cancelled" or (clean(p.error) or "error"),
+    local e = oauth_error(cancelled and "cancelled" or (clean(p.error) or "error"),
       clean(p.error_description) or clean(p.error_message) or "the login did not complete",
       { error = clean(p.error), error_reason = clean(p.error_reason), error_code = tonumber(p.error_code) })
+    -- a code or token the same redirect carried is not quoted, wherever its text has it
+    return errors.scrub_error(e, scrub_list(p.code, p.access_token, p.long_lived_token))
   end
 end
 
@@ -458,7 +462,7 @@ function FacebookLogin:exchange_code(code, redirect_uri)
   local res, err = call(self.client, "GET", "/oauth/access_token", {
     client_id = self.app_id, client_secret = secrets[self], code = code,
     redirect_uri = redirect_uri or self.redirect_uri,
-  }, nil, scrub_list(secrets[self], code))
+  }, nil, scrub_list(secrets[self], code), nil, scrub_list(secrets[self]))
   if not res then return nil, err end
   return fb_token(res, false)
 end
@@ -477,7 +481,7 @@ function FacebookLogin:exchange_long_lived(t)
   local res, err = call(self.client, "GET", "/oauth/access_token", {
     grant_type = "fb_exchange_token", client_id = self.app_id, client_secret = secrets[self],
     fb_exchange_token = token,
-  }, nil, scrub_list(secrets[self], token))
+  }, nil, scrub_list(secrets[self], token), nil, scrub_list(secrets[self]))
   if not res then return nil, err end
   return fb_token(res, true)
 end
@@ -717,7 +721,7 @@ function InstagramLogin:exchange_code(code, redirect_uri)
   local res, err = call(self.api, "POST", "/oauth/access_token", {
     client_id = self.app_id, client_secret = secrets[self], grant_type = "authorization_code",
     redirect_uri = redirect_uri or self.redirect_uri, code = code,
-  }, { versioned = false }, scrub_list(secrets[self], code))
+  }, { versioned = false }, scrub_list(secrets[self], code), nil, scrub_list(secrets[self]))
   if not res then return nil, err end
   return ig_token(res, false)
 end
@@ -725,7 +729,7 @@ end
 -- A long-lived token from the Instagram host, keeping what the old token knew of its user.
 local function ig_long_lived(self, path, params, old)
   local res, err = call(self.graph, "GET", path, params, { versioned = false },
-    scrub_list(params.client_secret, params.access_token))
+    scrub_list(params.client_secret, params.access_token), nil, scrub_list(params.client_secret))
   if not res then return nil, err end
   local tok, terr = ig_token(res, true)
   if tok and token_m.is_token(old) then tok.user_id, tok.permissions = old.user_id, old.permissions end

@@ -257,7 +257,9 @@ function _M.parse(body, max_body)
       return fail("bad_payload", "payload has no 'entry' list")
     end
     if p.object ~= nil and p.object ~= "instagram" and p.object ~= "page" then
-      return fail("bad_payload", "not an Instagram payload (object = " .. errors.text(p.object) .. ")")
+      -- (what the sender wrote is not quoted: its type only)
+      return fail("bad_payload", "not an Instagram payload (its object is a " .. type(p.object)
+        .. " that is neither \"instagram\" nor \"page\")")
     end
     for _, entry in ipairs(p.entry) do
       if type(entry) ~= "table" then return fail("bad_payload", "an entry is not an object") end

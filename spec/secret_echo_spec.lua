@@ -9,6 +9,7 @@ local errors = require "instagram.error"
 local json = require "instagram.json"
 local webhook = require "instagram.webhook"
 local oauth, token_m = instagram.oauth, instagram.token
+local core = require "instagram.core"
 
 local TOKEN = "EAAB" .. ("Echo0123456789ab"):rep(8)
 local APP_SECRET = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -107,8 +108,10 @@ describe("secrets a server echoes", function()
     local c = client(scripted(function(req)
       local proof = req.url:match("appsecret_proof=(%x+)") or ""
       local mixed = proof:sub(1, 20):upper() .. proof:sub(21)
+      local alternating = proof:gsub("()(%x)", function(i, ch) return i % 2 == 0 and ch:upper() or ch end)
       return { status = 400, body = { error = { message = "proof " .. proof:upper() .. " secret " .. APP_SECRET:upper()
-        .. " mixed " .. mixed, code = 100, fbtrace_id = APP_SECRET:upper() } } }
+        .. " mixed " .. mixed .. " alternating " .. alternating, code = 100, fbtrace_id = APP_SECRET:upper(),
+        error_user_msg = APP_SECRET:gsub("()(%x)", function(i, ch) return i % 3 == 0 and ch:upper() or ch end) } } }
     end))
     local _, err = c:get("/me")
     assert.matches("[redacted]", err.message, 1, true)
@@ -123,7 +126,8 @@ describe("secrets a server echoes", function()
       if req.url:find("debug_token", 1, true) then
         local auth = req.headers.Authorization or ""
         return { body = { data = { access_token = auth .. " / " .. input, app_id = APP_ID, is_valid = true,
-          scopes = { { access_token = auth } }, user_id = "17841400000000000" } } }
+          scopes = { { access_token = auth } }, user_id = "17841400000000000", [input] = true,
+          granular_scopes = { { [auth:gsub("^Bearer ", "")] = 1 } } } } }
       end
       return { body = { access_token = new_token, token_type = "bearer", expires_in = 5183944 } }
     end)
@@ -147,7 +151,8 @@ describe("secrets a server echoes", function()
         .. "&appsecret_proof=" .. proof .. "&after=c" .. n) or nil
       return { body = { data = { { id = tostring(n) } }, paging = { next = next_url,
         previous = "https://graph.example/v24.0/me/media?access%5Ftoken=" .. TOKEN .. "&before=b",
-        cursors = { after = TOKEN, before = proof:upper(), other = "QVFIUm" } } } }
+        cursors = { after = TOKEN, before = proof:upper(), other = "QVFIUm", encoded = core.url_encode(TOKEN),
+          deep = { a = { b = { c = { d = { e = TOKEN } } } } }, [TOKEN] = "a key", huge = ("x"):rep(70000) } } } }
     end)
     c = client(t)
     local pages = 0
@@ -156,12 +161,25 @@ describe("secrets a server echoes", function()
       assert.equal(tostring(pages), data[1].id)
       assert_clean("page " .. pages, page, { TOKEN, APP_SECRET, c:appsecret_proof() })
       assert.equal("QVFIUm", page.paging.cursors.other)
+      assert.is_nil(page.paging.cursors.huge) -- (longer than any URL: dropped before it is looked at)
     end
     assert.equal(3, pages)
     for _, req in ipairs(t.sent) do assert.is_nil(req.url:find("access_token", 1, true)) end
     local v = assert(c:get("/me/media"))
     assert.equal("https://graph.example/v24.0/me/media?p=2&after=c1", v.paging.next)
     assert.is_nil(v.paging.previous:find(TOKEN, 1, true))
+  end)
+
+  it("an answer's paging links lose those parameters however their names are spelled", function()
+    local link
+    local c = client(scripted(function() return { body = { data = {}, paging = { next = link } } } end))
+    local base = "https://graph.example/v24.0/me/media?after=c1&fields=id%2Ccaption"
+    for _, name in ipairs{ "access_token", "access_%74oken", "%61ccess_token", "access%5Ftoken", "ACCESS_TOKEN",
+                           "Access_Token", "appsecret_pr%6Fof", "APPSECRET_PROOF" } do
+      link = base .. "&" .. name .. "=" .. TOKEN .. "&limit=2"
+      local v = assert(c:get("/me/media"))
+      assert.equal(base .. "&limit=2", v.paging.next, name)
+    end
   end)
 
   it("an upload URI's access_token and appsecret_proof are not sent", function()
@@ -173,9 +191,15 @@ describe("secrets a server echoes", function()
     local uri = "https://rupload.example/ig-api-upload/v24.0/17900000000000001?access_token=" .. TOKEN
       .. "&appsecret_proof=" .. c:appsecret_proof() .. "&x=1"
     assert(c:raw_upload(uri, { offset = "0", file_size = "1000" }, path, 0))
-    os.remove(path)
     assert.equal("https://rupload.example/ig-api-upload/v24.0/17900000000000001?x=1", t.sent[1].url)
     assert.equal("OAuth " .. TOKEN, t.sent[1].headers.Authorization)
+    for _, part in ipairs{ c:appsecret_proof():upper(), TOKEN:sub(1, 60), APP_SECRET:upper() } do
+      local ok, err = c:raw_upload("https://rupload.example/ig-api-upload/" .. part .. "/17900000000000001", {}, path, 0)
+      assert.is_nil(ok)
+      assert.equal("invalid", err.reason)
+    end
+    assert.equal(1, #t.sent)
+    os.remove(path)
   end)
 
   it("a redirect's error does not quote the code or token the same redirect carried", function()
@@ -190,6 +214,9 @@ describe("secrets a server echoes", function()
     local _, err2 = fb:handle_redirect("https://app.example/cb?state=st4te0123456789ab#access_token=" .. tok
       .. "&error=" .. tok .. "&error_reason=" .. tok, "st4te0123456789ab")
     assert_clean("a redirect's error", { err2, tostring(err2) }, { tok })
+    local _, err3 = fb:handle_redirect("https://app.example/cb?code=" .. code .. "&code=other123456&state=st4te0123456789ab"
+      .. "&error=server_error&error_description=bad%20" .. code, "st4te0123456789ab")
+    assert_clean("a redirect's error", { err3, tostring(err3) }, { code })
   end)
 
   it("a webhook payload's object is not quoted", function()

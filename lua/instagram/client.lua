@@ -22,9 +22,9 @@ local token_m = require "instagram.token"
 
 local type, pairs, ipairs, tostring, tonumber, setmetatable, error, pcall, select =
       type, pairs, ipairs, tostring, tonumber, setmetatable, error, pcall, select
-local find, sub, match, lower, upper, format, gsub, gmatch, char, concat =
-      string.find, string.sub, string.match, string.lower, string.upper, string.format, string.gsub, string.gmatch,
-      string.char, table.concat
+local find, sub, match, lower, format, gsub, gmatch, char, concat =
+      string.find, string.sub, string.match, string.lower, string.format, string.gsub, string.gmatch, string.char,
+      table.concat
 local min, max, random, huge, next = math.min, math.max, math.random, math.huge, next
 
 local _M = { DEFAULT_VERSION = "v24.0", _VERSION = core._VERSION }
@@ -661,44 +661,50 @@ function Client:_scrub_error(err, list) return scrub_error(err, list or secrets[
 -- Every 8-byte run of each secret of a list (of those of 8 bytes or more: a shorter one would
 -- match ids and cursors by chance), made once per list.
 local RUN = 8
-local runs_of = setmetatable({}, { __mode = "k" })
-local function secret_runs(list)
-  local runs = runs_of[list]
-  if runs then return runs end
-  runs = {}
+-- What holds_secret looks for in a list, made once per list: its secrets, those that are hex (an
+-- app secret, a proof: the same value in either case) in lower case apart, and every 8-byte run
+-- of each (the hex ones' in lower case).
+local looks_of = setmetatable({}, { __mode = "k" })
+local function looks(list)
+  local l = looks_of[list]
+  if l then return l end
+  l = { plain = {}, hex = {}, runs = {}, hex_runs = {} }
   local seen = {}
-  local function add(secret)
-    for j = 1, #secret - RUN + 1 do
-      local r = sub(secret, j, j + RUN - 1)
-      if not seen[r] then seen[r] = true; runs[#runs + 1] = r end
-    end
-  end
   for i = 1, #list do
     local secret = list[i]
-    add(secret)
-    if not find(secret, "[^%x]") then add(upper(secret)); add(lower(secret)) end -- (hex: either case)
+    local is_hex = not find(secret, "[^%x]")
+    if is_hex then secret = lower(secret) end
+    if #secret >= RUN and not seen[secret] then
+      seen[secret] = true
+      local whole, runs = is_hex and l.hex or l.plain, is_hex and l.hex_runs or l.runs
+      whole[#whole + 1] = secret
+      for j = 1, #secret - RUN + 1 do
+        local r = sub(secret, j, j + RUN - 1)
+        if not seen[r] then seen[r] = true; runs[#runs + 1] = r end
+      end
+    end
   end
-  runs_of[list] = runs
-  return runs
+  looks_of[list] = l
+  return l
 end
 
---- Does s hold a secret of the list (of 8 bytes or more)? With `part`, also any 8-byte run of one:
--- for what a pager keeps of a server's answer (a cursor, a next URL), where part of a token is as
--- bad as the token. (Not for the caller's own paths: an id may share 8 digits with a token.)
-local function holds_secret(s, list, part)
-  if type(s) ~= "string" or #s < RUN then return false end
-  if not part then
-    for i = 1, #list do
-      local secret = list[i]
-      if #secret >= RUN and find(s, secret, 1, true) then return true end
-    end
-    return false
-  end
-  local runs = secret_runs(list)
-  for i = 1, #runs do
-    if find(s, runs[i], 1, true) then return true end
+local function any_in(s, pieces)
+  for i = 1, #pieces do
+    if find(s, pieces[i], 1, true) then return true end
   end
   return false
+end
+
+--- Does s hold a secret of the list (of 8 bytes or more; hex ones in any case)? With `part`, also
+-- any 8-byte run of one: for what a pager keeps of a server's answer (a cursor, a next URL), where
+-- part of a token is as bad as the token. (Not for the caller's own paths: an id may share 8
+-- digits with a token.)
+local function holds_secret(s, list, part)
+  if type(s) ~= "string" or #s < RUN then return false end
+  local l = looks(list)
+  if any_in(s, part and l.runs or l.plain) then return true end
+  local hex = part and l.hex_runs or l.hex
+  return #hex > 0 and any_in(lower(s), hex)
 end
 
 -- Does s hold a secret of this client (its token, app secret or proof, plain or percent-encoded)?
@@ -723,31 +729,77 @@ local function strip_query(url, list, all, part)
   return head .. "?" .. concat(kept, "&")
 end
 
--- Every string of t (keys too, 4 levels deep) that holds a secret of the list, or a run of one,
--- scrubbed in place.
-local function scrub_strings(t, list, depth)
-  local renamed
+
+local MAX_URL = 65536 -- the longest URL a transport takes (the C core and nginx's alike)
+
+-- Does s, as written or percent-decoded, hold a secret of the list or a run of one?
+local function holds_any(s, list)
+  return holds_secret(s, list, true) or (find(s, "%", 1, true) ~= nil and holds_secret(core.url_decode(s), list, true))
+end
+
+-- A pager's paging table (t, at depth), made fit to hand back: strings holding a secret of the list
+-- (or a run of one, plain or percent-encoded) scrubbed, keys too; what is deeper than 4 levels,
+-- longer than a URL may be, or past the 64th string, dropped (a real paging has a handful of
+-- strings; the cost of looking is bounded whatever a server sent).
+local function scrub_strings(t, list, depth, budget)
+  local renamed, dropped
   for k, v in pairs(t) do
-    if type(v) == "string" then
-      if holds_secret(v, list, true) then t[k] = errors.scrub(v, list) end
-    elseif type(v) == "table" and depth < 4 then
-      scrub_strings(v, list, depth + 1)
+    budget.n = budget.n - 1
+    if budget.n < 0 or depth > 4 or (type(v) == "string" and #v > MAX_URL) then
+      dropped = dropped or {}; dropped[#dropped + 1] = k
+    else
+      if type(v) == "string" then
+        if holds_any(v, list) then
+          local scrubbed = errors.scrub(v, list)
+          t[k] = holds_any(scrubbed, list) and "[redacted]" or scrubbed -- (what was left encoded: all of it)
+        end
+      elseif type(v) == "table" then
+        scrub_strings(v, list, depth + 1, budget)
+      end
+      if type(k) == "string" and (#k > MAX_URL or holds_any(k, list)) then renamed = renamed or {}; renamed[k] = true end
     end
-    if type(k) == "string" and holds_secret(k, list, true) then renamed = renamed or {}; renamed[k] = true end
   end
-  for k in pairs(renamed or {}) do t[errors.scrub(k, list)], t[k] = t[k], nil end
+  for i = 1, dropped and #dropped or 0 do t[dropped[i]] = nil end
+  for k in pairs(renamed or {}) do
+    if t[k] ~= nil then t[#k > MAX_URL and "[redacted]" or errors.scrub(k, list)], t[k] = t[k], nil end
+  end
+end
+
+-- A link of an answer without its access_token and appsecret_proof parameters (their names
+-- percent-decoded, in any case), or u itself when it has none.
+local function strip_named(u)
+  local head, query, frag = match(u, "^([^?#]*)%??([^#]*)(#?.*)$")
+  local kept, dropped = {}, false
+  for pair in gmatch(query, "[^&]+") do
+    local k = match(pair, "^[^=]*")
+    if find(k, "%", 1, true) then k = core.url_decode(k) end
+    k = lower(k)
+    if k == "access_token" or k == "appsecret_proof" then dropped = true else kept[#kept + 1] = pair end
+  end
+  local lf = lower(frag)
+  if find(lf, "token", 1, true) or find(lf, "proof", 1, true) then frag, dropped = "", true end
+  if not dropped then return u end
+  return head .. (#kept > 0 and "?" .. concat(kept, "&") or "") .. frag
 end
 
 -- An answer's paging links and cursors as handed back. Every answer: a link's access_token and
 -- appsecret_proof parameters are dropped (the API may write the token it was called with there),
--- looked for with two plain finds ("token", "proof": also as access%5Ftoken). A pager's pages
--- (`all`): anything in a link or cursor that holds a secret of the list, or a run of one, too (a
--- server may echo them anywhere; the pager's own walk has read them already).
+-- looked for only in a link that has "token" or "proof" in any case, or a '%'. A pager's pages
+-- (`all`): a link keeps only what strip_query keeps, and is dropped if it still holds a secret of
+-- the list, or a run of one (in its path: the pager refused to follow it); its cursors and the rest
+-- of its paging are scrubbed (scrub_strings).
 local function clean_link(pg, k, list, all)
   local u = pg[k]
-  if type(u) == "string" and (all or find(u, "token", 1, true) or find(u, "proof", 1, true)) then
-    local kept = strip_query(u, list, true, all)
-    if all and holds_secret(kept, list, true) then kept = errors.scrub(kept, list) end
+  if type(u) ~= "string" then return end
+  if all then
+    if #u > MAX_URL then pg[k] = nil return end
+    local kept = strip_query(u, list, true, true)
+    if holds_any(kept, list) then pg[k] = nil elseif kept ~= u then pg[k] = kept end
+    return
+  end
+  local l = lower(u)
+  if find(l, "token", 1, true) or find(l, "proof", 1, true) or find(u, "%", 1, true) then
+    local kept = strip_named(u) -- (linear in the link: a link too long to follow stays one, without them)
     if kept ~= u then pg[k] = kept end
   end
 end
@@ -757,7 +809,7 @@ local function clean_paging(value, list, all)
   if type(pg) ~= "table" then return end
   clean_link(pg, "next", list, all)
   clean_link(pg, "previous", list, all)
-  if all then scrub_strings(pg, list, 0) end
+  if all then scrub_strings(pg, list, 0, { n = 64 }) end
 end
 
 -- For the pager (all) and batch results: an answer's paging cleaned (see clean_paging).
@@ -768,7 +820,6 @@ end
 -- ---- URLs ----------------------------------------------------------------------------------
 
 local CONTROL = "[%z\1-\32\127]" -- bytes no URL may carry: C0 controls, space, DEL
-local MAX_URL = 65536 -- the longest URL a transport takes (the C core and nginx's alike)
 
 local function hex_byte(h) return char(tonumber(h, 16)) end
 local function percent_decode(s) return (gsub(s, "%%(%x%x)", hex_byte)) end
@@ -1531,6 +1582,7 @@ function Client:_upload_url_error(url)
   end
   local p = match(sub(url, #base), "^[^?#]*")
   local why = path_problem(p, s.own) or (not find(p, "^/ig%-api%-upload/") and "a path outside /ig-api-upload/")
+    or (holds_any(p, s.own) and "part of a secret of the client") -- (a server-supplied URI)
   if why then
     return errors.new{ kind = "transport", reason = "invalid", message = "refusing an upload URL that holds " .. why }
   end

@@ -24,7 +24,7 @@ local json = require "instagram.json"
 local setmetatable, getmetatable, tostring, type, tonumber = setmetatable, getmetatable, tostring, type, tonumber
 local pairs, next, floor = pairs, next, math.floor
 local concat, find, sub, byte, gsub = table.concat, string.find, string.sub, string.byte, string.gsub
-local upper, lower = string.upper, string.lower
+local lower = string.lower
 local tointeger = math.tointeger or function(n) return n end
 
 local _M = {}
@@ -80,22 +80,19 @@ end
 --- The secrets of a list (holes allowed), ready to look for: whole ones of 4 bytes or more, and
 -- every RUN-byte piece of those of RUN bytes or more.
 local function make_prepared(secrets)
-  local whole_list, runs = {}, nil
-  local function add_one(s)
-    whole_list[#whole_list + 1] = s
-    if #s >= RUN then
-      runs = runs or {}
-      for i = 1, #s - RUN + 1 do runs[sub(s, i, i + RUN - 1)] = true end
-    end
-  end
+  local whole_list, runs, hex_list, hex_runs = {}, nil, {}, nil
   local function add(_, s)
     if type(s) == "string" and #s >= 4 then
-      add_one(s)
-      -- hex (an app secret, a proof) is the same value in either case: its other spellings too
-      if not find(s, "[^%x]") then
-        local up, low = upper(s), lower(s)
-        if up ~= s then add_one(up) end
-        if low ~= s then add_one(low) end
+      -- hex (an app secret, a proof) is the same value in either case: looked for in lower case
+      -- in the text in lower case
+      local hex = not find(s, "[^%x]")
+      if hex then s = lower(s) end
+      local list = hex and hex_list or whole_list
+      list[#list + 1] = s
+      if #s >= RUN then
+        local set = hex and (hex_runs or {}) or (runs or {})
+        if hex then hex_runs = set else runs = set end
+        for i = 1, #s - RUN + 1 do set[sub(s, i, i + RUN - 1)] = true end
       end
     end
   end
@@ -105,10 +102,11 @@ local function make_prepared(secrets)
     whole_list, runs = {}, nil
     for k, s in next, secrets do add(k, s) end
   end
-  if #whole_list == 0 then return false end
+  if #whole_list == 0 and #hex_list == 0 then return false end
   -- longest first, so that a secret containing another is replaced whole
   table.sort(whole_list, function(a, b) return #a > #b end)
-  return { list = whole_list, runs = runs }
+  table.sort(hex_list, function(a, b) return #a > #b end)
+  return { list = whole_list, runs = runs, hex_list = hex_list[1] and hex_list, hex_runs = hex_runs }
 end
 
 -- A client scrubs with the same list call after call (its token, app secret and proof): what
@@ -139,17 +137,19 @@ local function prepare(secrets)
   return p or nil
 end
 
-local function replace_whole(s, list)
+-- With `ci`, the secrets are in lower case and looked for in s in lower case (hex ones).
+local function replace_whole(s, list, ci)
   for i = 1, #list do
     local secret = list[i]
-    local a, b = find(s, secret, 1, true)
+    local hay = ci and lower(s) or s
+    local a, b = find(hay, secret, 1, true)
     if a then
       local out, init = {}, 1
       while a do
         out[#out + 1] = sub(s, init, a - 1)
         out[#out + 1] = REDACTED
         init = b + 1
-        a, b = find(s, secret, init, true)
+        a, b = find(hay, secret, init, true)
       end
       out[#out + 1] = sub(s, init)
       s = concat(out)
@@ -158,16 +158,21 @@ local function replace_whole(s, list)
   return s
 end
 
--- Every stretch of s covered by RUN-byte pieces of a secret becomes one REDACTED.
-local function replace_runs(s, runs)
-  if not runs or #s < RUN then return s end
+-- Every stretch of s covered by RUN-byte pieces of a secret becomes one REDACTED (hex_runs: pieces
+-- of hex secrets in lower case, looked for in s in lower case).
+local function replace_runs(s, runs, hex_runs)
+  if not (runs or hex_runs) or #s < RUN then return s end
+  local ls = hex_runs and lower(s)
+  local function piece(i)
+    return (runs and runs[sub(s, i, i + RUN - 1)]) or (hex_runs and hex_runs[sub(ls, i, i + RUN - 1)])
+  end
   local out, from, i, n = nil, 1, 1, #s
   while i <= n - RUN + 1 do
-    if runs[sub(s, i, i + RUN - 1)] then
+    if piece(i) then
       local last = i + RUN - 1
       local j = i + 1
       while j <= last + 1 and j <= n - RUN + 1 do -- extend while pieces keep overlapping
-        if runs[sub(s, j, j + RUN - 1)] then last = j + RUN - 1 end
+        if piece(j) then last = j + RUN - 1 end
         j = j + 1
       end
       out = out or {}
@@ -251,9 +256,12 @@ local MARGIN = 8192
 local function apply(p, s, limit)
   if limit and #s > limit + MARGIN then s = sub(s, 1, limit + MARGIN) end
   s = redact_named(s)
-  if p then s = replace_whole(s, p.list) end
+  if p then
+    s = replace_whole(s, p.list)
+    if p.hex_list then s = replace_whole(s, p.hex_list, true) end
+  end
   s = clip(s, limit)
-  if p then s = replace_runs(s, p.runs) end
+  if p then s = replace_runs(s, p.runs, p.hex_runs) end
   return s
 end
 

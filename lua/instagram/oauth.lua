@@ -137,6 +137,7 @@ end
 -- members, when they are what the call hands out, only of token_scrub (see call).
 local function scrub_answer(v, scrub, depth, token_scrub)
   if type(v) ~= "table" or depth > json.MAX_DEPTH then return end
+  local renamed
   for k, x in pairs(v) do
     local list = k == "access_token" and token_scrub or scrub
     if type(x) == "string" then
@@ -145,6 +146,11 @@ local function scrub_answer(v, scrub, depth, token_scrub)
     elseif type(x) == "table" then
       scrub_answer(x, scrub, depth + 1, token_scrub)
     end
+    if type(k) == "string" and errors.scrub(k, scrub) ~= k then renamed = renamed or {}; renamed[#renamed + 1] = k end
+  end
+  for i = 1, renamed and #renamed or 0 do -- (keys moved once the walk is over)
+    local k = renamed[i]
+    v[errors.scrub(k, scrub)], v[k] = v[k], nil
   end
 end
 
@@ -300,19 +306,38 @@ local function checked_redirect(url, expected_state)
     return nil, oauth_error("ambiguous_redirect", "the redirect's query and fragment disagree about "
       .. clean(concat(conflicts, ", ")) .. ": refusing it (tampered with?); start the login again")
   end
-  local rerr = redirect_error(p)
+  local rerr = redirect_error(p, url)
   if rerr then return nil, rerr end
   return p
 end
 
-function redirect_error(p)
+-- Every value the redirect URL gives a code or token parameter (a repeated one too: p keeps one).
+local function carried_secrets(url)
+  local out = {}
+  for name, value in tostring(url):gmatch("[?#&]([%w_%%]+)=([^&#]*)") do
+    name = core.url_decode(name)
+    if name == "code" or name == "access_token" or name == "long_lived_token" then
+      local v = core.url_decode(value)
+      if #v > 0 then out[#out + 1] = v end
+      if v ~= value and #value > 0 then out[#out + 1] = value end
+    end
+  end
+  return out
+end
+
+function redirect_error(p, url)
   if p.error or p.error_reason then
     local cancelled = p.error_reason == "user_denied" or p.error == "access_denied"
     local e = oauth_error(cancelled and "cancelled" or (clean(p.error) or "error"),
       clean(p.error_description) or clean(p.error_message) or "the login did not complete",
       { error = clean(p.error), error_reason = clean(p.error_reason), error_code = tonumber(p.error_code) })
     -- a code or token the same redirect carried is not quoted, wherever its text has it
-    return errors.scrub_error(e, scrub_list(p.code, p.access_token, p.long_lived_token))
+    local carried = carried_secrets(url)
+    for _, name in ipairs{ "code", "access_token", "long_lived_token" } do
+      local v = p[name]
+      if type(v) == "string" and v ~= "" then carried[#carried + 1] = v end
+    end
+    return errors.scrub_error(e, carried)
   end
 end
 

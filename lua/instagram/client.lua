@@ -669,7 +669,7 @@ local function looks(list)
   local l = looks_of[list]
   if l then return l end
   l = { plain = {}, hex = {}, runs = {}, hex_runs = {} }
-  local seen = {}
+  local seen, seen_run = {}, {}
   for i = 1, #list do
     local secret = list[i]
     local is_hex = not find(secret, "[^%x]")
@@ -680,7 +680,7 @@ local function looks(list)
       whole[#whole + 1] = secret
       for j = 1, #secret - RUN + 1 do
         local r = sub(secret, j, j + RUN - 1)
-        if not seen[r] then seen[r] = true; runs[#runs + 1] = r end
+        if not seen_run[r] then seen_run[r] = true; runs[#runs + 1] = r end
       end
     end
   end
@@ -728,7 +728,6 @@ local function strip_query(url, list, all, part)
   if #kept == 0 then return head end
   return head .. "?" .. concat(kept, "&")
 end
-
 
 local MAX_URL = 65536 -- the longest URL a transport takes (the C core and nginx's alike)
 

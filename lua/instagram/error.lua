@@ -99,7 +99,7 @@ local function make_prepared(secrets)
   -- a list's __pairs is honoured (a proxy of secrets); one that raises is not: its raw content
   local ok = pcall(function() for k, s in pairs(secrets) do add(k, s) end end)
   if not ok then
-    whole_list, runs = {}, nil
+    whole_list, runs, hex_list, hex_runs = {}, nil, {}, nil
     for k, s in next, secrets do add(k, s) end
   end
   if #whole_list == 0 and #hex_list == 0 then return false end

@@ -170,6 +170,15 @@ describe("secrets a server echoes", function()
     assert.is_nil(v.paging.previous:find(TOKEN, 1, true))
   end)
 
+  it("a pager finds a secret of exactly 8 bytes inside a cursor", function()
+    local short = "EAAB1234"
+    local c = client(scripted(function()
+      return { body = { data = { { id = "1" } }, paging = { cursors = { before = "zz" .. short .. "zz" } } } }
+    end), { access_token = short })
+    local page = assert(c:edge("/me/media"):next_page())
+    assert.is_nil(page.paging.cursors.before:find(short, 1, true))
+  end)
+
   it("an answer's paging links lose those parameters however their names are spelled", function()
     local link
     local c = client(scripted(function() return { body = { data = {}, paging = { next = link } } } end))

@@ -29,6 +29,9 @@ local function scripted(answer)
   return t
 end
 
+-- s with every byte percent-encoded.
+local function pct(s) return (s:gsub(".", function(c) return ("%%%02X"):format(c:byte()) end)) end
+
 -- Every string reachable from v (keys too), for looking secrets up in.
 local function strings(v, out, seen)
   out, seen = out or {}, seen or {}
@@ -151,7 +154,7 @@ describe("secrets a server echoes", function()
         .. "&appsecret_proof=" .. proof .. "&after=c" .. n) or nil
       return { body = { data = { { id = tostring(n) } }, paging = { next = next_url,
         previous = "https://graph.example/v24.0/me/media?access%5Ftoken=" .. TOKEN .. "&before=b",
-        cursors = { after = TOKEN, before = proof:upper(), other = "QVFIUm", encoded = core.url_encode(TOKEN),
+        cursors = { after = TOKEN, before = proof:upper(), other = "QVFIUm", encoded = pct(TOKEN), [pct(TOKEN)] = "a key",
           deep = { a = { b = { c = { d = { e = TOKEN } } } } }, [TOKEN] = "a key", huge = ("x"):rep(70000) } } } }
     end)
     c = client(t)
@@ -162,6 +165,11 @@ describe("secrets a server echoes", function()
       assert_clean("page " .. pages, page, { TOKEN, APP_SECRET, c:appsecret_proof() })
       assert.equal("QVFIUm", page.paging.cursors.other)
       assert.is_nil(page.paging.cursors.huge) -- (longer than any URL: dropped before it is looked at)
+      for k, v in pairs(page.paging.cursors) do -- (percent-encoded ones, keys and values, in no part either)
+        for _, text in ipairs{ k, type(v) == "string" and v or "" } do
+          assert.is_nil(core.url_decode(text):find(TOKEN:sub(1, 8), 1, true), text)
+        end
+      end
     end
     assert.equal(3, pages)
     for _, req in ipairs(t.sent) do assert.is_nil(req.url:find("access_token", 1, true)) end

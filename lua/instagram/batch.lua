@@ -154,7 +154,7 @@ function _M.run(client, ops, opts)
     -- every result is scrubbed of every secret the call carried: they all travelled in one body
     for k = 1, #chunk do
       local r = result(res[k], all, k)
-      if errors.is_error(r) then client:_scrub_error(r, all) elseif r then client:_clean_paging(r.body, all) end
+      if errors.is_error(r) then client:_scrub_error(r, all) elseif r then client:_strip_paging_links(r.body) end
       results[first + k - 1] = r
     end
   end

@@ -672,7 +672,7 @@ local function looks(list)
   local seen, seen_run = {}, {}
   for i = 1, #list do
     local secret = list[i]
-    local is_hex = not find(secret, "[^%x]")
+    local is_hex = not find(secret, "[^%x]") and find(secret, "%a") ~= nil -- (digits alone: as written)
     if is_hex then secret = lower(secret) end
     if #secret >= RUN and not seen[secret] then
       seen[secret] = true
@@ -736,10 +736,17 @@ local function holds_any(s, list)
   return holds_secret(s, list, true) or (find(s, "%", 1, true) ~= nil and holds_secret(core.url_decode(s), list, true))
 end
 
+-- s scrubbed of the list's secrets; "[redacted]" whole when what is left still holds one or a run
+-- of one (percent-encoded, which a scrub does not decode).
+local function clean_text(s, list)
+  local scrubbed = errors.scrub(s, list)
+  return holds_any(scrubbed, list) and "[redacted]" or scrubbed
+end
+
 -- A pager's paging table (t, at depth), made fit to hand back: strings holding a secret of the list
--- (or a run of one, plain or percent-encoded) scrubbed, keys too; what is deeper than 4 levels,
--- longer than a URL may be, or past the 64th string, dropped (a real paging has a handful of
--- strings; the cost of looking is bounded whatever a server sent).
+-- (or a run of one, plain or percent-encoded) cleaned (clean_text), keys too; what is deeper than 4
+-- levels, longer than a URL may be, or past the 64th string, dropped (a real paging has a handful
+-- of strings; the cost of looking is bounded whatever a server sent).
 local function scrub_strings(t, list, depth, budget)
   local renamed, dropped
   for k, v in pairs(t) do
@@ -748,10 +755,7 @@ local function scrub_strings(t, list, depth, budget)
       dropped = dropped or {}; dropped[#dropped + 1] = k
     else
       if type(v) == "string" then
-        if holds_any(v, list) then
-          local scrubbed = errors.scrub(v, list)
-          t[k] = holds_any(scrubbed, list) and "[redacted]" or scrubbed -- (what was left encoded: all of it)
-        end
+        if holds_any(v, list) then t[k] = clean_text(v, list) end
       elseif type(v) == "table" then
         scrub_strings(v, list, depth + 1, budget)
       end
@@ -760,7 +764,7 @@ local function scrub_strings(t, list, depth, budget)
   end
   for i = 1, dropped and #dropped or 0 do t[dropped[i]] = nil end
   for k in pairs(renamed or {}) do
-    if t[k] ~= nil then t[#k > MAX_URL and "[redacted]" or errors.scrub(k, list)], t[k] = t[k], nil end
+    if t[k] ~= nil then t[#k > MAX_URL and "[redacted]" or clean_text(k, list)], t[k] = t[k], nil end
   end
 end
 
@@ -781,39 +785,53 @@ local function strip_named(u)
   return head .. (#kept > 0 and "?" .. concat(kept, "&") or "") .. frag
 end
 
--- An answer's paging links and cursors as handed back. Every answer: a link's access_token and
--- appsecret_proof parameters are dropped (the API may write the token it was called with there),
--- looked for only in a link that has "token" or "proof" in any case, or a '%'. A pager's pages
--- (`all`): a link keeps only what strip_query keeps, and is dropped if it still holds a secret of
--- the list, or a run of one (in its path: the pager refused to follow it); its cursors and the rest
--- of its paging are scrubbed (scrub_strings).
-local function clean_link(pg, k, list, all)
+-- pg[k], a link of an answer's paging, without its access_token and appsecret_proof parameters
+-- (the API may write the token it was called with there): looked for only in a link that has
+-- "token" or "proof" in any case, or a '%' (two plain finds on every answer with paging). Linear
+-- in the link: one too long to follow stays one, without them.
+local function strip_link(pg, k)
   local u = pg[k]
   if type(u) ~= "string" then return end
-  if all then
-    if #u > MAX_URL then pg[k] = nil return end
-    local kept = strip_query(u, list, true, true)
-    if holds_any(kept, list) then pg[k] = nil elseif kept ~= u then pg[k] = kept end
-    return
-  end
   local l = lower(u)
   if find(l, "token", 1, true) or find(l, "proof", 1, true) or find(u, "%", 1, true) then
-    local kept = strip_named(u) -- (linear in the link: a link too long to follow stays one, without them)
+    local kept = strip_named(u)
     if kept ~= u then pg[k] = kept end
   end
 end
 
-local function clean_paging(value, list, all)
+-- Every answer's (and batch result's) paging links (see strip_link).
+local function strip_paging_links(value)
   local pg = value.paging
   if type(pg) ~= "table" then return end
-  clean_link(pg, "next", list, all)
-  clean_link(pg, "previous", list, all)
-  if all then scrub_strings(pg, list, 0, { n = 64 }) end
+  strip_link(pg, "next")
+  strip_link(pg, "previous")
 end
 
--- For the pager (all) and batch results: an answer's paging cleaned (see clean_paging).
-function Client:_clean_paging(value, list, all)
-  if type(value) == "table" then clean_paging(value, list or secrets[self].own, all) end
+-- A page a pager hands back, once its walk has read the links: a link keeps only what strip_query
+-- keeps, and is dropped if it still holds a secret of the list or a run of one (in its path: the
+-- walk refused to follow it) or is longer than any URL; the rest of its paging, cursors included,
+-- goes through scrub_strings.
+local function clean_page(page, list)
+  local pg = page.paging
+  if type(pg) ~= "table" then return end
+  for _, k in ipairs{ "next", "previous" } do
+    local u = pg[k]
+    if type(u) == "string" then
+      local kept = #u <= MAX_URL and strip_query(u, list, true, true)
+      if not kept or holds_any(kept, list) then pg[k] = nil elseif kept ~= u then pg[k] = kept end
+    end
+  end
+  scrub_strings(pg, list, 0, { n = 64 })
+end
+
+-- For the pager: a page cleaned of this client's secrets (clean_page).
+function Client:_clean_page(page)
+  if type(page) == "table" then clean_page(page, secrets[self].own) end
+end
+
+-- For batch results: an answer's paging links (strip_paging_links).
+function Client._strip_paging_links(_, value) -- (a method: batch calls it on its client)
+  if type(value) == "table" then strip_paging_links(value) end
 end
 
 -- ---- URLs ----------------------------------------------------------------------------------
@@ -1116,7 +1134,7 @@ function Client:_interpret(res, list)
     if res.decode_error == nil and (body == "" or body == nil) then return true end -- 2xx with no body (e.g. 204)
     return nil, errors.decode(status, body or "", why, list)
   end
-  if type(value) == "table" then clean_paging(value, list) end
+  if type(value) == "table" then strip_paging_links(value) end
   return value
 end
 

@@ -85,7 +85,7 @@ local function make_prepared(secrets)
     if type(s) == "string" and #s >= 4 then
       -- hex (an app secret, a proof) is the same value in either case: looked for in lower case
       -- in the text in lower case
-      local hex = not find(s, "[^%x]")
+      local hex = not find(s, "[^%x]") and find(s, "%a") ~= nil -- (digits alone: as written)
       if hex then s = lower(s) end
       local list = hex and hex_list or whole_list
       list[#list + 1] = s

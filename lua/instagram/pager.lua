@@ -203,7 +203,7 @@ function Pager:next_page()
   end
   self.pages_fetched = self.pages_fetched + 1
   if #page.data == 0 then self.done = true else self:_advance(page) end
-  self.client:_clean_paging(page, nil, true) -- (after the walk read its links: the page handed back holds no secret)
+  self.client:_clean_page(page) -- (after the walk read its links: the page handed back holds no secret)
   if self.max_items then
     local room = self.max_items - self.items_seen
     if #page.data > room then

@@ -188,6 +188,60 @@ describe("core.json_decode: keys kept from object to object (by depth and place)
   end)
 end)
 
+describe("core.json_decode: string values kept from object to object (by depth and place)", function()
+  -- The short string value at a kept key's place is kept too, until two in a row differ from it:
+  -- whatever the values do from one object to the next, each reads whole.
+  local function same_as_cjson(text)
+    assert.same(cjson.decode(text), decode(text), text)
+  end
+
+  it("reads repeated, changing, alternating and unique values at each place", function()
+    local items = {}
+    local kinds = { "IMAGE", "IMAGE", "VIDEO", "IMAGE", "IMAGE", "CAROUSEL_ALBUM", "VIDEO", "IMAGE" }
+    for i = 1, 40 do
+      items[i] = ('{"id":"1791819522%07d","media_type":"%s","product":"FEED","flag":"%s","n":%d}')
+        :format(i, kinds[i % #kinds + 1], i % 2 == 0 and "a" or "b", i)
+    end
+    same_as_cjson("[" .. table.concat(items, ",") .. "]")
+  end)
+
+  it("reads values that only share a prefix or differ in length, empty ones, escaped and long ones", function()
+    local long, longer = ("v"):rep(32), ("v"):rep(33)
+    same_as_cjson(('[{"a":"x","b":"%s","c":"","d":"ab"},{"a":"xy","b":"%s","c":"","d":"a"},'
+      .. '{"a":"x","b":"%s","c":"\\u0041","d":"ab"},{"a":"x\\\"","b":"%sv","c":"A","d":"ab"},'
+      .. '{"a":"x","b":"%s","c":"","d":"ab\\n"},{"a":"x","b":"%s","c":"","d":"ab"}]')
+      :format(long, longer, long, long, long, long))
+  end)
+
+  it("reads a value of another type at a place that kept a string, and a string after one", function()
+    same_as_cjson('[{"a":"s","b":1},{"a":"s","b":2},{"a":1,"b":"s"},{"a":"s","b":"s"},{"a":null,"b":[]},'
+      .. '{"a":"s","b":{"c":"s"}},{"a":{"x":"s"},"b":"s"},{"a":true,"b":"s"},{"a":"s","b":"s"}]')
+  end)
+
+  it("records digit strings kept at a place as strings for the encoder, each time they are read", function()
+    local text = '[{"id":"12345678901234567890"},{"id":"12345678901234567890"},{"id":"12345678901234567890"}]'
+    local v = json.decode(text)
+    for i = 1, 3 do assert.equal("12345678901234567890", v[i].id) end
+    assert.equal('{"id":"12345678901234567890"}', json.encode(v[3]))
+  end)
+
+  it("keeps the kept values alive through a full collection in the middle of a decode", function()
+    local items = {}
+    for i = 1, 200 do items[i] = ('{"t":"%s","u":"user%d","v":"VIDEO"}'):format(i % 3 == 0 and "A" or "B", i % 5) end
+    local text = "[" .. table.concat(items, ",") .. "]"
+    for _ = 1, 3 do
+      local function again() collectgarbage(); core.json_decode('[{"t":"x"},{"t":"x"},{"t":"y"}]') end
+      for _ = 1, 50 do setmetatable({}, { __gc = again }) end
+      local v = decode(text)
+      for i = 1, 200 do
+        assert.equal(i % 3 == 0 and "A" or "B", v[i].t)
+        assert.equal("user" .. i % 5, v[i].u)
+        assert.equal("VIDEO", v[i].v)
+      end
+    end
+  end)
+end)
+
 describe("core.json_decode: numbers", function()
   it("keeps 17- and 19-digit integers exact (5.4: integers; LuaJIT: strings beyond 2^53)", function()
     local v = decode('[9007199254740992,9007199254740993,17841405822304915,1234567890123456789,'

@@ -47,13 +47,21 @@
  * items have a dozen), not by depth and position, so it stays small (it is made on every decode
  * that has repeated objects, and all it allocates is work for the collector). */
 #define KEY_TABLE_START 16
+/* Short string values repeat at the same place too (media_type, media_product_type; an insight's
+ * name, period and title): the value at each kept key's place is kept the same way, up to
+ * VALUE_MAX_LEN bytes, until two values in a row differ from the one kept (an id, a timestamp):
+ * then that place keeps nothing more in this decode, so unique values cost one comparison. */
+#define VALUE_MAX_LEN 32
+typedef struct { const char *s; size_t len; int at; } kept_string; /* s: NULL when nothing kept;
+                                                                      * at: its entry, 0 for none yet */
 typedef struct {
-  int table;           /* stack index of the slot for the table of kept keys (nil until needed) */
+  int table;           /* stack index of the slot for the table of kept strings (nil until needed) */
   int made;            /* whether that table exists */
   int used;            /* entries of that table in use (1..used) */
   int n[KEY_DEPTHS];   /* positions at each depth with an entry below */
-  struct { const char *s; size_t len; int at; } k[KEY_DEPTHS][KEY_SLOTS]; /* s: NULL when nothing kept;
-                                                                        * at: its entry, 0 for none yet */
+  kept_string k[KEY_DEPTHS][KEY_SLOTS];
+  kept_string v[KEY_DEPTHS][KEY_SLOTS];      /* the value last read after that key's place */
+  unsigned char misses[KEY_DEPTHS][KEY_SLOTS]; /* values in a row unlike the kept one (2: no more) */
 } key_cache;
 
 typedef struct {
@@ -370,47 +378,83 @@ static int same_bytes(const char *a, const unsigned char *b, size_t n) {
   return x == y;
 }
 
+/* The string at j->p (its opening quote) from the cache, when its bytes are those kept in *e (and
+ * then its closing quote: a kept string has no quote, backslash or control byte, so the scan
+ * would stop there): 1 when pushed so. */
+static int push_kept(parser *j, const kept_string *e) {
+  const unsigned char *open = j->p;
+  size_t len = e->len;
+  if (!e->s || (size_t)(j->end - open) <= len + 1 || open[len + 1] != '"' || !same_bytes(e->s, open + 1, len))
+    return 0;
+  lua_rawgeti(j->L, j->keys->table, e->at);
+  j->p = open + len + 2;
+  return 1;
+}
+
+/* Keeps the string on top of the stack (len bytes, no escape) in *e, in the table of kept strings. */
+static void keep(parser *j, kept_string *e, size_t len) {
+  lua_State *L = j->L;
+  key_cache *c = j->keys;
+  if (!c->made) {
+    lua_createtable(L, KEY_TABLE_START, 0);
+    lua_replace(L, c->table);
+    c->made = 1;
+  }
+  if (!e->at) e->at = ++c->used;
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, c->table, e->at);
+  e->s = lua_tostring(L, -1); /* kept alive by the table until replaced there */
+  e->len = len;
+}
+
 /* The key at j->p (its opening quote), position i of an object at depth d < KEY_DEPTHS that is
  * not the first at its depth: pushed from the cache when the bytes are those kept at (d, i), else
- * made and kept there (a key with escapes or longer than KEY_MAX_LEN leaves the place empty). */
+ * made and kept there (a key with escapes or longer than KEY_MAX_LEN leaves the place empty). A
+ * new place starts with no value kept. */
 static int key(parser *j, int d, int i) {
-  lua_State *L = j->L;
   key_cache *c = j->keys;
   const unsigned char *open = j->p, *end = j->end;
   int known = i < c->n[d];
-  if (known && c->k[d][i].s) { /* the kept key's bytes, then its closing quote: the same key (it has
-                                * no quote, backslash or control byte, so the scan would stop there) */
-    size_t len = c->k[d][i].len;
-    if ((size_t)(end - open) > len + 1 && open[len + 1] == '"' && same_bytes(c->k[d][i].s, open + 1, len)) {
-      lua_rawgeti(L, c->table, c->k[d][i].at);
-      j->p = open + len + 2;
-      return 0;
-    }
+  if (known && push_kept(j, &c->k[d][i])) return 0;
+  if (!known) {
+    c->k[d][i].at = c->v[d][i].at = 0;
+    c->v[d][i].s = NULL;
+    c->misses[d][i] = 0;
   }
-  if (!known) c->k[d][i].at = 0;
   const unsigned char *p = skip_plain(open + 1, end);
   if (p < end && *p == '"') {
     size_t len = (size_t)(p - open - 1);
-    if (push_plain(j, open, p), len <= KEY_MAX_LEN) {
-      if (!c->made) {
-        lua_createtable(L, KEY_TABLE_START, 0);
-        lua_replace(L, c->table);
-        c->made = 1;
-      }
-      if (!c->k[d][i].at) c->k[d][i].at = ++c->used;
-      lua_pushvalue(L, -1);
-      lua_rawseti(L, c->table, c->k[d][i].at);
-      c->k[d][i].s = lua_tostring(L, -1); /* kept alive by the table until replaced there */
-      c->k[d][i].len = len;
-    } else {
-      c->k[d][i].s = NULL;
-    }
+    if (push_plain(j, open, p), len <= KEY_MAX_LEN) keep(j, &c->k[d][i], len);
+    else c->k[d][i].s = NULL;
     if (!known) c->n[d] = i + 1;
     return 0;
   }
   if (escaped_string(j, open, p)) return -1;
   c->k[d][i].s = NULL;
   if (!known) c->n[d] = i + 1;
+  return 0;
+}
+
+/* The string value at j->p (its opening quote) of the member read by key(j, d, i): pushed from the
+ * cache when it is the one kept there, else made, and kept unless two in a row were not. */
+static int kept_value(parser *j, int d, int i) {
+  key_cache *c = j->keys;
+  kept_string *e = &c->v[d][i];
+  if (push_kept(j, e)) {
+    c->misses[d][i] = 0;
+    return 0;
+  }
+  const unsigned char *open = j->p, *end = j->end, *p = skip_plain(open + 1, end);
+  if (p >= end || *p != '"') return escaped_string(j, open, p);
+  size_t len = (size_t)(p - open - 1);
+  push_plain(j, open, p);
+  if (c->misses[d][i] >= 2) return 0; /* this place keeps nothing more */
+  if (len > VALUE_MAX_LEN || (e->s && ++c->misses[d][i] >= 2)) {
+    e->s = NULL;
+    c->misses[d][i] = 2;
+    return 0;
+  }
+  keep(j, e, len);
   return 0;
 }
 
@@ -514,11 +558,12 @@ static int object(parser *j) {
     if (p >= end || *p != '"') return fail(j, "expected a string (an object key)", p);
     j->p = p;
     if (room(j, &table_mode, object_to_table, base, n)) return -1;
-    if (hint > 0 && j->depth < KEY_DEPTHS && n < KEY_SLOTS ? key(j, j->depth, n) : string(j)) return -1;
+    int cached = hint > 0 && j->depth < KEY_DEPTHS && n < KEY_SLOTS;
+    if (cached ? key(j, j->depth, n) : string(j)) return -1;
     p = skip_ws(j->p, end);
     if (p >= end || *p != ':') return fail(j, "expected ':'", p);
-    j->p = p + 1;
-    if (value(j)) return -1;
+    j->p = p = skip_ws(p + 1, end);
+    if (cached && p < end && *p == '"' ? kept_value(j, j->depth, n) : value(j)) return -1;
     n++;
     if (table_mode) lua_rawset(L, base + 1);
     else j->pending += 2;
@@ -582,7 +627,7 @@ static int decode_here(lua_State *L, const char *text, size_t len, const ig_json
   j->array_mt = o->array_mt ? ig_absindex(L, o->array_mt) : 0;
   j->numbers = o->numbers ? ig_absindex(L, o->numbers) : 0;
   int base = lua_gettop(L);
-  key_cache keys; /* only table, made, used and n[] need a start: k[d][i] is read below n[d] */
+  key_cache keys; /* only table, made, used and n[] need a start: k, v and misses are read below n[d] */
   keys.table = base + 1;
   keys.made = keys.used = 0;
   memset(keys.n, 0, sizeof keys.n);

@@ -410,6 +410,42 @@ function B.batch(ctx, opt)
   return json_respond(200, "[" .. concat(entries, ",") .. "]")
 end
 
+--- An answer of exactly `size` bytes (status line, headers and body; 4096 by default) and, in the
+-- same write (one TLS record over HTTPS), a second answer nobody asked for: 400 with the API's
+-- "code 4", which says the call was not carried out (a client may make it again). The connection
+-- stays open: a request that comes next on it is read, logged and answered 200 {"ok":true,...,
+-- "on":"the same connection"}, then the connection is closed.
+function B.surplus(ctx, opt)
+  local size = tonumber(opt.size) or 4096
+  local head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %05d\r\n\r\n"
+  local blen = size - #format(head, 0)
+  local asked = format(head, blen) .. '{"p":"' .. rep("x", blen - 8) .. '"}'
+  local extra = '{"error":{"message":"(#4) Application request limit reached","type":"OAuthException","code":4}}'
+  local unasked = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " .. #extra
+    .. "\r\n\r\n" .. extra
+  local sock = ngx.req.socket(true)
+  if not sock then return ngx.exit(444) end
+  sock:settimeout(3000)
+  if not sock:send(asked .. unasked) then return end
+  local line = sock:receive("*l")
+  local method, uri = (line or ""):match("^(%u+) (%S+) HTTP/1%.%d$")
+  if not method then return end
+  local headers = {}
+  repeat
+    local h = sock:receive("*l")
+    if not h then return end
+    local k, v = h:match("^([^:]+):%s*(.-)%s*$")
+    if k then headers[k:lower()] = v end
+  until h == ""
+  local len = tonumber(headers["content-length"]) or 0
+  local body = len > 0 and len <= LOG_BODY and sock:receive(len) or ""
+  remember(log, { method = method, uri = uri, path = uri:gsub("%?.*$", ""):gsub("^/v%d+%.%d+", ""), scheme = ctx.scheme,
+    key = ctx.key, auth = headers.authorization, headers = headers, body = body })
+  local answer = '{"id":"17841405822304914","ok":true,"uid":"' .. json_escape(ctx.uid) .. '","on":"the same connection"}'
+  sock:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " .. #answer
+    .. "\r\nConnection: close\r\n\r\n" .. answer)
+end
+
 --- Reads the whole request (its body included), then drops the connection without an answer.
 -- how: close (default) | status (half a status line) | headers (headers promising a body, no body)
 --   | reset (lingering data: answer with garbage and close at once) ; delay (seconds before dropping)

@@ -25,7 +25,8 @@
 --   it, for a Content-Length that is not one decimal number. Messages never quote the server's
 --   status line (it may echo the Authorization header). A connection goes back to the pool only
 --   after an answer framed one way, that did not say close, with no byte left over; never after a
---   204 that announced a body or chunked beside a Content-Length or in HTTP/1.0.
+--   204 that announced a body or chunked beside a Content-Length or in HTTP/1.0; over TLS, never
+--   when the answer's last read may have filled nginx's buffer (bytes may wait inside OpenSSL).
 -- * a request is sent again on a fresh connection only when a reused keep-alive connection failed
 --   and the server cannot have acted on it: for GET, HEAD, DELETE, PUT and OPTIONS when no answer
 --   byte came; for any other method only when not one byte of the request left (the first byte is
@@ -342,9 +343,30 @@ local function remaining_ms(deadline)
 end
 
 -- A read buffer over the socket: `buf` from `pos` is received and not yet used; `got` counts
--- every byte received.
+-- every byte received, `last` those of the latest read.
 local function new_reader(sock, deadline)
-  return { sock = sock, deadline = deadline, buf = "", pos = 1, got = 0 }
+  return { sock = sock, deadline = deadline, buf = "", pos = 1, got = 0, last = 0 }
+end
+
+-- A read fills nginx's buffer for the socket (lua_socket_buffer_size: the page size unless set)
+-- when the bytes are there. Over TLS the rest of the record then waits decrypted inside OpenSSL,
+-- where neither this module's buffer, nor the poll of stale(), nor nginx's own keep-alive check (a
+-- peek at the socket) sees it: the next request on the connection would read it as its answer (an
+-- answer a server sent unasked would be taken for a POST's, and a "code 4" there has the POST made
+-- again). So a TLS connection whose answer ended with a read that may have filled the buffer is
+-- not kept (T:_attempt): a read of at least the page size and of the most bytes one read has
+-- returned in this worker (the buffer is at least that). With the default buffer that is a last
+-- read of exactly its size, an answer ending on a 4096-byte boundary of a full read: rare. (A
+-- buffer set below the page size hides a full read from this test.)
+local largest_read = 0
+local PAGE = 4096
+do
+  local ok, ffi = pcall(require, "ffi")
+  if ok then
+    pcall(ffi.cdef, "int getpagesize(void);")
+    local got, n = pcall(function() return tonumber(ffi.C.getpagesize()) end)
+    if got and n and n > 0 then PAGE = n end
+  end
 end
 
 -- Whatever has arrived (up to n bytes), waiting at most what is left of the deadline. nginx's
@@ -356,7 +378,9 @@ local function receive_some(r, n)
   r.sock:settimeout(remaining_ms(d))
   local data, err = r.sock:receiveany(n)
   if not data then return nil, err end
-  r.got = r.got + #data
+  local k = #data
+  r.got, r.last = r.got + k, k
+  if k > largest_read then largest_read = k end
   return data
 end
 
@@ -703,6 +727,8 @@ function T:_attempt(p, deadline, body_writer)
     return nil, reason, "reading the body from " .. pool .. " failed: " .. tostring(berr)
   end
   if r.pos <= #r.buf then keep = false end -- bytes that belong to no request: not a connection to reuse
+  -- over TLS, a last read that may have filled nginx's buffer may have left bytes inside OpenSSL
+  if p.scheme == "https" and r.last >= PAGE and r.last >= largest_read then keep = false end
   if not (keep and sock:setkeepalive(self.keepalive_timeout, self.pool_size)) then sock:close() end
   return { status = status, headers = headers, body = res_body }
 end

@@ -366,11 +366,13 @@ for _, scheme in ipairs(SCHEMES) do
       -- Over HTTPS the unasked answer comes in the asked one's TLS record: when the asked one ends
       -- where a read filled the cosocket's buffer (4096 bytes in the specs' nginx), the rest waits
       -- inside OpenSSL, where no check at the socket sees it.
-      for _, size in ipairs{ 1000, 4095, 4096, 8192, 9000 } do
-        it(("an answer nobody asked for behind a %d-byte one, then a POST: sent once, its own answer"):format(size),
-          function()
+      for _, case in ipairs{ { 1000 }, { 4095 }, { 4096 }, { 8192 }, { 9000 }, { 4096, "chunked" },
+                             { 8192, "chunked" }, { 12288, "chunked" } } do
+        local size, framing = case[1], case[2]
+        it(("an answer nobody asked for behind a %d-byte %s one, then a POST: sent once, its own answer")
+          :format(size, framing or "Content-Length"), function()
             scenario(scheme, nil, function(t)
-              t:call("GET surplus", function(c) return c:get("/surplus/" .. t.uid, { size = size }) end)
+              t:call("GET surplus", function(c) return c:get("/surplus/" .. t.uid, { size = size, framing = framing }) end)
               local v = t:call("POST after it", function(c) return c:post("/ok/" .. t.uid, { message = "once" }) end)
               local g = t:call("GET after it", function(c) return c:get("/ok/" .. t.uid) end)
               local posts = 0

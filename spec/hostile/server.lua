@@ -410,16 +410,43 @@ function B.batch(ctx, opt)
   return json_respond(200, "[" .. concat(entries, ",") .. "]")
 end
 
---- An answer of exactly `size` bytes (status line, headers and body; 4096 by default) and, in the
+--- An answer of exactly `size` bytes (status line, headers and body; 4096 by default; framing =
+-- chunked: chunked) and, in the
 -- same write (one TLS record over HTTPS), a second answer nobody asked for: 400 with the API's
 -- "code 4", which says the call was not carried out (a client may make it again). The connection
 -- stays open: a request that comes next on it is read, logged and answered 200 {"ok":true,...,
 -- "on":"the same connection"}, then the connection is closed.
+-- With framing=chunked the asked answer is chunked (1000-byte chunks), padded with a header to
+-- the size.
+local function chunked_answer(size)
+  local head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+  local function framed(len) -- the chunks and the last chunk of a len-byte body
+    local n, out = 0, 5
+    while n < len do
+      local k = min(1000, len - n)
+      out, n = out + #format("%x", k) + k + 4, n + k
+    end
+    return out
+  end
+  for len = size, 8, -1 do
+    local pad = size - #head - 2 - framed(len)
+    if pad == 0 or pad >= 10 then
+      local body, parts = '{"p":"' .. rep("x", len - 8) .. '"}', {}
+      for i = 1, len, 1000 do
+        local piece = sub(body, i, i + 999)
+        parts[#parts + 1] = format("%x", #piece) .. "\r\n" .. piece .. "\r\n"
+      end
+      return head .. (pad > 0 and "X-Pad: " .. rep("p", pad - 9) .. "\r\n" or "") .. "\r\n"
+        .. concat(parts) .. "0\r\n\r\n"
+    end
+  end
+end
+
 function B.surplus(ctx, opt)
   local size = tonumber(opt.size) or 4096
   local head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %05d\r\n\r\n"
   local blen = size - #format(head, 0)
-  local asked = format(head, blen) .. '{"p":"' .. rep("x", blen - 8) .. '"}'
+  local asked = opt.framing == "chunked" and chunked_answer(size) or format(head, blen) .. '{"p":"' .. rep("x", blen - 8) .. '"}'
   local extra = '{"error":{"message":"(#4) Application request limit reached","type":"OAuthException","code":4}}'
   local unasked = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " .. #extra
     .. "\r\n\r\n" .. extra

@@ -348,26 +348,17 @@ local function new_reader(sock, deadline)
   return { sock = sock, deadline = deadline, buf = "", pos = 1, got = 0, last = 0 }
 end
 
--- A read fills nginx's buffer for the socket (lua_socket_buffer_size: the page size unless set)
--- when the bytes are there. Over TLS the rest of the record then waits decrypted inside OpenSSL,
--- where neither this module's buffer, nor the poll of stale(), nor nginx's own keep-alive check (a
--- peek at the socket) sees it: the next request on the connection would read it as its answer (an
--- answer a server sent unasked would be taken for a POST's, and a "code 4" there has the POST made
--- again). So a TLS connection whose answer ended with a read that may have filled the buffer is
--- not kept (T:_attempt): a read of at least the page size and of the most bytes one read has
--- returned in this worker (the buffer is at least that). With the default buffer that is a last
--- read of exactly its size, an answer ending on a 4096-byte boundary of a full read: rare. (A
--- buffer set below the page size hides a full read from this test.)
-local largest_read = 0
-local PAGE = 4096
-do
-  local ok, ffi = pcall(require, "ffi")
-  if ok then
-    pcall(ffi.cdef, "int getpagesize(void);")
-    local got, n = pcall(function() return tonumber(ffi.C.getpagesize()) end)
-    if got and n and n > 0 then PAGE = n end
-  end
-end
+-- Over TLS a read that fills nginx's buffer for the socket (lua_socket_buffer_size) may leave the
+-- rest of a record decrypted inside OpenSSL, where neither this module's buffer, nor the poll of
+-- stale(), nor nginx's own keep-alive check (a peek at the socket) sees it: the next request on the
+-- connection would read it as its answer (an answer a server sent unasked would be taken for a
+-- POST's, and a "code 4" there has the POST made again). Every read asks for PIECE, more than the
+-- buffer holds, so it takes all nginx has (nginx starts each read at its buffer's start once it is
+-- emptied) and a read that filled the buffer returned exactly its size. That size is not known
+-- here, but it is set in KiB (4k, 8k: the page size by default): an answer on TLS whose last read
+-- returned a whole number of KiB is not kept (T:_attempt). An honest answer ends so about once in
+-- 1024; a buffer size that is not a whole number of KiB hides a full read from this test.
+local function may_have_filled(r) return r.last > 0 and r.last % 1024 == 0 end
 
 -- Whatever has arrived (up to n bytes), waiting at most what is left of the deadline. nginx's
 -- socket timeouts restart whenever a byte arrives, so every read is one receiveany under a
@@ -378,9 +369,7 @@ local function receive_some(r, n)
   r.sock:settimeout(remaining_ms(d))
   local data, err = r.sock:receiveany(n)
   if not data then return nil, err end
-  local k = #data
-  r.got, r.last = r.got + k, k
-  if k > largest_read then largest_read = k end
+  r.got, r.last = r.got + #data, #data
   return data
 end
 
@@ -430,8 +419,13 @@ local function read_exact(r, n)
   local parts, need = { sub(r.buf, r.pos) }, n - avail
   r.buf, r.pos = "", 1
   while need > 0 do
-    local data, err = receive_some(r, min(need, PIECE))
+    local data, err = receive_some(r, PIECE) -- (all nginx holds: see may_have_filled)
     if not data then return nil, err end
+    if #data > need then -- the rest stays in the buffer
+      parts[#parts + 1] = sub(data, 1, need)
+      r.buf, r.pos = data, need + 1
+      break
+    end
     parts[#parts + 1] = data
     need = need - #data
   end
@@ -728,7 +722,7 @@ function T:_attempt(p, deadline, body_writer)
   end
   if r.pos <= #r.buf then keep = false end -- bytes that belong to no request: not a connection to reuse
   -- over TLS, a last read that may have filled nginx's buffer may have left bytes inside OpenSSL
-  if p.scheme == "https" and r.last >= PAGE and r.last >= largest_read then keep = false end
+  if p.scheme == "https" and may_have_filled(r) then keep = false end
   if not (keep and sock:setkeepalive(self.keepalive_timeout, self.pool_size)) then sock:close() end
   return { status = status, headers = headers, body = res_body }
 end

@@ -52,8 +52,8 @@
  * VALUE_MAX_LEN bytes, until two values in a row differ from the one kept (an id, a timestamp):
  * then that place keeps nothing more in this decode, so unique values cost one comparison. */
 #define VALUE_MAX_LEN 32
-typedef struct { const char *s; size_t len; int at; } kept_string; /* s: NULL when nothing kept;
-                                                                      * at: its entry, 0 for none yet */
+typedef struct { int set; size_t len; int at; } kept_string; /* set: 0 when nothing is kept;
+                                                               * at: its entry, 0 for none yet */
 typedef struct {
   int table;           /* stack index of the slot for the table of kept strings (nil until needed) */
   int made;            /* whether that table exists */
@@ -380,15 +380,22 @@ static int same_bytes(const char *a, const unsigned char *b, size_t n) {
 
 /* The string at j->p (its opening quote) from the cache, when its bytes are those kept in *e (and
  * then its closing quote: a kept string has no quote, backslash or control byte, so the scan
- * would stop there): 1 when pushed so. */
+ * would stop there): 1 when pushed so. The bytes compared are those of the entry pushed, on the
+ * stack: a finalizer that found the table (debug.getlocal) and changed it changes what matches,
+ * never what is read. */
 static int push_kept(parser *j, const kept_string *e) {
+  lua_State *L = j->L;
   const unsigned char *open = j->p;
-  size_t len = e->len;
-  if (!e->s || (size_t)(j->end - open) <= len + 1 || open[len + 1] != '"' || !same_bytes(e->s, open + 1, len))
-    return 0;
-  lua_rawgeti(j->L, j->keys->table, e->at);
-  j->p = open + len + 2;
-  return 1;
+  size_t len = e->len, have;
+  if (!e->set || (size_t)(j->end - open) <= len + 1 || open[len + 1] != '"') return 0;
+  lua_rawgeti(L, j->keys->table, e->at);
+  const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &have) : NULL;
+  if (s && have == len && same_bytes(s, open + 1, len)) {
+    j->p = open + len + 2;
+    return 1;
+  }
+  lua_pop(L, 1);
+  return 0;
 }
 
 /* Keeps the string on top of the stack (len bytes, no escape) in *e, in the table of kept strings. */
@@ -403,7 +410,7 @@ static void keep(parser *j, kept_string *e, size_t len) {
   if (!e->at) e->at = ++c->used;
   lua_pushvalue(L, -1);
   lua_rawseti(L, c->table, e->at);
-  e->s = lua_tostring(L, -1); /* kept alive by the table until replaced there */
+  e->set = 1;
   e->len = len;
 }
 
@@ -418,19 +425,19 @@ static int key(parser *j, int d, int i) {
   if (known && push_kept(j, &c->k[d][i])) return 0;
   if (!known) {
     c->k[d][i].at = c->v[d][i].at = 0;
-    c->v[d][i].s = NULL;
+    c->v[d][i].set = 0;
     c->misses[d][i] = 0;
   }
   const unsigned char *p = skip_plain(open + 1, end);
   if (p < end && *p == '"') {
     size_t len = (size_t)(p - open - 1);
     if (push_plain(j, open, p), len <= KEY_MAX_LEN) keep(j, &c->k[d][i], len);
-    else c->k[d][i].s = NULL;
+    else c->k[d][i].set = 0;
     if (!known) c->n[d] = i + 1;
     return 0;
   }
   if (escaped_string(j, open, p)) return -1;
-  c->k[d][i].s = NULL;
+  c->k[d][i].set = 0;
   if (!known) c->n[d] = i + 1;
   return 0;
 }
@@ -449,8 +456,8 @@ static int kept_value(parser *j, int d, int i) {
   size_t len = (size_t)(p - open - 1);
   push_plain(j, open, p);
   if (c->misses[d][i] >= 2) return 0; /* this place keeps nothing more */
-  if (len > VALUE_MAX_LEN || (e->s && ++c->misses[d][i] >= 2)) {
-    e->s = NULL;
+  if (len > VALUE_MAX_LEN || (e->set && ++c->misses[d][i] >= 2)) {
+    e->set = 0;
     c->misses[d][i] = 2;
     return 0;
   }

@@ -270,9 +270,9 @@ describe("core.json_decode: the table of kept strings, found and changed by a fi
       end
       collectgarbage("collect")
     end
-    local mt = { __gc = function(o) fin(); setmetatable({}, getmetatable(o)) end }
+    local again = { __gc = function(o) fin(); setmetatable({}, getmetatable(o)) end }
     local function plant() if newproxy then local p = newproxy(true); getmetatable(p).__gc = function() fin(); plant() end
-                           else setmetatable({}, mt) end end
+                           else setmetatable({}, again) end end
     local restore -- a collector that never pauses: finalizers run all through each decode
     if jit then
       local pause, mul = collectgarbage("setpause", 1), collectgarbage("setstepmul", 1000)

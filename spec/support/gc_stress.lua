@@ -423,6 +423,49 @@ end
 -- array raised instead of going into its table); a call is refused before its request is sent or
 -- answers, never raises after (a decoded request did, 1 in 200). LuaJIT here (a 65500-slot stack);
 -- Lua 5.4's grows to a million slots: spec/stack_limit_spec.lua runs it there.
+-- A finalizer that reads the decoder's C frames (debug.getlocal: inside promise 2) finds the table
+-- of kept keys and values, puts other strings in it and collects, at the end of every cycle: each
+-- decode still reads every key and value whole (the decoder compares the bytes of the entry it
+-- pushed, not a pointer it kept to a string the table no longer holds).
+function cases.kept_table_rewritten()
+  restless_gc()
+  local rewritten, runs = 0, 0
+  local stop = haunt(function()
+    runs = runs + 1
+    if runs > 400 then return end
+    for level = 2, 14 do -- json_decode's frame and the C frame it calls (LuaJIT's protected decode)
+      local info = debug.getinfo(level, "f")
+      if not info then break end
+      if info.func == core.json_decode then
+        for l = level - 1, level do
+          for i = 1, 60 do
+            local name, v = debug.getlocal(l, i)
+            if not name then break end
+            if type(v) == "table" and type(v[1]) == "string" then
+              for k in pairs(v) do v[k] = ("junk%d"):format(k) .. ("."):rep(40) end
+              rewritten = rewritten + 1
+            end
+          end
+        end
+      end
+    end
+    collectgarbage("collect")
+  end)
+  for round = 1, 20 do
+    local val = ("Q%08d%s"):format(round, ("z"):rep(round % 16 + 8))
+    local items = {}
+    for i = 1, 40 do items[i] = ('{"%s":"%s","b":"%s"}'):format(val, val, i % 2 == 0 and "x" or val) end
+    runs = 0
+    local v = assert(core.json_decode("[" .. table.concat(items, ",") .. "]"))
+    for i = 1, 40 do
+      assert(v[i][val] == val and v[i].b == (i % 2 == 0 and "x" or val), "a kept key or value read wrong")
+    end
+  end
+  stop()
+  assert(rewritten > 0, "the finalizer never found the table of kept strings")
+  return ("20 decodes whole while the table of kept strings was rewritten %d times"):format(rewritten)
+end
+
 function cases.stack_edge()
   -- With the JIT on, Debian's LuaJIT (luajit2 2.1-20230119) kills the process here now and then,
   -- and not in this library: at the stack's edge calling any finalizer fails ("stack overflow"),

@@ -40,7 +40,7 @@ describe("C core under hostile finalizers", function()
                          "many_freed_while_pushing", "pending_freed_while_pushing", "finalizer_errors_everywhere",
                          "cstack_full_before_sending", "spare_in_use_not_taken", "byhand_before_sending", "decode_function_taken",
                          "many_tables_emptied", "start_race",
-                         "cancel_while_finishing", "fifo", "kept_table_rewritten" } do
+                         "cancel_while_finishing", "fifo", "kept_slots_rewritten" } do
     it("survives the hostile finalizer case " .. name .. " (a process of its own)", function()
       local out, code = run_case(name)
       assert.equal(0, code, out)

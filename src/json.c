@@ -37,27 +37,26 @@
 
 /* The same objects repeat their keys too: making a key string costs hashing and interning it
  * (Lua 5.4: every byte; and an allocation) each time. So the keys of objects after the first at a
- * depth are kept, by depth and position, in a table on the stack for the length of one decode; a
- * key with the same bytes as the one kept at its place is pushed from there. Bounded: at most
- * KEY_DEPTHS * KEY_SLOTS strings of at most KEY_MAX_LEN bytes, and nothing outlives the decode. */
+ * depth are kept, by depth and position, in stack slots below the value for the length of one
+ * decode; a key with the same bytes as the one kept at its place is pushed from there. Bounded: at
+ * most KEPT_SLOTS strings of at most KEY_MAX_LEN bytes, and nothing outlives the decode. */
 #define KEY_DEPTHS 8
 #define KEY_SLOTS 32
 #define KEY_MAX_LEN 64
-/* The table starts this large: its entries are numbered in the order keys are first kept (a page's
- * items have a dozen), not by depth and position, so it stays small (it is made on every decode
- * that has repeated objects, and all it allocates is work for the collector). */
-#define KEY_TABLE_START 16
+/* Slots are numbered in the order strings are first kept (a page's items use 16: 9 keys, 7 values),
+ * not by depth and position; a place found when all are taken keeps nothing. Slots, not a table:
+ * a push from a slot costs less than a table read (Lua 5.4: 10K instructions of a page's 240K). */
+#define KEPT_SLOTS 64
 /* Short string values repeat at the same place too (media_type, media_product_type; an insight's
  * name, period and title): the value at each kept key's place is kept the same way, up to
  * VALUE_MAX_LEN bytes, until two values in a row differ from the one kept (an id, a timestamp):
  * then that place keeps nothing more in this decode, so unique values cost one comparison. */
 #define VALUE_MAX_LEN 32
 typedef struct { int set; size_t len; int at; } kept_string; /* set: 0 when nothing is kept;
-                                                               * at: its entry, 0 for none yet */
+                                                               * at: its slot, 0 for none yet */
 typedef struct {
-  int table;           /* stack index of the slot for the table of kept strings (nil until needed) */
-  int made;            /* whether that table exists */
-  int used;            /* entries of that table in use (1..used) */
+  int base;            /* stack index below the slots of kept strings (base+1 .. base+KEPT_SLOTS) */
+  int used;            /* slots in use (1..used) */
   int n[KEY_DEPTHS];   /* positions at each depth with an entry below */
   kept_string k[KEY_DEPTHS][KEY_SLOTS];
   kept_string v[KEY_DEPTHS][KEY_SLOTS];      /* the value last read after that key's place */
@@ -380,16 +379,18 @@ static int same_bytes(const char *a, const unsigned char *b, size_t n) {
 
 /* The string at j->p (its opening quote) from the cache, when its bytes are those kept in *e (and
  * then its closing quote: a kept string has no quote, backslash or control byte, so the scan
- * would stop there): 1 when pushed so. The bytes compared are those of the entry pushed, on the
- * stack: a finalizer that found the table (debug.getlocal) and changed it changes what matches,
- * never what is read. */
+ * would stop there): 1 when pushed so. The bytes compared are those of the string pushed: a
+ * finalizer that put another value in the slot (debug.setlocal) changes what matches, never what
+ * is read. */
 static int push_kept(parser *j, const kept_string *e) {
   lua_State *L = j->L;
   const unsigned char *open = j->p;
   size_t len = e->len, have;
   if (!e->set || (size_t)(j->end - open) <= len + 1 || open[len + 1] != '"') return 0;
-  lua_rawgeti(L, j->keys->table, e->at);
-  const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &have) : NULL;
+  lua_pushvalue(L, j->keys->base + e->at);
+  /* (what a finalizer put there instead: a number becomes a string in the copy, and its bytes are
+   * compared like any; anything else gives NULL) */
+  const char *s = lua_tolstring(L, -1, &have);
   if (s && have == len && same_bytes(s, open + 1, len)) {
     j->p = open + len + 2;
     return 1;
@@ -398,18 +399,17 @@ static int push_kept(parser *j, const kept_string *e) {
   return 0;
 }
 
-/* Keeps the string on top of the stack (len bytes, no escape) in *e, in the table of kept strings. */
+/* Keeps the string on top of the stack (len bytes, no escape) in *e: in its slot, or in a new one
+ * while there are free ones. */
 static void keep(parser *j, kept_string *e, size_t len) {
   lua_State *L = j->L;
   key_cache *c = j->keys;
-  if (!c->made) {
-    lua_createtable(L, KEY_TABLE_START, 0);
-    lua_replace(L, c->table);
-    c->made = 1;
+  if (!e->at) {
+    if (c->used == KEPT_SLOTS) { e->set = 0; return; }
+    e->at = ++c->used;
   }
-  if (!e->at) e->at = ++c->used;
   lua_pushvalue(L, -1);
-  lua_rawseti(L, c->table, e->at);
+  lua_replace(L, c->base + e->at);
   e->set = 1;
   e->len = len;
 }
@@ -634,18 +634,19 @@ static int decode_here(lua_State *L, const char *text, size_t len, const ig_json
   j->array_mt = o->array_mt ? ig_absindex(L, o->array_mt) : 0;
   j->numbers = o->numbers ? ig_absindex(L, o->numbers) : 0;
   int base = lua_gettop(L);
-  key_cache keys; /* only table, made, used and n[] need a start: k, v and misses are read below n[d] */
-  keys.table = base + 1;
-  keys.made = keys.used = 0;
+  key_cache keys; /* only base, used and n[] need a start: k, v and misses are read below n[d] */
+  keys.base = base;
+  keys.used = 0;
   memset(keys.n, 0, sizeof keys.n);
   j->keys = &keys;
-  luaL_checkstack(L, 5, "out of Lua stack"); /* the keys' slot, nil, message, the count: a C function is given 20 */
-  lua_pushnil(L); /* the keys' slot */
+  luaL_checkstack(L, KEPT_SLOTS + 4, "out of Lua stack"); /* the slots, nil, message, the count */
+  lua_settop(L, base + KEPT_SLOTS); /* the kept strings' slots, nil */
   if (!lua_checkstack(L, VALUE_SLOTS)) fail(j, "nested too deep for the Lua stack", j->p);
   else if (value(j) == 0) {
     const unsigned char *rest = skip_ws(j->p, j->end);
     if (rest == j->end) {
-      lua_replace(L, base + 1); /* the value over the keys' slot */
+      lua_replace(L, base + 1); /* the value over the kept strings' slots */
+      lua_settop(L, base + 1);
       count_recorded(j);
       return 1;
     }

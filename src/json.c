@@ -52,8 +52,12 @@
  * VALUE_MAX_LEN bytes, until two values in a row differ from the one kept (an id, a timestamp):
  * then that place keeps nothing more in this decode, so unique values cost one comparison. */
 #define VALUE_MAX_LEN 32
-typedef struct { int set; size_t len; int at; } kept_string; /* set: 0 when nothing is kept;
-                                                               * at: its slot, 0 for none yet */
+typedef struct {
+  int set;                  /* 0 when nothing is kept */
+  size_t len;
+  const unsigned char *src; /* where the text had the kept bytes (the text lasts the decode) */
+  int at;                   /* its slot, 0 for none yet */
+} kept_string;
 typedef struct {
   int base;            /* stack index below the slots of kept strings (base+1 .. base+KEPT_SLOTS) */
   int used;            /* slots in use (1..used) */
@@ -361,10 +365,10 @@ static int string(parser *j) {
 
 /* Whether the n bytes at a and b are the same: keys are short, and a call of memcmp for each would
  * cost more than the comparison (8 bytes at a time, the last 8 overlapping). */
-static int same_bytes(const char *a, const unsigned char *b, size_t n) {
+static int same_bytes(const unsigned char *a, const unsigned char *b, size_t n) {
   uint64_t x, y;
   if (n < 8) {
-    for (size_t i = 0; i < n; i++) if ((unsigned char)a[i] != b[i]) return 0;
+    for (size_t i = 0; i < n; i++) if (a[i] != b[i]) return 0;
     return 1;
   }
   for (size_t i = 0; i + 8 < n; i += 8) {
@@ -377,31 +381,24 @@ static int same_bytes(const char *a, const unsigned char *b, size_t n) {
   return x == y;
 }
 
-/* The string at j->p (its opening quote) from the cache, when its bytes are those kept in *e (and
+/* The string at j->p (its opening quote) from its slot, when its bytes are those kept in *e (and
  * then its closing quote: a kept string has no quote, backslash or control byte, so the scan
- * would stop there): 1 when pushed so. The bytes compared are those of the string pushed: a
- * finalizer that put another value in the slot (debug.setlocal) changes what matches, never what
- * is read. */
+ * would stop there): 1 when pushed so. The bytes compared are both the text's, never a Lua
+ * string's: nothing a finalizer does to a slot (debug.setlocal: writing into a C frame, outside
+ * the promises) makes the decoder read memory it does not own; it changes the value pushed. */
 static int push_kept(parser *j, const kept_string *e) {
-  lua_State *L = j->L;
   const unsigned char *open = j->p;
-  size_t len = e->len, have;
-  if (!e->set || (size_t)(j->end - open) <= len + 1 || open[len + 1] != '"') return 0;
-  lua_pushvalue(L, j->keys->base + e->at);
-  /* (what a finalizer put there instead: a number becomes a string in the copy, and its bytes are
-   * compared like any; anything else gives NULL) */
-  const char *s = lua_tolstring(L, -1, &have);
-  if (s && have == len && same_bytes(s, open + 1, len)) {
-    j->p = open + len + 2;
-    return 1;
-  }
-  lua_pop(L, 1);
-  return 0;
+  size_t len = e->len;
+  if (!e->set || (size_t)(j->end - open) <= len + 1 || open[len + 1] != '"' || !same_bytes(e->src, open + 1, len))
+    return 0;
+  lua_pushvalue(j->L, j->keys->base + e->at);
+  j->p = open + len + 2;
+  return 1;
 }
 
-/* Keeps the string on top of the stack (len bytes, no escape) in *e: in its slot, or in a new one
- * while there are free ones. */
-static void keep(parser *j, kept_string *e, size_t len) {
+/* Keeps the string on top of the stack (made from the len bytes of the text at src, no escape) in
+ * *e: in its slot, or in a new one while there are free ones. */
+static void keep(parser *j, kept_string *e, const unsigned char *src, size_t len) {
   lua_State *L = j->L;
   key_cache *c = j->keys;
   if (!e->at) {
@@ -411,6 +408,7 @@ static void keep(parser *j, kept_string *e, size_t len) {
   lua_pushvalue(L, -1);
   lua_replace(L, c->base + e->at);
   e->set = 1;
+  e->src = src;
   e->len = len;
 }
 
@@ -431,7 +429,7 @@ static int key(parser *j, int d, int i) {
   const unsigned char *p = skip_plain(open + 1, end);
   if (p < end && *p == '"') {
     size_t len = (size_t)(p - open - 1);
-    if (push_plain(j, open, p), len <= KEY_MAX_LEN) keep(j, &c->k[d][i], len);
+    if (push_plain(j, open, p), len <= KEY_MAX_LEN) keep(j, &c->k[d][i], open + 1, len);
     else c->k[d][i].set = 0;
     if (!known) c->n[d] = i + 1;
     return 0;
@@ -461,7 +459,7 @@ static int kept_value(parser *j, int d, int i) {
     c->misses[d][i] = 2;
     return 0;
   }
-  keep(j, e, len);
+  keep(j, e, open + 1, len);
   return 0;
 }
 

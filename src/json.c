@@ -57,6 +57,7 @@ typedef struct {
   size_t len;
   const unsigned char *src; /* where the text had the kept bytes (the text lasts the decode) */
   int at;                   /* its slot, 0 for none yet */
+  int misses;               /* a value's place: values in a row unlike the kept one (2: no more) */
 } kept_string;
 typedef struct {
   int base;            /* stack index below the slots of kept strings (base+1 .. base+KEPT_SLOTS) */
@@ -64,7 +65,6 @@ typedef struct {
   int n[KEY_DEPTHS];   /* positions at each depth with an entry below */
   kept_string k[KEY_DEPTHS][KEY_SLOTS];
   kept_string v[KEY_DEPTHS][KEY_SLOTS];      /* the value last read after that key's place */
-  unsigned char misses[KEY_DEPTHS][KEY_SLOTS]; /* values in a row unlike the kept one (2: no more) */
 } key_cache;
 
 typedef struct {
@@ -424,7 +424,7 @@ static int key(parser *j, int d, int i) {
   if (!known) {
     c->k[d][i].at = c->v[d][i].at = 0;
     c->v[d][i].set = 0;
-    c->misses[d][i] = 0;
+    c->v[d][i].misses = 0;
   }
   const unsigned char *p = skip_plain(open + 1, end);
   if (p < end && *p == '"') {
@@ -446,17 +446,17 @@ static int kept_value(parser *j, int d, int i) {
   key_cache *c = j->keys;
   kept_string *e = &c->v[d][i];
   if (push_kept(j, e)) {
-    c->misses[d][i] = 0;
+    e->misses = 0;
     return 0;
   }
   const unsigned char *open = j->p, *end = j->end, *p = skip_plain(open + 1, end);
   if (p >= end || *p != '"') return escaped_string(j, open, p);
   size_t len = (size_t)(p - open - 1);
   push_plain(j, open, p);
-  if (c->misses[d][i] >= 2) return 0; /* this place keeps nothing more */
-  if (len > VALUE_MAX_LEN || (e->set && ++c->misses[d][i] >= 2)) {
+  if (e->misses >= 2) return 0; /* this place keeps nothing more */
+  if (len > VALUE_MAX_LEN || (e->set && ++e->misses >= 2)) {
     e->set = 0;
-    c->misses[d][i] = 2;
+    e->misses = 2;
     return 0;
   }
   keep(j, e, open + 1, len);
@@ -632,7 +632,7 @@ static int decode_here(lua_State *L, const char *text, size_t len, const ig_json
   j->array_mt = o->array_mt ? ig_absindex(L, o->array_mt) : 0;
   j->numbers = o->numbers ? ig_absindex(L, o->numbers) : 0;
   int base = lua_gettop(L);
-  key_cache keys; /* only base, used and n[] need a start: k, v and misses are read below n[d] */
+  key_cache keys; /* only base, used and n[] need a start: k and v are read below n[d] */
   keys.base = base;
   keys.used = 0;
   memset(keys.n, 0, sizeof keys.n);

@@ -60,7 +60,8 @@ typedef struct {
   int misses;               /* a value's place: values in a row unlike the kept one (2: no more) */
 } kept_string;
 typedef struct {
-  int base;            /* stack index below the slots of kept strings (base+1 .. base+KEPT_SLOTS) */
+  int base;            /* stack index below the slots of kept strings (base+1 .. base+slots) */
+  int slots;           /* KEPT_SLOTS, or 1 when the Lua stack had no room for them */
   int used;            /* slots in use (1..used) */
   int n[KEY_DEPTHS];   /* positions at each depth with an entry below */
   kept_string k[KEY_DEPTHS][KEY_SLOTS];
@@ -402,7 +403,7 @@ static void keep(parser *j, kept_string *e, const unsigned char *src, size_t len
   lua_State *L = j->L;
   key_cache *c = j->keys;
   if (!e->at) {
-    if (c->used == KEPT_SLOTS) { e->set = 0; return; }
+    if (c->used == c->slots) { e->set = 0; return; }
     e->at = ++c->used;
   }
   lua_pushvalue(L, -1);
@@ -632,13 +633,15 @@ static int decode_here(lua_State *L, const char *text, size_t len, const ig_json
   j->array_mt = o->array_mt ? ig_absindex(L, o->array_mt) : 0;
   j->numbers = o->numbers ? ig_absindex(L, o->numbers) : 0;
   int base = lua_gettop(L);
-  key_cache keys; /* only base, used and n[] need a start: k and v are read below n[d] */
+  key_cache keys; /* only base, slots, used and n[] need a start: k and v are read below n[d] */
   keys.base = base;
   keys.used = 0;
   memset(keys.n, 0, sizeof keys.n);
   j->keys = &keys;
-  luaL_checkstack(L, KEPT_SLOTS + 4, "out of Lua stack"); /* the slots, nil, message, the count */
-  lua_settop(L, base + KEPT_SLOTS); /* the kept strings' slots, nil */
+  /* the slots, nil, message, the count; at the stack's limit, one slot (as when they were not) */
+  keys.slots = lua_checkstack(L, KEPT_SLOTS + 4) ? KEPT_SLOTS : 1;
+  if (keys.slots == 1) luaL_checkstack(L, 5, "out of Lua stack");
+  lua_settop(L, base + keys.slots); /* the kept strings' slots, nil */
   if (!lua_checkstack(L, VALUE_SLOTS)) fail(j, "nested too deep for the Lua stack", j->p);
   else if (value(j) == 0) {
     const unsigned char *rest = skip_ws(j->p, j->end);

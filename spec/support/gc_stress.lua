@@ -502,10 +502,15 @@ function cases.stack_edge()
   local pad = {}
   for i = 1, 40 do pad[i] = i end
   local deep, wide = ("["):rep(300) .. ("]"):rep(300), "[" .. ("1,"):rep(3000) .. "1]"
+  -- repeated objects: the decoder keeps their keys and values in stack slots, or in one slot
+  -- when the stack has no room for them (never a raise for that)
+  local kept = "[" .. ('{"a":"x","b":1},'):rep(20) .. '{"a":"x","b":1}]'
+
   local started
   local calls = {
     deep = function() return core.json_decode(deep) end,
     wide = function() return core.json_decode(wide) end,
+    kept = function() return core.json_decode(kept) end,
     decoded = function() return s:request("GET", url, auth, nil, nil, decode()) end,
     many = function() return s:many({ { method = "GET", url = url, headers = auth } }) end,
     upload = function() return s:upload(url, auth, file) end,
@@ -528,7 +533,7 @@ function cases.stack_edge()
     if pcall(f, mid, 0) then lo = mid else hi = mid - 1 end
   end
   local report = {}
-  for _, name in ipairs{ "deep", "wide", "decoded", "many", "upload", "finish" } do
+  for _, name in ipairs{ "deep", "wide", "kept", "decoded", "many", "upload", "finish" } do
     call = calls[name]
     local answered, refused, lost, raised = 0, 0, 0, 0
     for d = lo - 30, lo + 1, LUA54 and 5 or 1 do
@@ -539,8 +544,10 @@ function cases.stack_edge()
         local sent = #H.requests("/me$") - before
         if not okf or ok == "no room to call" then
           refused = refused + 1
-        elseif name == "deep" or name == "wide" then
+        elseif name == "deep" or name == "wide" or name == "kept" then
           if not ok then raised = raised + 1
+          elseif name == "kept" and v ~= nil and not (#v == 21 and v[21].a == "x" and v[21].b == 1) then
+            error("kept: a wrong value")
           elseif v ~= nil or tostring(e):find("nested too deep", 1, true) then answered = answered + 1
           else error(name .. ": " .. tostring(e)) end
         elseif name == "finish" then -- (sent by start(): the answer must still be there)

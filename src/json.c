@@ -554,8 +554,9 @@ static int object(parser *j) {
     j->depth--;
     return 0;
   }
-  int base = lua_gettop(L), n = 0, table_mode = 0;
-  int hint = j->depth < HINT_DEPTHS ? j->hint[j->depth] : 0;
+  int base = lua_gettop(L), n = 0, table_mode = 0, d = j->depth;
+  int hint = d < HINT_DEPTHS ? j->hint[d] : 0;
+  int keys_kept = hint > 0 && d < KEY_DEPTHS; /* not the first object at its depth */
   if (hint > 0) {
     lua_createtable(L, 0, hint);
     table_mode = 1;
@@ -564,12 +565,12 @@ static int object(parser *j) {
     if (p >= end || *p != '"') return fail(j, "expected a string (an object key)", p);
     j->p = p;
     if (room(j, &table_mode, object_to_table, base, n)) return -1;
-    int cached = hint > 0 && j->depth < KEY_DEPTHS && n < KEY_SLOTS;
-    if (cached ? key(j, j->depth, n) : string(j)) return -1;
+    int cached = keys_kept && n < KEY_SLOTS;
+    if (cached ? key(j, d, n) : string(j)) return -1;
     p = skip_ws(j->p, end);
     if (p >= end || *p != ':') return fail(j, "expected ':'", p);
     j->p = p = skip_ws(p + 1, end);
-    if (cached && p < end && *p == '"' ? kept_value(j, j->depth, n) : value(j)) return -1;
+    if (cached && p < end && *p == '"' ? kept_value(j, d, n) : value(j)) return -1;
     n++;
     if (table_mode) lua_rawset(L, base + 1);
     else j->pending += 2;
@@ -579,7 +580,7 @@ static int object(parser *j) {
     return fail(j, "expected ',' or '}'", p);
   }
   if (!table_mode) object_to_table(j, base, n);
-  if (j->depth < HINT_DEPTHS) j->hint[j->depth] = n < HINT_MAX ? n : HINT_MAX;
+  if (d < HINT_DEPTHS) j->hint[d] = n < HINT_MAX ? n : HINT_MAX;
   j->p = p + 1;
   j->depth--;
   return 0;

@@ -533,7 +533,7 @@ static int array(parser *j) {
     if (table_mode) lua_rawseti(L, base + 1, n);
     else j->pending++;
     p = skip_ws(j->p, end);
-    if (p < end && *p == ',') { p++; continue; }
+    if (p < end && *p == ',') { p = skip_ws(p + 1, end); continue; }
     if (p < end && *p == ']') break;
     return fail(j, "expected ',' or ']'", p);
   }
@@ -592,9 +592,10 @@ static int literal(parser *j, const char *word, size_t len) {
   return 0;
 }
 
+/* The value at j->p (whitespace before it already skipped). */
 static int value(parser *j) {
   lua_State *L = j->L;
-  const unsigned char *p = j->p = skip_ws(j->p, j->end);
+  const unsigned char *p = j->p;
   if (p >= j->end) return fail(j, "expected a value", p);
   switch (*p) {
     case '{': return object(j);
@@ -643,6 +644,7 @@ static int decode_here(lua_State *L, const char *text, size_t len, const ig_json
   keys.slots = lua_checkstack(L, KEPT_SLOTS + 4) ? KEPT_SLOTS : 1;
   if (keys.slots == 1) luaL_checkstack(L, 5, "out of Lua stack");
   lua_settop(L, base + keys.slots); /* the kept strings' slots, nil */
+  j->p = skip_ws(j->p, j->end);
   if (!lua_checkstack(L, VALUE_SLOTS)) fail(j, "nested too deep for the Lua stack", j->p);
   else if (value(j) == 0) {
     const unsigned char *rest = skip_ws(j->p, j->end);

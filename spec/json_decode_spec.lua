@@ -165,7 +165,7 @@ describe("core.json_decode: keys kept from object to object (by depth and place)
     same_as_cjson('[{"a":1,"a":2},{"a":3,"a":4},{"a":5,"b":6,"a":7}]')
   end)
 
-  it("keeps every place of 8 depths x 32 keys (far past the table's first size) and changes of each", function()
+  it("keeps every place of 8 depths x 32 keys (far more than its 64 slots) and changes of each", function()
     local function level(d, tag)
       if d > 9 then return "0" end
       local parts = {}
@@ -216,6 +216,16 @@ describe("core.json_decode: string values kept from object to object (by depth a
       .. '{"a":"x","b":"%s","c":"\\u0041","d":"ab"},{"a":"x\\\"","b":"%sv","c":"A","d":"ab"},'
       .. '{"a":"x","b":"%s","c":"","d":"ab\\n"},{"a":"x","b":"%s","c":"","d":"ab"}]')
       :format(long, longer, long, long, long, long))
+  end)
+
+  it("reads values at more places than it has slots (64: the keys take them first)", function()
+    local function obj(tag)
+      local parts = {}
+      for i = 1, 48 do parts[i] = ('"k%d":"v%d%s"'):format(i, i, (tag and i % 5 == 0) and tag or "") end
+      parts[49] = '"in":{' .. table.concat(parts, ",", 1, 30):gsub('"k', '"j') .. "}"
+      return "{" .. table.concat(parts, ",") .. "}"
+    end
+    same_as_cjson("[" .. obj() .. "," .. obj() .. "," .. obj("x") .. "," .. obj() .. "," .. obj() .. "]")
   end)
 
   it("reads a value of another type at a place that kept a string, and a string after one", function()

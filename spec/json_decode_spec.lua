@@ -22,10 +22,20 @@ local function objects(n) return ('{"a":'):rep(n - 1) .. "{}" .. ("}"):rep(n - 1
 
 -- Decodes text three times while finalizers that collect (and decode inner) run in the middle of
 -- it; check(value) each time.
+-- An object whose finalizer is fn (LuaJIT, as Lua 5.1, runs no __gc of a table: a userdata then).
+local function finalizable(fn)
+  if newproxy then
+    local p = newproxy(true)
+    getmetatable(p).__gc = fn
+    return p
+  end
+  return setmetatable({}, { __gc = fn })
+end
+
 local function under_collection(text, inner, check)
   for _ = 1, 3 do
     local function again() collectgarbage(); core.json_decode(inner) end
-    for _ = 1, 50 do setmetatable({}, { __gc = again }) end
+    for _ = 1, 50 do finalizable(again) end
     check(decode(text))
   end
 end
@@ -190,6 +200,47 @@ describe("core.json_decode: keys kept from object to object (by depth and place)
         assert.same({ id = tostring(i), name = "m" }, v[i].nested)
       end
     end)
+  end)
+end)
+
+describe("core.json_decode: decodes that finalizers run inside decodes", function()
+  it("answers each, and refuses one nested more than 8 deep on LuaJIT (whose C stack has no other bound)", function()
+    -- every finalizer plants another, lets the collector run again (LuaJIT holds it during a
+    -- finalizer) and decodes: finalizers and their decodes nest, up to 30 finalizers deep
+    local doc = "[" .. ('{"a":"x","b":1},'):rep(60) .. '{"a":"x","b":1}]'
+    local depth, answered, wrong, refusal, on, runs = 0, 0, 0, nil, true, 0
+    local function plant()
+      finalizable(function()
+        runs = runs + 1
+        if not on or depth >= 30 or runs > 300 then return end
+        plant()
+        depth = depth + 1
+        collectgarbage("restart")
+        local ok, v, e = pcall(core.json_decode, doc)
+        if ok and v then
+          answered = answered + 1
+          if #v ~= 61 or v[61].a ~= "x" then wrong = wrong + 1 end
+        elseif ok then refusal = e end
+        depth = depth - 1
+      end)
+    end
+    plant()
+    if jit then collectgarbage("setpause", 1); collectgarbage("setstepmul", 5000)
+    else collectgarbage("incremental", 1, 1000, 10) end -- a cycle every few kilobytes
+    for _ = 1, 3 do
+      local v = core.json_decode(doc)
+      assert.equal(61, #v)
+      assert.equal("x", v[61].a)
+    end
+    on = false
+    if jit then collectgarbage("setpause", 200); collectgarbage("setstepmul", 200)
+    else collectgarbage("incremental", 200, 100, 13) end
+    collectgarbage()
+    assert.equal(0, wrong)
+    if jit then -- (Lua 5.4 bounds C calls itself: under busted, deep already, it refuses them first)
+      assert.is_true(answered > 0, "no decode ran inside another")
+      assert.equal("JSON decodes nested more than 8 deep (finalizers that decode during a decode)", refusal)
+    end
   end)
 end)
 

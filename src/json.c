@@ -52,12 +52,14 @@
  * VALUE_MAX_LEN bytes, until two values in a row differ from the one kept (an id, a timestamp):
  * then that place keeps nothing more in this decode, so unique values cost one comparison. */
 #define VALUE_MAX_LEN 32
+/* 16 bytes: a decode's C frame holds 2 x KEY_DEPTHS x KEY_SLOTS of them (8 KiB), and finalizers can
+ * nest decodes */
 typedef struct {
-  int set;                  /* 0 when nothing is kept */
-  size_t len;
   const unsigned char *src; /* where the text had the kept bytes (the text lasts the decode) */
-  int at;                   /* its slot, 0 for none yet */
-  int misses;               /* a value's place: values in a row unlike the kept one (2: no more) */
+  uint32_t len;             /* at most KEY_MAX_LEN */
+  uint16_t at;              /* its slot (at most KEPT_SLOTS), 0 for none yet */
+  uint8_t set;              /* 0 when nothing is kept */
+  uint8_t misses;           /* a value's place: values in a row unlike the kept one (2: no more) */
 } kept_string;
 typedef struct {
   int base;            /* stack index below the slots of kept strings (base+1 .. base+slots) */
@@ -81,11 +83,13 @@ typedef struct {
   size_t point_len;
   int hint[HINT_DEPTHS]; /* members of the last object read at each depth (0: none yet) */
   key_cache *keys;
+  int slots;     /* the kept strings' slots this decode has (KEPT_SLOTS, or 1) */
   const char *err; /* what went wrong (a static string) and where */
   const unsigned char *err_at;
 } parser;
 
 static const char E_DEPTH[] = "nested too deep"; /* reported with the limit (ig_json_decode) */
+static const char E_STACK[] = "nested too deep for the Lua stack";
 
 /* 1 for a byte that stands for itself inside a JSON string: not '"', '\\' or a control character.
  * Bytes >= 0x80 pass as they are (no UTF-8 validation, as lua-cjson). */
@@ -404,13 +408,13 @@ static void keep(parser *j, kept_string *e, const unsigned char *src, size_t len
   key_cache *c = j->keys;
   if (!e->at) {
     if (c->used == c->slots) { e->set = 0; return; }
-    e->at = ++c->used;
+    e->at = (uint16_t)++c->used;
   }
   lua_pushvalue(L, -1);
   lua_replace(L, c->base + e->at);
   e->set = 1;
   e->src = src;
-  e->len = len;
+  e->len = (uint32_t)len;
 }
 
 /* The key at j->p (its opening quote), position i of an object at depth d < KEY_DEPTHS that is
@@ -507,7 +511,7 @@ static int room(parser *j, int *table_mode, to_table_fn to_table, int base, int 
     *table_mode = 1;
     if (lua_checkstack(j->L, VALUE_SLOTS)) return 0;
   }
-  return fail(j, "nested too deep for the Lua stack", j->p);
+  return fail(j, E_STACK, j->p);
 }
 
 static int array(parser *j) {
@@ -625,8 +629,10 @@ static void count_recorded(parser *j) {
   lua_rawset(L, j->numbers);
 }
 
-/* The decode, its parser's state in *j (the caller's: on LuaJIT it is read after a raise). */
-static int decode_here(lua_State *L, const char *text, size_t len, const ig_json_opts *o, parser *j) {
+/* The decode, its parser's state in *j (the caller's: on LuaJIT it is read after a raise), with
+ * room for `slots` kept strings (KEPT_SLOTS, or 1: then none are kept) when the stack has it. */
+static int decode_here(lua_State *L, const char *text, size_t len, const ig_json_opts *o, parser *j,
+                       int slots) {
   memset(j, 0, sizeof *j);
   j->L = L;
   j->s = j->p = (const unsigned char *)text;
@@ -641,11 +647,11 @@ static int decode_here(lua_State *L, const char *text, size_t len, const ig_json
   memset(keys.n, 0, sizeof keys.n);
   j->keys = &keys;
   /* the slots, nil, message, the count; at the stack's limit, one slot (as when they were not) */
-  keys.slots = lua_checkstack(L, KEPT_SLOTS + 4) ? KEPT_SLOTS : 1;
+  keys.slots = j->slots = slots > 1 && lua_checkstack(L, slots + 4) ? slots : 1;
   if (keys.slots == 1) luaL_checkstack(L, 5, "out of Lua stack");
   lua_settop(L, base + keys.slots); /* the kept strings' slots, nil */
   j->p = skip_ws(j->p, j->end);
-  if (!lua_checkstack(L, VALUE_SLOTS)) fail(j, "nested too deep for the Lua stack", j->p);
+  if (!lua_checkstack(L, VALUE_SLOTS)) fail(j, E_STACK, j->p);
   else if (value(j) == 0) {
     const unsigned char *rest = skip_ws(j->p, j->end);
     if (rest == j->end) {
@@ -683,9 +689,16 @@ typedef struct decode_args {
   size_t len;
   const ig_json_opts *o; /* the caller's: its stack indexes are the caller frame's */
   int started;
+  int slots;  /* for decode_here */
+  int nested; /* 1 for a decode inside no other, 2 for one a finalizer ran inside it, ... */
   struct decode_args *outer; /* the decode this one runs inside (from a finalizer), or NULL */
   parser j;
 } decode_args;
+
+/* Decodes a finalizer may run inside one another on a thread: each takes C stack (up to a
+ * document's depth of recursion), and LuaJIT does not bound how deep finalizers that decode
+ * nest (a process died at 410). */
+#define NESTED_MAX 8
 
 static _Thread_local decode_args *innermost;
 static const char PROTECTED_KEY = 0;
@@ -697,17 +710,15 @@ static int decode_protected(lua_State *L) { /* (args, array_mt|nil, numbers|nil)
   ig_json_opts o = *a->o;
   o.array_mt = lua_istable(L, 2) ? 2 : 0;
   o.numbers = lua_istable(L, 3) ? 3 : 0;
-  return decode_here(L, a->text, a->len, &o, &a->j);
+  return decode_here(L, a->text, a->len, &o, &a->j, a->slots);
 }
 
-int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opts *o) {
-  decode_args a;
-  a.text = text;
-  a.len = len;
-  a.o = o;
-  a.started = 0;
-  a.j.s = a.j.p = NULL;
-  luaL_checkstack(L, 4, "out of Lua stack"); /* (a C function is given 20) */
+/* One protected decode with a->slots; LUA_OK, or the error on top. */
+static int decode_once(lua_State *L, decode_args *a) {
+  const ig_json_opts *o = a->o;
+  a->started = 0;
+  a->j.s = a->j.p = NULL;
+  a->j.err = NULL;
   lua_pushlightuserdata(L, (void *)&PROTECTED_KEY);
   lua_rawget(L, LUA_REGISTRYINDEX);
   if (lua_tocfunction(L, -1) != decode_protected) { /* (may run a finalizer: before a is the innermost) */
@@ -717,27 +728,59 @@ int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opt
     lua_pushvalue(L, -2);
     lua_rawset(L, LUA_REGISTRYINDEX);
   }
-  lua_pushlightuserdata(L, &a);
+  lua_pushlightuserdata(L, a);
   if (o->array_mt) lua_pushvalue(L, o->array_mt); else lua_pushnil(L);
   if (o->numbers) lua_pushvalue(L, o->numbers); else lua_pushnil(L);
-  int top = lua_gettop(L) - 4;
-  a.outer = innermost;
-  innermost = &a; /* (nothing allocates from here to the call) */
+  a->outer = innermost;
+  innermost = a; /* (nothing allocates from here to the call) */
   int rc = lua_pcall(L, 3, LUA_MULTRET, 0);
-  innermost = a.outer;
-  if (rc == 0) return lua_gettop(L) - top;
-  const char *e = lua_tostring(L, -1);
-  if (rc != LUA_ERRRUN || !e || strcmp(e, "stack overflow") != 0) return lua_error(L);
-  lua_pop(L, 1);
-  lua_pushnil(L);
-  size_t at = a.j.s ? (size_t)(a.j.p - a.j.s) : 0;
-  lua_pushfstring(L, "nested too deep for the Lua stack at byte %d", (int)(at < 0x7ffffffe ? at + 1 : 0x7fffffff));
-  return 2;
+  innermost = a->outer;
+  return rc;
+}
+
+/* A decode refused by the Lua stack with the kept strings' slots is made again without them, so
+ * that those never cost a document that fits without them (at the stack's limit, LuaJIT's
+ * lua_checkstack raises "stack overflow" where Lua 5.4's returns 0). */
+int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opts *o) {
+  decode_args a;
+  a.text = text;
+  a.len = len;
+  a.o = o;
+  luaL_checkstack(L, 4, "out of Lua stack"); /* (a C function is given 20) */
+  a.nested = innermost ? innermost->nested + 1 : 1;
+  if (a.nested > NESTED_MAX) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "JSON decodes nested more than %d deep (finalizers that decode during a decode)", NESTED_MAX);
+    return 2;
+  }
+  int top = lua_gettop(L);
+  for (a.slots = KEPT_SLOTS;; a.slots = 1) {
+    int rc = decode_once(L, &a);
+    if (rc == 0) {
+      if (a.slots > 1 && lua_gettop(L) - top == 2 && a.j.err == E_STACK) { lua_settop(L, top); continue; }
+      return lua_gettop(L) - top;
+    }
+    const char *e = lua_tostring(L, -1);
+    if (rc != LUA_ERRRUN || !e || strcmp(e, "stack overflow") != 0) return lua_error(L);
+    lua_pop(L, 1);
+    if (a.slots > 1) continue;
+    lua_pushnil(L);
+    size_t at = a.j.s ? (size_t)(a.j.p - a.j.s) : 0;
+    lua_pushfstring(L, "%s at byte %d", E_STACK, (int)(at < 0x7ffffffe ? at + 1 : 0x7fffffff));
+    return 2;
+  }
 }
 #else
+/* A decode refused by the Lua stack with the kept strings' slots is made again without them, so
+ * that those never cost a document that fits without them. */
 int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opts *o) {
   parser j;
-  return decode_here(L, text, len, o, &j);
+  int n = decode_here(L, text, len, o, &j, KEPT_SLOTS);
+  if (n == 2 && j.err == E_STACK && j.slots > 1) {
+    lua_pop(L, 2);
+    n = decode_here(L, text, len, o, &j, 1);
+  }
+  return n;
 }
 #endif
 

@@ -83,7 +83,6 @@ typedef struct {
   size_t point_len;
   int hint[HINT_DEPTHS]; /* members of the last object read at each depth (0: none yet) */
   key_cache *keys;
-  int slots;     /* the kept strings' slots this decode has (KEPT_SLOTS, or 1) */
   const char *err; /* what went wrong (a static string) and where */
   const unsigned char *err_at;
 } parser;
@@ -629,10 +628,10 @@ static void count_recorded(parser *j) {
   lua_rawset(L, j->numbers);
 }
 
-/* The decode, its parser's state in *j (the caller's: on LuaJIT it is read after a raise), with
- * room for `slots` kept strings (KEPT_SLOTS, or 1: then none are kept) when the stack has it. */
-static int decode_here(lua_State *L, const char *text, size_t len, const ig_json_opts *o, parser *j,
-                       int slots) {
+/* One decode, its parser's state in *j, with room for `slots` kept strings (KEPT_SLOTS, or 1: then
+ * none are kept) when the stack has it. */
+static int decode_slots(lua_State *L, const char *text, size_t len, const ig_json_opts *o, parser *j,
+                        int slots) {
   memset(j, 0, sizeof *j);
   j->L = L;
   j->s = j->p = (const unsigned char *)text;
@@ -647,7 +646,7 @@ static int decode_here(lua_State *L, const char *text, size_t len, const ig_json
   memset(keys.n, 0, sizeof keys.n);
   j->keys = &keys;
   /* the slots, nil, message, the count; at the stack's limit, one slot (as when they were not) */
-  keys.slots = j->slots = slots > 1 && lua_checkstack(L, slots + 4) ? slots : 1;
+  keys.slots = slots > 1 && lua_checkstack(L, slots + 4) ? slots : 1;
   if (keys.slots == 1) luaL_checkstack(L, 5, "out of Lua stack");
   lua_settop(L, base + keys.slots); /* the kept strings' slots, nil */
   j->p = skip_ws(j->p, j->end);
@@ -672,6 +671,19 @@ static int decode_here(lua_State *L, const char *text, size_t len, const ig_json
   lua_pushnil(L);
   lua_pushstring(L, msg);
   return 2;
+}
+
+/* The decode, its parser's state in *j (the caller's: on LuaJIT it is read after a raise), with
+ * `slots` for kept strings. A decode the Lua stack refuses with them is made again without them,
+ * so that they never cost a document that fits without them. */
+static int decode_here(lua_State *L, const char *text, size_t len, const ig_json_opts *o, parser *j,
+                       int slots) {
+  int n = decode_slots(L, text, len, o, j, slots);
+  if (n == 2 && j->err == E_STACK && slots > 1) {
+    lua_pop(L, 2);
+    n = decode_slots(L, text, len, o, j, 1);
+  }
+  return n;
 }
 
 #if LUA_VERSION_NUM < 502
@@ -718,7 +730,6 @@ static int decode_once(lua_State *L, decode_args *a) {
   const ig_json_opts *o = a->o;
   a->started = 0;
   a->j.s = a->j.p = NULL;
-  a->j.err = NULL;
   lua_pushlightuserdata(L, (void *)&PROTECTED_KEY);
   lua_rawget(L, LUA_REGISTRYINDEX);
   if (lua_tocfunction(L, -1) != decode_protected) { /* (may run a finalizer: before a is the innermost) */
@@ -738,9 +749,9 @@ static int decode_once(lua_State *L, decode_args *a) {
   return rc;
 }
 
-/* A decode refused by the Lua stack with the kept strings' slots is made again without them, so
- * that those never cost a document that fits without them (at the stack's limit, LuaJIT's
- * lua_checkstack raises "stack overflow" where Lua 5.4's returns 0). */
+/* At the stack's limit LuaJIT's lua_checkstack raises "stack overflow" where Lua 5.4's returns 0:
+ * a decode that raised it with the kept strings' slots is made again without them, as
+ * decode_here does for a refusal. */
 int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opts *o) {
   decode_args a;
   a.text = text;
@@ -756,10 +767,7 @@ int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opt
   int top = lua_gettop(L);
   for (a.slots = KEPT_SLOTS;; a.slots = 1) {
     int rc = decode_once(L, &a);
-    if (rc == 0) {
-      if (a.slots > 1 && lua_gettop(L) - top == 2 && a.j.err == E_STACK) { lua_settop(L, top); continue; }
-      return lua_gettop(L) - top;
-    }
+    if (rc == 0) return lua_gettop(L) - top;
     const char *e = lua_tostring(L, -1);
     if (rc != LUA_ERRRUN || !e || strcmp(e, "stack overflow") != 0) return lua_error(L);
     lua_pop(L, 1);
@@ -771,16 +779,9 @@ int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opt
   }
 }
 #else
-/* A decode refused by the Lua stack with the kept strings' slots is made again without them, so
- * that those never cost a document that fits without them. */
 int ig_json_decode(lua_State *L, const char *text, size_t len, const ig_json_opts *o) {
   parser j;
-  int n = decode_here(L, text, len, o, &j, KEPT_SLOTS);
-  if (n == 2 && j.err == E_STACK && j.slots > 1) {
-    lua_pop(L, 2);
-    n = decode_here(L, text, len, o, &j, 1);
-  }
-  return n;
+  return decode_here(L, text, len, o, &j, KEPT_SLOTS);
 }
 #endif
 

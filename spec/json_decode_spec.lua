@@ -20,18 +20,10 @@ local mt = json.array_mt
 local function nested(n, open, close) return (open or "["):rep(n) .. (close or "]"):rep(n) end
 local function objects(n) return ('{"a":'):rep(n - 1) .. "{}" .. ("}"):rep(n - 1) end
 
+local finalizable = require "support.finalizable"
+
 -- Decodes text three times while finalizers that collect (and decode inner) run in the middle of
 -- it; check(value) each time.
--- An object whose finalizer is fn (LuaJIT, as Lua 5.1, runs no __gc of a table: a userdata then).
-local function finalizable(fn)
-  if newproxy then
-    local p = newproxy(true)
-    getmetatable(p).__gc = fn
-    return p
-  end
-  return setmetatable({}, { __gc = fn })
-end
-
 local function under_collection(text, inner, check)
   for _ = 1, 3 do
     local function again() collectgarbage(); core.json_decode(inner) end
@@ -210,13 +202,13 @@ describe("core.json_decode: decodes that finalizers run inside decodes", functio
     -- is checked at the level it ran (1: inside no other decode)
     local MSG = "JSON decodes nested more than 8 deep (finalizers that decode during a decode)"
     local doc = "[" .. ('{"a":"x","b":1},'):rep(60) .. '{"a":"x","b":1}]'
-    local level, depth, nested, bad, on, runs = 0, 0, 0, {}, true, 0
+    local level, depth, inside, bad, on, runs = 0, 0, 0, {}, true, 0
     local function check(ok, v, e)
       if level > 8 and jit then
         if not (ok and v == nil and e == MSG) then bad[#bad + 1] = ("level %d: %s %s"):format(level, tostring(v), tostring(e)) end
       elseif ok and v then
         if #v ~= 61 or v[61].a ~= "x" then bad[#bad + 1] = "a wrong value at level " .. level end
-        if level > 1 then nested = nested + 1 end
+        if level > 1 then inside = inside + 1 end
       elseif jit or ok then -- (Lua 5.4 may raise "C stack overflow" itself)
         bad[#bad + 1] = ("level %d refused: %s"):format(level, tostring(e or v))
       end
@@ -249,7 +241,7 @@ describe("core.json_decode: decodes that finalizers run inside decodes", functio
     else collectgarbage("incremental", 200, 100, 13) end
     collectgarbage()
     assert.same({}, bad)
-    if jit then assert.is_true(nested > 0, "no decode ran inside another") end
+    if jit then assert.is_true(inside > 0, "no decode ran inside another") end
   end)
 end)
 

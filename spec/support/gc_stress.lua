@@ -23,15 +23,7 @@ local function restless_gc()
   collectgarbage("collect")
 end
 
--- An object whose finalizer is fn: a table in Lua 5.4; LuaJIT runs __gc for userdata only.
-local function finalizable(fn)
-  if newproxy then
-    local p = newproxy(true)
-    getmetatable(p).__gc = fn
-    return p
-  end
-  return setmetatable({}, { __gc = fn })
-end
+local finalizable = require "support.finalizable"
 
 -- fn runs from a finalizer at the end of collection cycles, from the (skip + 1)-th cycle on, until
 -- the returned stop() is called. With the collector never pausing a cycle ends every few

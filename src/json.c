@@ -498,16 +498,26 @@ typedef void (*to_table_fn)(parser *j, int base, int n);
 
 /* Before each element: while the budget allows, elements wait on the stack (*table_mode 0); when it
  * is spent, or the stack cannot grow, the waiting ones go into their table and the rest follow
- * them there. 0, or -1 when even that leaves no room for one more value. */
+ * them there. 0, or -1 when even that leaves no room for one more value. In table mode every
+ * element starts at the same height (its table on top), so the room found there once serves the
+ * rest (*table_mode 2). A collection may shrink the stack meanwhile: Lua 5.4 keeps up to the top
+ * lua_checkstack gave the frame; LuaJIT halves only a stack of over 94 slots and over 4 times what
+ * is in use, which leaves more than 23 free above the top, more than an element in table mode
+ * needs (its key, and a scalar with a luaL_Buffer's pieces; a nested container checks for
+ * itself). The check per element had that same bound once a collection ran inside an element. */
 static int room(parser *j, int *table_mode, to_table_fn to_table, int base, int n) {
+  if (*table_mode == 2) return 0;
   if (!*table_mode && j->pending >= PENDING_BUDGET) {
     to_table(j, base, n);
     *table_mode = 1;
   }
-  if (lua_checkstack(j->L, VALUE_SLOTS)) return 0;
+  if (lua_checkstack(j->L, VALUE_SLOTS)) {
+    if (*table_mode) *table_mode = 2;
+    return 0;
+  }
   if (!*table_mode) {
     to_table(j, base, n);
-    *table_mode = 1;
+    *table_mode = 2;
     if (lua_checkstack(j->L, VALUE_SLOTS)) return 0;
   }
   return fail(j, E_STACK, j->p);

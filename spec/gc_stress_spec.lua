@@ -48,6 +48,14 @@ describe("C core under hostile finalizers", function()
     end)
   end
 
+  it("calls the core from finalizers made while the state closes (LuaJIT: after the C modules' unload)", function()
+    local out, code = run_case("finalizers_at_close")
+    assert.equal(0, code, out)
+    local rounds = jit and 5 or 1 -- (Lua 5.4 runs no finalizer made while it closes)
+    for r = 1, rounds do assert.matches("at close: round " .. r .. " decoded " .. r .. "\n", out, 1, true) end
+    assert.not_matches("round " .. rounds + 1, out, 1, true)
+  end)
+
   if jit then -- (Lua 5.4's stack grows to a million slots: spec/stack_limit_spec.lua runs it there)
     it("decodes, and answers or refuses every kind of call, with the Lua stack all but full (LuaJIT)", function()
       local out, code = run_case("stack_edge")

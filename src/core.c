@@ -20,10 +20,25 @@
  * print(status or headers, body) -- on failure: nil, reason, message
  * s:close()
  */
+#define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
+#include <dlfcn.h>
 #include <errno.h>
 #include <time.h>
 #include <curl/curl.h>
 #include "core.h"
+
+/* LuaJIT's lua_close runs finalizers in rounds, and one that a finalizer made while the state
+ * closed ran after the package library's own finalizer had unloaded the C modules: a call into
+ * this module from it jumped into unmapped memory (a segfault at exit; Lua 5.4 runs no finalizer
+ * made while closing). So the module keeps itself loaded until the process ends: a dlopen of its
+ * own file with RTLD_NODELETE, whose handle is never closed. */
+static const char pin_anchor = 0;
+static void pin_module(void) {
+#ifdef RTLD_NODELETE
+  Dl_info info;
+  if (dladdr(&pin_anchor, &info) && info.dli_fname) (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE);
+#endif
+}
 
 /* sleep(seconds): blocks the calling thread; the retry policy's default sleep outside nginx. */
 /***
@@ -62,6 +77,7 @@ static int l_now(lua_State *L) {
 IG_EXPORT int luaopen_instagram_core(lua_State *L) {
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return luaL_error(L, "libcurl could not be initialised");
+  pin_module();
   lua_newtable(L);
   ig_session_open(L);
   ig_crypto_open(L);

@@ -56,6 +56,28 @@ describe("C core under hostile finalizers", function()
     assert.not_matches("round " .. rounds + 1, out, 1, true)
   end)
 
+  it("calls the core from a finalizer made before the require (LuaJIT finalized it after the modules' unload)", function()
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+package.cpath = (os.getenv("IG_BUILD_DIR") or (jit and "build/luajit" or "build/lua5.4")) .. "/?.so;" .. package.cpath
+local core
+local function fin()
+  local v = core.json_decode("[7]")
+  core.session{}:close()
+  io.stdout:write("finalizer decoded ", tostring(v and v[1]), "\n")
+end
+if newproxy then KEEP = newproxy(true); getmetatable(KEEP).__gc = fin else KEEP = setmetatable({}, { __gc = fin }) end
+core = require "instagram.core"
+]])
+    f:close()
+    local p = assert(io.popen(("timeout 60 %s %s 2>&1; echo \"exit=$?\""):format(runtime, script)))
+    local out = p:read("*a")
+    p:close()
+    os.remove(script)
+    assert.matches("finalizer decoded 7\nexit=0", out, 1, true)
+  end)
+
   if jit then -- (Lua 5.4's stack grows to a million slots: spec/stack_limit_spec.lua runs it there)
     it("decodes, and answers or refuses every kind of call, with the Lua stack all but full (LuaJIT)", function()
       local out, code = run_case("stack_edge")

@@ -27,16 +27,20 @@
 #include <curl/curl.h>
 #include "core.h"
 
-/* LuaJIT's lua_close runs finalizers in rounds, and one that a finalizer made while the state
- * closed ran after the package library's own finalizer had unloaded the C modules: a call into
- * this module from it jumped into unmapped memory (a segfault at exit; Lua 5.4 runs no finalizer
- * made while closing). So the module keeps itself loaded until the process ends: a dlopen of its
- * own file with RTLD_NODELETE, whose handle is never closed. */
+/* LuaJIT's lua_close finalizes objects in the order they were made, and in rounds: one made before
+ * `require "instagram.core"` (an init_by_lua that sets a finalizer first), or made by a finalizer
+ * while the state closed, ran after the package library's own finalizer had unloaded the C
+ * modules, and a call into this module from it jumped into unmapped memory (a segfault at a
+ * script's end, and in nginx workers at every reload). So the module keeps itself loaded until
+ * the process ends: RTLD_NODELETE set on the object this module already is (RTLD_NOLOAD: it never
+ * loads a file, so a core linked into a program, whose path is then argv[0]'s, pins nothing). The
+ * handle is kept, never closed. */
 static const char pin_anchor = 0;
 static void pin_module(void) {
-#ifdef RTLD_NODELETE
+#if defined(RTLD_NODELETE) && defined(RTLD_NOLOAD)
   Dl_info info;
-  if (dladdr(&pin_anchor, &info) && info.dli_fname) (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE);
+  if (dladdr(&pin_anchor, &info) && info.dli_fname && *info.dli_fname)
+    (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 #endif
 }
 

@@ -10,14 +10,18 @@ local core = require "instagram.core"
 
 local runtime = jit and "luajit" or "lua5.4"
 
--- Runs one case; returns its output and exit status (signals show as 128 + n).
-local function run_case(name)
-  local p = assert(io.popen(("timeout 60 %s spec/support/gc_stress.lua %s 2>&1; echo \"exit=$?\""):format(runtime, name)))
+-- Runs a Lua script in a process of its own; returns its output and exit status (signals show as
+-- 128 + n).
+local function run_script(args)
+  local p = assert(io.popen(("timeout 60 %s %s 2>&1; echo \"exit=$?\""):format(runtime, args)))
   local out = p:read("*a")
   p:close()
   local code = tonumber(out:match("exit=(%d+)%s*$"))
   return out, code
 end
+
+-- Runs one case of spec/support/gc_stress.lua.
+local function run_case(name) return run_script("spec/support/gc_stress.lua " .. name) end
 
 -- A file of n bytes c to upload; the caller removes it.
 local function temp_file(c, n)
@@ -61,21 +65,20 @@ describe("C core under hostile finalizers", function()
     local f = assert(io.open(script, "w"))
     f:write([[
 package.cpath = (os.getenv("IG_BUILD_DIR") or (jit and "build/luajit" or "build/lua5.4")) .. "/?.so;" .. package.cpath
+package.path = "spec/?.lua;" .. package.path
 local core
-local function fin()
+KEEP = require("support.finalizable")(function()
   local v = core.json_decode("[7]")
   core.session{}:close()
   io.stdout:write("finalizer decoded ", tostring(v and v[1]), "\n")
-end
-if newproxy then KEEP = newproxy(true); getmetatable(KEEP).__gc = fin else KEEP = setmetatable({}, { __gc = fin }) end
+end)
 core = require "instagram.core"
 ]])
     f:close()
-    local p = assert(io.popen(("timeout 60 %s %s 2>&1; echo \"exit=$?\""):format(runtime, script)))
-    local out = p:read("*a")
-    p:close()
+    local out, code = run_script(script)
     os.remove(script)
-    assert.matches("finalizer decoded 7\nexit=0", out, 1, true)
+    assert.equal(0, code, out)
+    assert.matches("finalizer decoded 7\n", out, 1, true)
   end)
 
   if jit then -- (Lua 5.4's stack grows to a million slots: spec/stack_limit_spec.lua runs it there)
